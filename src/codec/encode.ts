@@ -1,0 +1,441 @@
+/**
+ * The value encoder: `encode(value, limits?) → Uint8Array`.
+ *
+ * Speed comes from writing into one preallocated buffer shared by successive calls: each call
+ * writes after the previous call's output and returns a view of its own bytes, so results never
+ * overlap and nothing is copied. When the buffer runs out a new one is allocated (results handed
+ * out earlier keep the old one alive). Short strings are encoded to UTF-8 in JavaScript; long
+ * ones with `TextEncoder.encodeInto`.
+ *
+ * Invariants: an invalid value leaves the shared buffer's write position unchanged, and is
+ * reported by `assertValue`'s precise error (with the field path), not by the fast path. A nested
+ * call (a getter that encodes while being encoded) runs on fresh state and restores ours.
+ *
+ * @module
+ */
+
+import { Id } from "../value/id.ts";
+import { type Limits, resolveLimits } from "../value/limits.ts";
+import { assertValue, INT64_MAX, INT64_MIN, type Value } from "../value/value.ts";
+import {
+  FIXARRAY_MAX,
+  FIXOBJECT_MAX,
+  FIXSTR_MAX_BYTES,
+  INT_TAG_MAX_MAGNITUDE,
+  TAG_ARRAY,
+  TAG_BIGINT,
+  TAG_BYTES,
+  TAG_FALSE,
+  TAG_FIXARRAY,
+  TAG_FIXOBJECT,
+  TAG_FIXSTR,
+  TAG_FLOAT64,
+  TAG_ID,
+  TAG_INT,
+  TAG_NEGFIXINT,
+  TAG_NULL,
+  TAG_OBJECT,
+  TAG_STRING,
+  TAG_TRUE,
+} from "./format.ts";
+
+const INITIAL_BUFFER_BYTES = 16 * 1024;
+/** A buffer grown past this for one large value is not reused for the next call. */
+const RETAIN_BUFFER_BYTES = 1024 * 1024;
+/** Strings shorter than this are encoded in JavaScript (cheaper than a `TextEncoder` call). */
+const SHORT_STRING_UNITS = 64;
+/** Room always left at the end so that fixed-size writes need no capacity check. */
+const SLACK_BYTES = 16;
+
+const textEncoder = new TextEncoder();
+const float64 = new Float64Array(1);
+const float64Bytes = new Uint8Array(float64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+let target = new Uint8Array(INITIAL_BUFFER_BYTES);
+let position = 0;
+let safeEnd = target.length - SLACK_BYTES;
+let limits: Limits = resolveLimits();
+let busy = false;
+
+/** Thrown by the fast path for any invalid input; replaced by `assertValue`'s precise error. */
+const INVALID: unique symbol = Symbol("invalid value");
+
+/**
+ * Encodes a value into the @glen/db binary format (see `docs/format/codec.md`).
+ *
+ * The result is a fresh view that no later call overwrites. Object field order is kept; object
+ * fields whose value is `undefined` are omitted.
+ *
+ * @param value the value to encode
+ * @param limitOverrides limits to enforce instead of the defaults (see `Limits`)
+ * @returns the encoded bytes
+ * @throws {TypeError} for a non-value (function, symbol, `undefined` outside an object field,
+ *   class instance, `Map`, cycle, ...), naming the path of the offending field
+ * @throws {RangeError} for a bigint outside int64 or nesting deeper than `maxDepth`
+ * @throws {LimitExceededError} for a string, byte array, array or object over its limit
+ * @example Round trip
+ * ```ts
+ * import { decode, encode } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = encode({ name: "Ada", born: 1815, big: 2n ** 60n, tags: ["x"] });
+ * assert.deepEqual(decode(bytes), { name: "Ada", born: 1815, big: 2n ** 60n, tags: ["x"] });
+ * ```
+ */
+export function encode(value: Value, limitOverrides?: Partial<Limits>): Uint8Array {
+  if (busy) return encodeNested(value, limitOverrides);
+  limits = resolveLimits(limitOverrides);
+  busy = true;
+  const start = position;
+  try {
+    writeValue(value, 1);
+  } catch (error) {
+    position = start;
+    throw error === INVALID ? preciseError(value) : error;
+  } finally {
+    busy = false;
+  }
+  const result = target.subarray(start, position);
+  if (target.length > RETAIN_BUFFER_BYTES || position > safeEnd) {
+    replaceBuffer(INITIAL_BUFFER_BYTES);
+  }
+  return result;
+}
+
+function preciseError(value: unknown): unknown {
+  try {
+    assertValue(value, limits);
+  } catch (error) {
+    return error;
+  }
+  return new TypeError("Cannot encode this value (it changed while being encoded)");
+}
+
+function encodeNested(value: Value, limitOverrides?: Partial<Limits>): Uint8Array {
+  const saved = { target, position, safeEnd, limits };
+  replaceBuffer(INITIAL_BUFFER_BYTES);
+  busy = false;
+  try {
+    return encode(value, limitOverrides).slice();
+  } finally {
+    ({ target, position, safeEnd, limits } = saved);
+    busy = true;
+  }
+}
+
+function replaceBuffer(bytes: number): void {
+  target = new Uint8Array(bytes);
+  position = 0;
+  safeEnd = bytes - SLACK_BYTES;
+}
+
+/**
+ * Makes room for `bytes` more bytes. A larger buffer receives a copy of everything before
+ * `position`, so offsets held by callers stay valid; results handed out earlier keep pointing at
+ * the old buffer, which nothing writes to again.
+ */
+function room(bytes: number): void {
+  const needed = position + bytes + SLACK_BYTES;
+  if (needed <= target.length) return;
+  const size = 2 ** Math.ceil(Math.log2(needed));
+  const next = new Uint8Array(size);
+  next.set(target.subarray(0, position));
+  target = next;
+  safeEnd = size - SLACK_BYTES;
+}
+
+function writeValue(value: unknown, depth: number): void {
+  if (position > safeEnd) room(SLACK_BYTES);
+  switch (typeof value) {
+    case "string":
+      return writeString(value);
+    case "number":
+      return writeNumber(value);
+    case "object":
+      if (value === null) {
+        target[position++] = TAG_NULL;
+        return;
+      }
+      return writeObject(value, depth);
+    case "boolean":
+      target[position++] = value ? TAG_TRUE : TAG_FALSE;
+      return;
+    case "bigint":
+      return writeBigint(value);
+    default:
+      throw INVALID;
+  }
+}
+
+function writeNumber(value: number): void {
+  const int = value | 0;
+  if (int === value && (int !== 0 || 1 / value > 0)) {
+    if (int >= 0) {
+      if (int < 0x80) {
+        target[position++] = int;
+        return;
+      }
+      target[position++] = TAG_INT;
+      writeVarUint32((int << 1) >>> 0);
+      return;
+    }
+    if (int >= -32) {
+      target[position++] = TAG_NEGFIXINT + 32 + int;
+      return;
+    }
+    target[position++] = TAG_INT;
+    writeVarUint32(((int << 1) ^ (int >> 31)) >>> 0);
+    return;
+  }
+  if (Number.isInteger(value) && Math.abs(value) <= INT_TAG_MAX_MAGNITUDE && value !== 0) {
+    target[position++] = TAG_INT;
+    writeVarUint(value >= 0 ? value * 2 : -value * 2 - 1);
+    return;
+  }
+  target[position++] = TAG_FLOAT64;
+  float64[0] = value;
+  if (LITTLE_ENDIAN) {
+    for (let i = 0; i < 8; i++) target[position++] = float64Bytes[i]!;
+  } else {
+    for (let i = 7; i >= 0; i--) target[position++] = float64Bytes[i]!;
+  }
+}
+
+function writeBigint(value: bigint): void {
+  if (value < INT64_MIN || value > INT64_MAX) throw INVALID;
+  target[position++] = TAG_BIGINT;
+  if (value >= -0x8000000000000n && value <= 0x8000000000000n) {
+    const small = Number(value); // |small| ≤ 2^51: the zigzag value stays exact
+    writeVarUint(small >= 0 ? small * 2 : -small * 2 - 1);
+    return;
+  }
+  const zigzag = BigInt.asUintN(64, value >= 0n ? value << 1n : ((-value) << 1n) - 1n);
+  writeVarUint64(Number(zigzag >> 32n), Number(zigzag & 0xffffffffn));
+}
+
+/** LEB128 for `value` < 2^32. */
+function writeVarUint32(value: number): void {
+  while (value > 0x7f) {
+    target[position++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  target[position++] = value;
+}
+
+/** LEB128 for a non-negative safe integer. */
+function writeVarUint(value: number): void {
+  if (value <= 0xffffffff) return writeVarUint32(value);
+  while (value > 0x7f) {
+    target[position++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  target[position++] = value;
+}
+
+/** LEB128 for a 64-bit value given as high and low 32-bit halves. */
+function writeVarUint64(high: number, low: number): void {
+  // 7 bits at a time from the 64-bit number high·2^32 + low.
+  for (let i = 0; i < 10; i++) {
+    const bits = low & 0x7f;
+    low = ((low >>> 7) | (high << 25)) >>> 0;
+    high >>>= 7;
+    if (low === 0 && high === 0) {
+      target[position++] = bits;
+      return;
+    }
+    target[position++] = bits | 0x80;
+  }
+}
+
+function varUintSize(value: number): number {
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
+}
+
+function writeString(value: string): void {
+  const units = value.length;
+  if (units > limits.maxStringOrBytes) throw INVALID;
+  if (units <= FIXSTR_MAX_BYTES) {
+    // Optimistically a fixstr: encode after a one-byte tag, widen the header if needed.
+    room(units * 3 + 1);
+    const start = position;
+    position = start + 1;
+    const bytes = writeUtf8Short(value);
+    if (bytes <= FIXSTR_MAX_BYTES) {
+      target[start] = TAG_FIXSTR + bytes;
+      return;
+    }
+    // Multi-byte characters pushed it past 31 bytes (at most 93): one more header byte.
+    target.copyWithin(start + 2, start + 1, position);
+    target[start] = TAG_STRING;
+    target[start + 1] = bytes;
+    position++;
+    checkStringBytes(bytes);
+    return;
+  }
+  const maxBytes = units * 3;
+  room(maxBytes + 6);
+  const start = position;
+  const reserved = varUintSize(maxBytes);
+  position = start + 1 + reserved;
+  const bytes = units < SHORT_STRING_UNITS ? writeUtf8Short(value) : writeUtf8Long(value);
+  checkStringBytes(bytes);
+  const header = varUintSize(bytes);
+  if (header < reserved) {
+    const bodyStart = start + 1 + reserved;
+    target.copyWithin(start + 1 + header, bodyStart, position);
+    position -= reserved - header;
+  }
+  const end = position;
+  target[start] = TAG_STRING;
+  position = start + 1;
+  writeVarUint32(bytes);
+  position = end;
+}
+
+function checkStringBytes(bytes: number): void {
+  if (bytes > limits.maxStringOrBytes) throw INVALID;
+}
+
+/** Writes `value` as WTF-8 at `position` (capacity already ensured); returns the byte count. */
+function writeUtf8Short(value: string): number {
+  const start = position;
+  const units = value.length;
+  for (let i = 0; i < units; i++) {
+    let unit = value.charCodeAt(i);
+    if (unit < 0x80) {
+      target[position++] = unit;
+    } else if (unit < 0x800) {
+      target[position++] = 0xc0 | (unit >> 6);
+      target[position++] = 0x80 | (unit & 0x3f);
+    } else {
+      if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < units) {
+        const next = value.charCodeAt(i + 1);
+        if (next >= 0xdc00 && next <= 0xdfff) {
+          unit = 0x10000 + ((unit - 0xd800) << 10) + (next - 0xdc00);
+          i++;
+          target[position++] = 0xf0 | (unit >> 18);
+          target[position++] = 0x80 | ((unit >> 12) & 0x3f);
+          target[position++] = 0x80 | ((unit >> 6) & 0x3f);
+          target[position++] = 0x80 | (unit & 0x3f);
+          continue;
+        }
+      }
+      // BMP character, or an unpaired surrogate kept as its own 3-byte sequence (WTF-8).
+      target[position++] = 0xe0 | (unit >> 12);
+      target[position++] = 0x80 | ((unit >> 6) & 0x3f);
+      target[position++] = 0x80 | (unit & 0x3f);
+    }
+  }
+  return position - start;
+}
+
+function writeUtf8Long(value: string): number {
+  if (!value.isWellFormed()) return writeUtf8Short(value); // keeps unpaired surrogates exact
+  const { written } = textEncoder.encodeInto(value, target.subarray(position));
+  position += written;
+  return written;
+}
+
+function writeObject(value: object, depth: number): void {
+  if (depth > limits.maxDepth) throw INVALID;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    return writeFields(value as Record<string, unknown>, depth);
+  }
+  if (Array.isArray(value)) return writeArray(value, depth);
+  if (value instanceof Uint8Array) return writeBytes(value);
+  if (value instanceof Id) return writeId(value);
+  throw INVALID;
+}
+
+function writeArray(value: unknown[], depth: number): void {
+  const length = value.length;
+  if (length > limits.maxArrayLen) throw INVALID;
+  if (length <= FIXARRAY_MAX) {
+    target[position++] = TAG_FIXARRAY + length;
+  } else {
+    target[position++] = TAG_ARRAY;
+    writeVarUint32(length);
+  }
+  for (let i = 0; i < length; i++) {
+    const element = value[i];
+    if (element === undefined) throw INVALID; // also an array hole
+    writeValue(element, depth + 1);
+  }
+}
+
+function writeFields(value: Record<string, unknown>, depth: number): void {
+  const keys = Object.keys(value);
+  const count = keys.length;
+  if (count > limits.maxObjectFields) throw INVALID;
+  const start = position;
+  if (count <= FIXOBJECT_MAX) {
+    target[position++] = TAG_FIXOBJECT + count;
+  } else {
+    target[position++] = TAG_OBJECT;
+    writeVarUint32(count);
+  }
+  let written = 0;
+  for (let i = 0; i < count; i++) {
+    const key = keys[i]!;
+    const field = value[key];
+    if (field === undefined) continue; // the documented rule: undefined fields are omitted
+    writeKey(key);
+    writeValue(field, depth + 1);
+    written++;
+  }
+  if (written !== count) rewriteFieldCount(start, count, written);
+}
+
+/** After skipped `undefined` fields: fix the count in the header, shrinking it if needed. */
+function rewriteFieldCount(start: number, declared: number, actual: number): void {
+  const oldHeader = declared <= FIXOBJECT_MAX ? 1 : 1 + varUintSize(declared);
+  const newHeader = actual <= FIXOBJECT_MAX ? 1 : 1 + varUintSize(actual);
+  const end = position;
+  if (newHeader !== oldHeader) target.copyWithin(start + newHeader, start + oldHeader, end);
+  position = start;
+  if (actual <= FIXOBJECT_MAX) {
+    target[position++] = TAG_FIXOBJECT + actual;
+  } else {
+    target[position++] = TAG_OBJECT;
+    writeVarUint32(actual);
+  }
+  position = end - oldHeader + newHeader;
+}
+
+/** A key or Id string: varuint byte length, then WTF-8 (no tag). */
+function writeKey(key: string): void {
+  const units = key.length;
+  if (units > limits.maxStringOrBytes) throw INVALID;
+  if (units < 0x80 / 3) {
+    room(units * 3 + 1);
+    const start = position++;
+    const bytes = writeUtf8Short(key);
+    target[start] = bytes;
+    return;
+  }
+  // Long keys (≥ 43 units) always take writeString's TAG_STRING form: drop the tag byte.
+  const start = position;
+  writeString(key);
+  target.copyWithin(start, start + 1, position);
+  position--;
+}
+
+function writeBytes(value: Uint8Array): void {
+  const length = value.length;
+  if (length > limits.maxStringOrBytes) throw INVALID;
+  room(length + 6);
+  target[position++] = TAG_BYTES;
+  writeVarUint32(length);
+  target.set(value, position);
+  position += length;
+}
+
+function writeId(value: Id): void {
+  target[position++] = TAG_ID;
+  writeKey(value.collection);
+  writeKey(value.docId);
+  if (position > safeEnd) room(SLACK_BYTES);
+  writeVarUint(value.version);
+}

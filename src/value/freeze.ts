@@ -1,0 +1,185 @@
+/**
+ * Immutable copies of values.
+ *
+ * Stored values are deeply frozen so reads can hand them out without copying, and they never
+ * alias an object the caller still holds: {@linkcode cloneFrozen} copies while it validates.
+ * A `Uint8Array` cannot be frozen, so it is copied on the way in; readers that hand bytes to a
+ * caller must copy them again (see {@linkcode copyBytesDeep}).
+ *
+ * @module
+ */
+
+import { Id } from "./id.ts";
+import { type Limits, resolveLimits } from "./limits.ts";
+import {
+  assertValue,
+  INT64_MAX,
+  INT64_MIN,
+  isPlainObject,
+  isProtoKey,
+  utf8Length,
+  type Value,
+} from "./value.ts";
+
+/**
+ * Validates `value` and returns a deeply frozen copy that shares nothing mutable with it.
+ * Object fields that are `undefined` are dropped; the key `__proto__` is kept as plain data.
+ *
+ * @throws {TypeError | RangeError | LimitExceededError} as {@linkcode assertValue} does, naming
+ *   the path of the offending field; nothing is returned for an invalid value
+ * @example
+ * ```ts
+ * import { cloneFrozen } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const input = { tags: ["a"], skip: undefined };
+ * const stored = cloneFrozen(input);
+ * input.tags.push("b");
+ * assert.deepEqual(stored, { tags: ["a"] });
+ * assert.ok(Object.isFrozen(stored));
+ * ```
+ */
+export function cloneFrozen(value: unknown, limits?: Partial<Limits>): Value {
+  const resolved = resolveLimits(limits);
+  try {
+    return cloneValue(value, resolved, 1);
+  } catch (error) {
+    if (error !== INVALID) throw error;
+    assertValue(value, resolved); // throws the precise error with the path
+    throw new TypeError("Cannot store this value"); // unreachable unless the value changed
+  }
+}
+
+/** Thrown by the fast cloner; replaced by the precise error from `assertValue`. */
+const INVALID: unique symbol = Symbol("invalid value");
+
+function cloneValue(value: unknown, limits: Limits, depth: number): Value {
+  switch (typeof value) {
+    case "boolean":
+    case "number":
+      return value;
+    case "string":
+      if (value.length * 3 > limits.maxStringOrBytes && !fitsString(value, limits)) throw INVALID;
+      return value;
+    case "bigint":
+      if (value < INT64_MIN || value > INT64_MAX) throw INVALID;
+      return value;
+    case "object":
+      if (value === null) return null;
+      return cloneObject(value, limits, depth);
+    default:
+      throw INVALID;
+  }
+}
+
+function cloneObject(value: object, limits: Limits, depth: number): Value {
+  if (depth > limits.maxDepth) throw INVALID;
+  if (Array.isArray(value)) {
+    const length = value.length;
+    if (length > limits.maxArrayLen) throw INVALID;
+    const copy: Value[] = new Array(length);
+    for (let i = 0; i < length; i++) {
+      const element = value[i];
+      if (element === undefined) throw INVALID; // also catches holes
+      copy[i] = cloneValue(element, limits, depth + 1);
+    }
+    return Object.freeze(copy) as Value[];
+  }
+  if (value instanceof Uint8Array) {
+    if (value.length > limits.maxStringOrBytes) throw INVALID;
+    return value.slice();
+  }
+  if (value instanceof Id) return value;
+  if (!isPlainObject(value)) throw INVALID;
+  const keys = Object.keys(value);
+  if (keys.length > limits.maxObjectFields) throw INVALID;
+  const copy: { [key: string]: Value } = {};
+  for (const key of keys) {
+    if (key.length * 3 > limits.maxStringOrBytes && !fitsString(key, limits)) throw INVALID;
+    const field = (value as Record<string, unknown>)[key];
+    if (field === undefined) continue;
+    const cloned = cloneValue(field, limits, depth + 1);
+    if (isProtoKey(key)) defineField(copy, key, cloned);
+    else copy[key] = cloned;
+  }
+  return Object.freeze(copy);
+}
+
+function fitsString(text: string, limits: Limits): boolean {
+  return text.length <= limits.maxStringOrBytes && utf8Length(text) <= limits.maxStringOrBytes;
+}
+
+/** Sets `key` as an own enumerable data property, even when `key` is `__proto__`. */
+export function defineField(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+/**
+ * Freezes `value` and everything inside it, in place, and returns it. Use it on values nobody
+ * else holds (such as a fresh `decode` result); `Uint8Array`s stay mutable.
+ *
+ * @example
+ * ```ts
+ * import { decode, deepFreeze, encode } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const value = deepFreeze(decode(encode({ a: [1, { b: 2 }] })));
+ * assert.ok(Object.isFrozen((value as { a: object[] }).a[1]));
+ * ```
+ */
+export function deepFreeze<T extends Value>(value: T): T {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  if (value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) {
+    for (const element of value) deepFreeze(element);
+  } else {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, Value>)[key]!);
+  }
+  return Object.freeze(value);
+}
+
+/**
+ * Returns `value` itself when it holds no `Uint8Array`, or a frozen copy in which every
+ * `Uint8Array` is a fresh copy. Readers use it so that a caller can never mutate stored bytes.
+ *
+ * @example
+ * ```ts
+ * import { cloneFrozen, copyBytesDeep } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const stored = cloneFrozen({ n: 1 });
+ * assert.equal(copyBytesDeep(stored), stored); // nothing to copy: same object
+ * ```
+ */
+export function copyBytesDeep(value: Value): Value {
+  if (typeof value !== "object" || value === null || value instanceof Id) return value;
+  if (value instanceof Uint8Array) return value.slice();
+  if (Array.isArray(value)) {
+    let copy: Value[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const element = value[i]!;
+      const copied = copyBytesDeep(element);
+      if (copied !== element) {
+        copy ??= value.slice();
+        copy[i] = copied;
+      }
+    }
+    return copy === undefined ? value : Object.freeze(copy) as Value[];
+  }
+  let copy: { [key: string]: Value } | undefined;
+  for (const key of Object.keys(value)) {
+    const field = value[key]!;
+    const copied = copyBytesDeep(field);
+    if (copied !== field) {
+      copy ??= { ...value };
+      if (isProtoKey(key)) defineField(copy, key, copied);
+      else copy[key] = copied;
+    }
+  }
+  return copy === undefined ? value : Object.freeze(copy);
+}

@@ -1,0 +1,140 @@
+/**
+ * Size limits on values: the single place where their names, defaults and bounds live.
+ *
+ * Every decoder and every write path enforces these before allocating: a hostile input cannot
+ * make @glen/db allocate more than its own length justifies. Defaults can be changed per process
+ * with `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`, `GLEN_MAX_OBJECT_FIELDS` and per call
+ * with a `Partial<Limits>`.
+ *
+ * @module
+ */
+
+import { type EnvSource, lookupEnv, parseIntegerSetting } from "../env.ts";
+
+/**
+ * Limits enforced on every value that is encoded, decoded or stored.
+ *
+ * | limit | default | meaning |
+ * |---|---|---|
+ * | `maxStringOrBytes` | 16 MiB | UTF-8 bytes of one string, or length of one `Uint8Array` |
+ * | `maxArrayLen` | 1,000,000 | elements of one array |
+ * | `maxObjectFields` | 1,000,000 | fields of one object |
+ * | `maxDepth` | 512 | nesting of arrays and objects (the top level is depth 1); at most 2,048 |
+ */
+export interface Limits {
+  /** Maximum UTF-8 byte length of a string, and maximum length of a byte array. */
+  maxStringOrBytes: number;
+  /** Maximum number of elements in one array. */
+  maxArrayLen: number;
+  /** Maximum number of fields in one object. */
+  maxObjectFields: number;
+  /** Maximum nesting depth of arrays and objects; at most {@linkcode MAX_DEPTH_CEILING}. */
+  maxDepth: number;
+}
+
+/**
+ * The hard ceiling on `maxDepth`: deeper nesting would risk the JavaScript stack on some
+ * runtimes, so it cannot be configured.
+ */
+export const MAX_DEPTH_CEILING = 2048;
+
+/**
+ * The built-in default limits (before environment variables are applied).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LIMITS } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_LIMITS.maxStringOrBytes, 16 * 1024 * 1024);
+ * ```
+ */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxStringOrBytes: 16 * 1024 * 1024,
+  maxArrayLen: 1_000_000,
+  maxObjectFields: 1_000_000,
+  maxDepth: 512,
+});
+
+const ENV_NAMES: ReadonlyArray<readonly [keyof Limits, string]> = [
+  ["maxStringOrBytes", "GLEN_MAX_STRING_OR_BYTES"],
+  ["maxArrayLen", "GLEN_MAX_ARRAY_LEN"],
+  ["maxObjectFields", "GLEN_MAX_OBJECT_FIELDS"],
+];
+
+/**
+ * Reads limit overrides from `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN` and
+ * `GLEN_MAX_OBJECT_FIELDS` (from `source`, or the process environment when omitted).
+ *
+ * @throws {RangeError} when a variable is set but is not a non-negative integer
+ * @example
+ * ```ts
+ * import { limitsFromEnv } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(limitsFromEnv({ GLEN_MAX_ARRAY_LEN: "10" }), { maxArrayLen: 10 });
+ * ```
+ */
+export function limitsFromEnv(source?: EnvSource): Partial<Limits> {
+  const result: Partial<Limits> = {};
+  for (const [key, name] of ENV_NAMES) {
+    const text = lookupEnv(name, source);
+    if (text !== undefined && text !== "") result[key] = parseIntegerSetting(name, text);
+  }
+  return result;
+}
+
+let processDefaults: Limits | undefined;
+let lastOverrides: Partial<Limits> | undefined;
+let lastResolved: Limits | undefined;
+
+/**
+ * The effective limits: built-in defaults, then the environment (read once per process), then
+ * `overrides`. Validates every field.
+ *
+ * @throws {RangeError} when a limit is not a non-negative safe integer, or `maxDepth` is outside
+ *   `1..MAX_DEPTH_CEILING`
+ * @example
+ * ```ts
+ * import { resolveLimits } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(resolveLimits({ maxDepth: 8 }).maxDepth, 8);
+ * ```
+ */
+export function resolveLimits(overrides?: Partial<Limits>): Limits {
+  processDefaults ??= checkLimits({ ...DEFAULT_LIMITS, ...limitsFromEnv() });
+  if (overrides === undefined) return processDefaults;
+  // Only a frozen overrides object can be cached by identity: it cannot change between calls.
+  if (overrides === lastOverrides && lastResolved !== undefined) return lastResolved;
+  const resolved = checkLimits({ ...processDefaults, ...withoutUndefined(overrides) });
+  if (Object.isFrozen(overrides)) {
+    lastOverrides = overrides;
+    lastResolved = resolved;
+  }
+  return resolved;
+}
+
+function withoutUndefined(overrides: Partial<Limits>): Partial<Limits> {
+  const result: Partial<Limits> = {};
+  for (const key of Object.keys(overrides) as Array<keyof Limits>) {
+    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`Unknown limit "${String(key)}"`);
+    if (overrides[key] !== undefined) result[key] = overrides[key];
+  }
+  return result;
+}
+
+function checkLimits(limits: Limits): Limits {
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof Limits>) {
+    const value = limits[key];
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`Limit ${key} must be a non-negative safe integer, got ${value}`);
+    }
+  }
+  if (limits.maxDepth < 1 || limits.maxDepth > MAX_DEPTH_CEILING) {
+    throw new RangeError(
+      `Limit maxDepth must be between 1 and ${MAX_DEPTH_CEILING}, got ${limits.maxDepth}`,
+    );
+  }
+  return Object.freeze(limits);
+}
