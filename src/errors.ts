@@ -214,3 +214,25 @@ export class LimitExceededError extends GlenError {
     this.actual = actual;
   }
 }
+
+/**
+ * `db.transaction()` gave up: every attempt conflicted with a concurrent commit.
+ *
+ * @example
+ * ```ts
+ * import { TransactionConflictError } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new TransactionConflictError("gave up after 5 retries").code, "TXN_CONFLICT");
+ * ```
+ */
+export class TransactionConflictError extends GlenError {
+  /**
+   * @param message how many attempts were made and what conflicted last
+   * @param options `cause`: unused
+   */
+  constructor(message: string, options?: GlenErrorOptions) {
+    super("TXN_CONFLICT", message, options);
+    this.name = "TransactionConflictError";
+  }
+}

@@ -109,8 +109,10 @@ export function compareNumbers(a: number | bigint, b: number | bigint): number {
 }
 
 /**
- * Code point order. Differs from `<` on strings (UTF-16 unit order) only when the first
- * difference is between a surrogate and a unit in U+E000..U+FFFF.
+ * Code point order, which is also the byte order of the strings' WTF-8 encodings. An unpaired
+ * surrogate counts as its own code point (U+D800..U+DFFF), so it sorts after U+D7FF and before
+ * U+E000, while a surrogate pair counts as the astral code point it encodes. Differs from `<` on
+ * strings (UTF-16 unit order) only around surrogates.
  *
  * @example
  * ```ts
@@ -125,21 +127,27 @@ export function compareStrings(a: string, b: string): number {
   if (a === b) return 0;
   const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
     if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) {
-      x = codePointRank(x);
-      y = codePointRank(y);
+    if (x < 0xd800 && y < 0xd800) return x < y ? -1 : 1;
+    // Compare whole code points. If the (shared) previous unit is a high surrogate, it may pair
+    // with the differing unit in one string or both; compare the code points starting there.
+    if (i > 0 && isHighSurrogate(a.charCodeAt(i - 1))) {
+      const p = a.codePointAt(i - 1)!;
+      const q = b.codePointAt(i - 1)!;
+      if (p !== q) return p < q ? -1 : 1;
+      // Both are the same unpaired surrogate: the code points at i decide.
     }
-    return x < y ? -1 : 1;
+    const p = a.codePointAt(i)!;
+    const q = b.codePointAt(i)!;
+    return p < q ? -1 : 1;
   }
   return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
 }
 
-/** Maps units ≥ 0xD800 so that surrogates (code points ≥ 0x10000) sort after U+E000..U+FFFF. */
-function codePointRank(unit: number): number {
-  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
+function isHighSurrogate(unit: number): boolean {
+  return unit >= 0xd800 && unit <= 0xdbff;
 }
 
 /**

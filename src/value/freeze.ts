@@ -73,6 +73,14 @@ function cloneValue(value: unknown, limits: Limits, depth: number): Value {
 }
 
 function cloneObject(value: object, limits: Limits, depth: number): Value {
+  if (value instanceof Uint8Array) {
+    if (value.length > limits.maxStringOrBytes) throw INVALID;
+    return value.slice();
+  }
+  if (value instanceof Id) {
+    if (!fitsString(value.collection, limits) || !fitsString(value.docId, limits)) throw INVALID;
+    return value;
+  }
   if (depth > limits.maxDepth) throw INVALID;
   if (Array.isArray(value)) {
     const length = value.length;
@@ -85,11 +93,6 @@ function cloneObject(value: object, limits: Limits, depth: number): Value {
     }
     return Object.freeze(copy) as Value[];
   }
-  if (value instanceof Uint8Array) {
-    if (value.length > limits.maxStringOrBytes) throw INVALID;
-    return value.slice();
-  }
-  if (value instanceof Id) return value;
   if (!isPlainObject(value)) throw INVALID;
   const keys = Object.keys(value);
   if (keys.length > limits.maxObjectFields) throw INVALID;
@@ -106,7 +109,8 @@ function cloneObject(value: object, limits: Limits, depth: number): Value {
 }
 
 function fitsString(text: string, limits: Limits): boolean {
-  return text.length <= limits.maxStringOrBytes && utf8Length(text) <= limits.maxStringOrBytes;
+  const max = limits.maxStringOrBytes;
+  return text.length * 3 <= max || (text.length <= max && utf8Length(text) <= max);
 }
 
 /** Sets `key` as an own enumerable data property, even when `key` is `__proto__`. */
@@ -133,8 +137,7 @@ export function defineField(target: object, key: string, value: unknown): void {
  * ```
  */
 export function deepFreeze<T extends Value>(value: T): T {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
-  if (value instanceof Uint8Array) return value;
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array) return value;
   if (Array.isArray(value)) {
     for (const element of value) deepFreeze(element);
   } else {
@@ -182,4 +185,27 @@ export function copyBytesDeep(value: Value): Value {
     }
   }
   return copy === undefined ? value : Object.freeze(copy);
+}
+
+/**
+ * Whether `value` contains a `Uint8Array` anywhere (readers copy such values' bytes).
+ *
+ * @example
+ * ```ts
+ * import { containsBytes } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(containsBytes({ a: [new Uint8Array(1)] }));
+ * assert.ok(!containsBytes({ a: [1] }));
+ * ```
+ */
+export function containsBytes(value: Value): boolean {
+  if (typeof value !== "object" || value === null || value instanceof Id) return false;
+  if (value instanceof Uint8Array) return true;
+  if (Array.isArray(value)) {
+    for (const element of value) if (containsBytes(element)) return true;
+    return false;
+  }
+  for (const key of Object.keys(value)) if (containsBytes(value[key]!)) return true;
+  return false;
 }

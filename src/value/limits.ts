@@ -118,7 +118,7 @@ export function resolveLimits(overrides?: Partial<Limits>): Limits {
 function withoutUndefined(overrides: Partial<Limits>): Partial<Limits> {
   const result: Partial<Limits> = {};
   for (const key of Object.keys(overrides) as Array<keyof Limits>) {
-    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`Unknown limit "${String(key)}"`);
+    if (!Object.hasOwn(DEFAULT_LIMITS, key)) throw new TypeError(`Unknown limit "${String(key)}"`);
     if (overrides[key] !== undefined) result[key] = overrides[key];
   }
   return result;

@@ -21,6 +21,6 @@ export {
   type Value,
   type ValueObject,
 } from "./value.ts";
-export { cloneFrozen, copyBytesDeep, deepFreeze } from "./freeze.ts";
+export { cloneFrozen, containsBytes, copyBytesDeep, deepFreeze } from "./freeze.ts";
 export { bytesEqual, equals } from "./equal.ts";
 export { compare, compareBytes, compareNumbers, compareStrings } from "./compare.ts";

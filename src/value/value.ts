@@ -139,7 +139,11 @@ class Checker {
       if (value.length > max) throw this.#limit("maxStringOrBytes", max, value.length);
       return;
     }
-    if (value instanceof Id) return;
+    if (value instanceof Id) {
+      this.#checkString(value.collection);
+      this.#checkString(value.docId);
+      return;
+    }
     if (this.#ancestors.includes(value)) {
       throw new TypeError(`Cannot store a cycle: ${this.#where()} refers to one of its parents`);
     }
