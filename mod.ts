@@ -1,20 +1,35 @@
 /**
  * @glen/db — an embedded document database for TypeScript on Deno, Bun and Node.
  *
- * This entry point exports the value model (`Value`, `Id`, equality, order, limits), the binary
- * codec (`encode`, `decode`, `EncoderStream`, `DecoderStream`) and the error classes.
+ * This entry point exports the database (`Glen`, transactions), the value model (`Value`, `Id`,
+ * equality, order, limits), the binary codec (`encode`, `decode`, `EncoderStream`,
+ * `DecoderStream`) and the error classes.
  *
  * @example
  * ```ts
- * import { decode, encode, Id } from "@glen/db";
+ * import { Glen, Id } from "@glen/db";
  * import assert from "node:assert/strict";
  *
- * const doc = { title: "Notes", owner: new Id("users", "ada"), size: 42n };
- * assert.deepEqual(decode(encode(doc)), doc);
+ * await using db = await Glen.open(); // or Glen.open("./data") to persist
+ * await db.put("notes", "n1", { title: "Notes", owner: new Id("users", "ada"), size: 42n });
+ * assert.equal(db.count("notes"), 1);
  * ```
  *
  * @module
  */
+
+export {
+  type CommitResult,
+  type DocInfo,
+  Glen,
+  type GlenOptions,
+  type GlenStats,
+  type TransactionOptions,
+  type WalSyncMode,
+} from "./src/db.ts";
+export { Txn } from "./src/txn/txn.ts";
+export type { FileHandle, FileLock, FileSystem, OpenOptions } from "./src/io/filesystem.ts";
+export { MAX_COLLECTION_NAME_BYTES, MAX_DOC_ID_BYTES } from "./src/engine/names.ts";
 
 export {
   CodecError,
@@ -25,6 +40,7 @@ export {
   GlenError,
   type GlenErrorOptions,
   LimitExceededError,
+  TransactionConflictError,
 } from "./src/errors.ts";
 export {
   assertValue,
@@ -34,6 +50,7 @@ export {
   compareBytes,
   compareNumbers,
   compareStrings,
+  containsBytes,
   copyBytesDeep,
   deepFreeze,
   DEFAULT_LIMITS,

@@ -1,0 +1,676 @@
+/**
+ * `Glen`: the public face of the database. It validates arguments, turns calls into engine
+ * commits and shapes results; storage, recovery and durability live in `src/engine/`, `src/wal/`
+ * and `src/snapshot/`.
+ *
+ * Reads are synchronous and return deeply frozen values (byte arrays are copied). Writes apply in
+ * memory when called and return a promise that resolves when they are durable under the sync mode
+ * (see `DURABILITY.md`). Invalid input rejects the returned promise with a `TypeError`,
+ * `RangeError` or `LimitExceededError` and changes nothing.
+ *
+ * @module
+ */
+
+import { Engine } from "./engine/engine.ts";
+import { checkCollectionName, checkDocId } from "./engine/names.ts";
+import type { WriteOp } from "./engine/store.ts";
+import { lookupEnv, parseIntegerSetting } from "./env.ts";
+import { GlenError, TransactionConflictError } from "./errors.ts";
+import type { FileSystem } from "./io/filesystem.ts";
+import { type CommitResult, Txn } from "./txn/txn.ts";
+import { cloneFrozen, containsBytes, copyBytesDeep } from "./value/freeze.ts";
+import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
+import type { Value } from "./value/value.ts";
+import { DEFAULT_WAL_OPTIONS, type WalSyncMode } from "./wal/writer.ts";
+
+export type { CommitResult } from "./txn/txn.ts";
+export type { WalSyncMode } from "./wal/writer.ts";
+
+/** Options of {@linkcode Glen.open}. */
+export interface GlenOptions {
+  /** When a write's promise resolves: `"always"`, `"interval"` (default) or `"none"`. */
+  walSync?: WalSyncMode;
+  /** `"interval"`: fdatasync after this many WAL bytes (default 8 MiB). */
+  walFlushEveryBytes?: number;
+  /** `"interval"`: fdatasync at most this long after a write (default 1000 ms). */
+  walFlushIntervalMs?: number;
+  /** Size at which the WAL rotates to a new segment file (default 64 MiB). */
+  walSegmentBytes?: number;
+  /** Limits on stored values (see `Limits`). */
+  limits?: Partial<Limits>;
+  /** Identity of this replica for replication (reserved; stored from a later release on). */
+  nodeId?: string;
+  /** `"log"` (WAL + snapshots; the default with a path) or `"memory"`. */
+  engine?: "log" | "memory";
+  /** Page cache capacity for the B+ tree engine (reserved for it; unused by `"log"`). */
+  cacheCapacityBytes?: number;
+  /**
+   * The file system to store on (default: `node:fs`). Tests pass the fault-injecting one from
+   * `@glen/db/testing`.
+   */
+  fileSystem?: FileSystem;
+}
+
+/** A document with its metadata, as returned by {@linkcode Glen.getDoc}. */
+export interface DocInfo {
+  /** The collection. */
+  collection: string;
+  /** The document id. */
+  docId: string;
+  /** The current version (1 after the first write). */
+  version: number;
+  /** The frozen value. */
+  value: Value;
+}
+
+/** What {@linkcode Glen.stats} reports. */
+export interface GlenStats {
+  /** Bytes in live WAL segments (0 in memory). */
+  walBytes: number;
+  /** Live WAL segment files. */
+  walSegments: number;
+  /** Collections holding at least one document. */
+  collections: number;
+  /** Live documents in all collections. */
+  docs: number;
+  /** LSN of the last commit. */
+  lastLsn: number;
+  /** LSN up to which commits are fdatasync'ed. */
+  durableLsn: number;
+  /** LSN covered by the last complete snapshot. */
+  snapshotLsn: number;
+  /** The current sync mode. */
+  walSync: WalSyncMode;
+  /** Page cache statistics (B+ tree engine only). */
+  cache?: { capacityBytes: number; usedBytes: number; hits: number; misses: number };
+}
+
+/** Options of {@linkcode Glen.transaction}. */
+export interface TransactionOptions {
+  /** How many times to retry after a conflict (default 5). */
+  maxRetries?: number;
+}
+
+const MEMORY_PATH = ":memory:";
+
+/**
+ * An open database.
+ *
+ * @example Quick start
+ * ```ts
+ * import { Glen } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * await using db = await Glen.open(); // in memory; pass a directory to persist
+ * const version = await db.put("users", "ada", { name: "Ada", born: 1815 });
+ * assert.equal(version, 1);
+ * assert.deepEqual(db.get("users", "ada"), { name: "Ada", born: 1815 });
+ * ```
+ */
+export class Glen {
+  readonly #engine: Engine;
+  readonly #limits: Limits;
+  readonly #path: string | undefined;
+
+  private constructor(engine: Engine, limits: Limits, path: string | undefined) {
+    this.#engine = engine;
+    this.#limits = limits;
+    this.#path = path;
+  }
+
+  /**
+   * Opens (creating if missing) the database in directory `path`, or an in-memory database when
+   * `path` is omitted or `":memory:"` (no `node:` module is loaded then).
+   *
+   * @throws {DatabaseLockedError} when the directory is open, in this process or another
+   * @throws {CorruptionError} when files are damaged beyond a torn WAL tail (nothing is changed)
+   * @throws {GlenError} with code `"PERMISSION_DENIED"` under Deno without read/write permission
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   *
+   * const dir = join(mkdtempSync(join(tmpdir(), "glen-")), "db");
+   * const db = await Glen.open(dir, { walSync: "always" });
+   * await db.put("notes", "n1", { text: "durable" });
+   * await db.close();
+   * const again = await Glen.open(dir);
+   * assert.deepEqual(again.get("notes", "n1"), { text: "durable" });
+   * await again.close();
+   * ```
+   */
+  static async open(path?: string, options: GlenOptions = {}): Promise<Glen> {
+    if (path !== undefined && (typeof path !== "string" || path === "")) {
+      throw new TypeError("Database path must be a non-empty string (or omitted for memory)");
+    }
+    const limits = resolveLimits(options.limits);
+    const inMemory = path === undefined || path === MEMORY_PATH || options.engine === "memory";
+    if (options.engine !== undefined && options.engine !== "log" && options.engine !== "memory") {
+      throw new TypeError(
+        `Unknown engine ${JSON.stringify(options.engine)}: use "log" or "memory"`,
+      );
+    }
+    const wal = {
+      ...DEFAULT_WAL_OPTIONS,
+      ...definedOnly({
+        syncMode: options.walSync,
+        flushEveryBytes: options.walFlushEveryBytes,
+        flushIntervalMs: options.walFlushIntervalMs,
+        segmentBytes: options.walSegmentBytes,
+      }),
+    };
+    if (inMemory) return new Glen(Engine.open({ wal }), limits, undefined);
+    const fs = options.fileSystem ?? await nodeFileSystem();
+    return new Glen(Engine.open({ storage: { fs, dir: path }, wal }), limits, path);
+  }
+
+  /**
+   * Like {@linkcode Glen.open}, taking defaults from `GLEN_WAL_SYNC`, `GLEN_WAL_FLUSH_BYTES`,
+   * `GLEN_CACHE_CAP_BYTES`, `GLEN_NODE_ID`, `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`
+   * and `GLEN_MAX_OBJECT_FIELDS`. Explicit `options` win over the environment.
+   *
+   * @throws {RangeError} when a variable holds an invalid value (the message names it)
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.openFromEnv(":memory:", { walSync: "none" });
+   * assert.equal(db.stats().walSync, "none");
+   * await db.close();
+   * ```
+   */
+  static openFromEnv(path?: string, options: GlenOptions = {}): Promise<Glen> {
+    const fromEnv: GlenOptions = {};
+    const sync = lookupEnv("GLEN_WAL_SYNC");
+    if (sync !== undefined && sync !== "") {
+      if (sync !== "always" && sync !== "interval" && sync !== "none") {
+        throw new RangeError(
+          `GLEN_WAL_SYNC must be "always", "interval" or "none", got ${JSON.stringify(sync)}`,
+        );
+      }
+      fromEnv.walSync = sync;
+    }
+    const flushBytes = lookupEnv("GLEN_WAL_FLUSH_BYTES");
+    if (flushBytes) {
+      fromEnv.walFlushEveryBytes = parseIntegerSetting("GLEN_WAL_FLUSH_BYTES", flushBytes);
+    }
+    const cache = lookupEnv("GLEN_CACHE_CAP_BYTES");
+    if (cache) fromEnv.cacheCapacityBytes = parseIntegerSetting("GLEN_CACHE_CAP_BYTES", cache);
+    const nodeId = lookupEnv("GLEN_NODE_ID");
+    if (nodeId) fromEnv.nodeId = nodeId;
+    const limits = { ...limitsFromEnv(), ...definedOnly(options.limits ?? {}) };
+    return Glen.open(path, { ...fromEnv, ...definedOnly(options), limits });
+  }
+
+  /** The directory of this database, or `undefined` in memory. */
+  get path(): string | undefined {
+    return this.#path;
+  }
+
+  /**
+   * The value of a document, or `undefined` if it does not exist. Synchronous; the value is
+   * deeply frozen (bytes are copies).
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", { tags: ["x"] });
+   * const value = db.get("c", "a") as { tags: string[] };
+   * assert.ok(Object.isFrozen(value.tags));
+   * await db.close();
+   * ```
+   */
+  get(collection: string, docId: string): Value | undefined {
+    this.#engine.assertOpen();
+    const entry = this.#engine.store.entry(collection, docId);
+    if (entry === undefined || entry.value === undefined) return undefined;
+    return entry.hasBytes ? copyBytesDeep(entry.value) : entry.value;
+  }
+
+  /**
+   * A document with its version, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * await db.put("c", "a", 2);
+   * assert.deepEqual(db.getDoc("c", "a"), { collection: "c", docId: "a", version: 2, value: 2 });
+   * await db.close();
+   * ```
+   */
+  getDoc(collection: string, docId: string): DocInfo | undefined {
+    this.#engine.assertOpen();
+    const entry = this.#engine.store.entry(collection, docId);
+    if (entry === undefined || entry.value === undefined) return undefined;
+    const value = entry.hasBytes ? copyBytesDeep(entry.value) : entry.value;
+    return { collection, docId, version: entry.version, value };
+  }
+
+  /**
+   * The documents among `docIds` that exist, as `[docId, value]`, in input order.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.putMany("c", [["a", 1], ["b", 2]]);
+   * assert.deepEqual(db.getMany("c", ["b", "zz", "a"]), [["b", 2], ["a", 1]]);
+   * await db.close();
+   * ```
+   */
+  getMany(collection: string, docIds: Iterable<string>): Array<[string, Value]> {
+    const result: Array<[string, Value]> = [];
+    for (const docId of docIds) {
+      const value = this.get(collection, docId);
+      if (value !== undefined) result.push([docId, value]);
+    }
+    return result;
+  }
+
+  /**
+   * Every document of a collection as `[docId, value]`, lazily, in insertion order. Writes made
+   * during iteration may or may not be seen; no document is produced twice.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.putMany("c", [["a", 1], ["b", 2]]);
+   * assert.deepEqual([...db.getAll("c")], [["a", 1], ["b", 2]]);
+   * await db.close();
+   * ```
+   */
+  *getAll(collection: string): Generator<[string, Value]> {
+    this.#engine.assertOpen();
+    const entries = this.#engine.store.collection(collection)?.entries;
+    if (entries === undefined) return;
+    for (const [docId, entry] of entries) {
+      if (entry.value === undefined) continue;
+      yield [docId, entry.hasBytes ? copyBytesDeep(entry.value) : entry.value];
+    }
+  }
+
+  /**
+   * The number of documents in a collection.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.putMany("c", [["a", 1], ["b", 2]]);
+   * await db.delete("c", "a");
+   * assert.equal(db.count("c"), 1);
+   * await db.close();
+   * ```
+   */
+  count(collection: string): number {
+    this.#engine.assertOpen();
+    return this.#engine.store.collection(collection)?.liveCount ?? 0;
+  }
+
+  /**
+   * Names of the collections that hold documents, sorted.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("b", "1", 1);
+   * await db.put("a", "1", 1);
+   * assert.deepEqual(db.collections(), ["a", "b"]);
+   * await db.close();
+   * ```
+   */
+  collections(): string[] {
+    this.#engine.assertOpen();
+    return this.#engine.store.collectionNames();
+  }
+
+  /**
+   * Writes a document (creating or replacing it). Resolves with the new version — 1 on first
+   * creation, then +1 per write; a re-created document continues after its deleted version.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * assert.equal(await db.put("c", "a", { n: 1 }), 1);
+   * assert.equal(await db.put("c", "a", { n: 2 }), 2);
+   * await db.close();
+   * ```
+   */
+  put(collection: string, docId: string, value: Value): Promise<number> {
+    try {
+      checkCollectionName(collection);
+      checkDocId(docId);
+      const frozen = cloneFrozen(value, this.#limits);
+      const version = this.#engine.store.version(collection, docId) + 1;
+      const op = { collection, docId, version, value: frozen };
+      return this.#engine.commit([op], [containsBytes(frozen)]).then(() => version);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Deletes a document; resolves with whether it existed. Deleting a missing document writes
+   * nothing.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * assert.equal(await db.delete("c", "a"), true);
+   * assert.equal(await db.delete("c", "a"), false);
+   * await db.close();
+   * ```
+   */
+  delete(collection: string, docId: string): Promise<boolean> {
+    try {
+      checkCollectionName(collection);
+      checkDocId(docId);
+      this.#engine.assertWritable();
+      const entry = this.#engine.store.entry(collection, docId);
+      if (entry === undefined || entry.value === undefined) return Promise.resolve(false);
+      const op = { collection, docId, version: entry.version + 1, value: undefined };
+      return this.#engine.commit([op], [false]).then(() => true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Writes several documents of one collection atomically: all or nothing, also across a crash.
+   * A repeated id takes its last value. Every value is validated before anything is written.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.putMany("c", [["a", 1], ["b", 2], ["a", 3]]);
+   * assert.deepEqual(db.getMany("c", ["a", "b"]), [["a", 3], ["b", 2]]);
+   * await db.close();
+   * ```
+   */
+  putMany(collection: string, entries: Iterable<[string, Value]>): Promise<void> {
+    try {
+      checkCollectionName(collection);
+      const staged = new Map<string, Value>();
+      for (const [docId, value] of entries) {
+        checkDocId(docId);
+        staged.delete(docId);
+        staged.set(docId, cloneFrozen(value, this.#limits));
+      }
+      this.#engine.assertWritable();
+      if (staged.size === 0) return Promise.resolve();
+      const ops: WriteOp[] = [];
+      const hasBytes: boolean[] = [];
+      const store = this.#engine.store;
+      for (const [docId, value] of staged) {
+        ops.push({ collection, docId, version: store.version(collection, docId) + 1, value });
+        hasBytes.push(containsBytes(value));
+      }
+      return this.#engine.commit(ops, hasBytes).then(() => undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Deletes several documents of one collection atomically; resolves with how many existed.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.putMany("c", [["a", 1], ["b", 2]]);
+   * assert.equal(await db.deleteMany("c", ["a", "b", "zz"]), 2);
+   * await db.close();
+   * ```
+   */
+  deleteMany(collection: string, docIds: Iterable<string>): Promise<number> {
+    try {
+      checkCollectionName(collection);
+      const store = this.#engine.store;
+      const ops: WriteOp[] = [];
+      const seen = new Set<string>();
+      for (const docId of docIds) {
+        checkDocId(docId);
+        if (seen.has(docId)) continue;
+        seen.add(docId);
+        const entry = store.entry(collection, docId);
+        if (entry === undefined || entry.value === undefined) continue;
+        ops.push({ collection, docId, version: entry.version + 1, value: undefined });
+      }
+      this.#engine.assertWritable();
+      if (ops.length === 0) return Promise.resolve(0);
+      const count = ops.length;
+      return this.#engine.commit(ops, ops.map(() => false)).then(() => count);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Starts an optimistic transaction (see {@linkcode Txn}).
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("accounts", "a", 10);
+   * const tx = db.beginTxn();
+   * tx.put("accounts", "a", (tx.get("accounts", "a") as number) - 3);
+   * tx.put("accounts", "b", 3);
+   * assert.equal((await tx.commit()).status, "ok");
+   * await db.close();
+   * ```
+   */
+  beginTxn(): Txn {
+    this.#engine.assertOpen();
+    return new Txn(this.#engine, this.#limits);
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits it, retrying on conflict up to `maxRetries` times
+   * (default 5). If `fn` throws, the transaction is rolled back and the error rethrown.
+   *
+   * @throws {TransactionConflictError} when every attempt conflicted
+   * @example A counter that survives concurrent increments
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const increment = () =>
+   *   db.transaction((tx) => {
+   *     tx.put("counters", "hits", ((tx.get("counters", "hits") as number) ?? 0) + 1);
+   *   });
+   * await Promise.all([increment(), increment(), increment()]);
+   * assert.equal(db.get("counters", "hits"), 3);
+   * await db.close();
+   * ```
+   */
+  async transaction<T>(
+    fn: (tx: Txn) => T | Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    const maxRetries = options.maxRetries ?? 5;
+    if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
+      throw new RangeError(`maxRetries must be a non-negative integer, got ${maxRetries}`);
+    }
+    let last: CommitResult | undefined;
+    for (let attempt = 0; attempt <= maxRetries; attempt++) {
+      const tx = this.beginTxn();
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (error) {
+        tx.rollback();
+        throw error;
+      }
+      last = await tx.commit();
+      if (last.status === "ok") return result;
+      if (last.status === "invalid") {
+        throw new GlenError("TXN_INVALID", `transaction() cannot commit: ${last.message}`);
+      }
+    }
+    throw new TransactionConflictError(
+      `Transaction conflicted ${maxRetries + 1} times; last: ${last?.message}`,
+    );
+  }
+
+  /**
+   * Writes a snapshot of every collection (no-op in memory). Writes continue meanwhile.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   *
+   * const db = await Glen.open();
+   * await db.snapshotAll();
+   * await db.close();
+   * ```
+   */
+  snapshotAll(): Promise<void> {
+    return this.#engine.snapshotAll();
+  }
+
+  /**
+   * Snapshots every collection, then deletes the WAL segments the snapshots cover.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   *
+   * const db = await Glen.open();
+   * await db.compact();
+   * await db.close();
+   * ```
+   */
+  compact(): Promise<void> {
+    return this.#engine.compact();
+  }
+
+  /**
+   * Makes every write so far durable (fdatasync), whatever the sync mode.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * await db.flush();
+   * await db.close();
+   * ```
+   */
+  flush(): Promise<void> {
+    return this.#engine.flush();
+  }
+
+  /**
+   * Changes the sync mode from now on (and, for `"interval"`, the byte threshold).
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   *
+   * const db = await Glen.open();
+   * db.setWalSync("always");
+   * await db.close();
+   * ```
+   */
+  setWalSync(mode: WalSyncMode, flushEveryBytes?: number): void {
+    this.#engine.setSyncMode(mode, flushEveryBytes);
+  }
+
+  /**
+   * Counters: WAL size, documents, collections, LSNs.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * assert.equal(db.stats().docs, 1);
+   * await db.close();
+   * ```
+   */
+  stats(): GlenStats {
+    this.#engine.assertOpen();
+    const store = this.#engine.store;
+    return {
+      ...this.#engine.stats(),
+      collections: store.collectionNames().length,
+      docs: store.liveDocuments(),
+      walSync: this.#engine.syncMode,
+    };
+  }
+
+  /**
+   * Makes everything durable, closes files and releases the directory lock. Idempotent. Later
+   * calls on this handle throw `DatabaseClosedError`.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   *
+   * const db = await Glen.open();
+   * await db.close();
+   * ```
+   */
+  close(): Promise<void> {
+    return this.#engine.close();
+  }
+
+  /** `await using db = await Glen.open(...)` closes the database at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function definedOnly<T extends object>(object: T): Partial<T> {
+  const result: Partial<T> = {};
+  for (const key of Object.keys(object) as Array<keyof T>) {
+    if (object[key] !== undefined) result[key] = object[key];
+  }
+  return result;
+}
+
+async function nodeFileSystem(): Promise<FileSystem> {
+  const { NodeFileSystem } = await import("./io/node_fs.ts");
+  return new NodeFileSystem();
+}

@@ -1,0 +1,348 @@
+/**
+ * The storage engine behind `Glen`: the in-memory document state, made durable (when a
+ * directory is given) by the WAL and snapshots.
+ *
+ * Commit protocol (one synchronous step, so commits never interleave):
+ *   1. check the engine is writable (open, not failed);
+ *   2. encode the commit record (an encoding error changes nothing);
+ *   3. append it to the WAL (assigns the LSN; the record is written at the end of this tick);
+ *   4. apply the writes to memory;
+ *   5. return the promise that resolves when the record is durable under the sync mode.
+ *
+ * Recovery (open): load the manifest and every snapshot file, then replay WAL records newer than
+ * each collection's snapshot. Snapshots: `snapshotAll()` captures every collection at the current
+ * LSN (a shallow copy of each map; values are immutable), rotates the WAL so that older segments
+ * end at that LSN, streams one file per collection, then writes the manifest; `compact()` then
+ * deletes the WAL segments the manifest covers.
+ *
+ * @module
+ */
+
+import { CorruptionError, DatabaseClosedError, DatabaseFailedError } from "../errors.ts";
+import { type FileLock, type FileSystem, joinPath } from "../io/filesystem.ts";
+import { TEMP_SUFFIX } from "../io/atomic.ts";
+import { readManifest, writeManifest } from "../snapshot/manifest.ts";
+import {
+  type LoadedSnapshot,
+  readSnapshot,
+  SNAPSHOT_SUFFIX,
+  snapshotPath,
+  writeSnapshot,
+} from "../snapshot/snapshot.ts";
+import { containsBytes, deepFreeze } from "../value/freeze.ts";
+import { RecordType } from "../wal/format.ts";
+import { recoverWal } from "../wal/recovery.ts";
+import { type WalSyncMode, WalWriter, type WalWriterOptions } from "../wal/writer.ts";
+import { collectionFileName } from "./names.ts";
+import { decodeCommit, type DocEntry, DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
+
+/** Where and how the engine persists. */
+export interface EngineOptions {
+  /** File system and directory; omit both for a purely in-memory engine. */
+  storage?: { fs: FileSystem; dir: string };
+  /** WAL tuning. */
+  wal: WalWriterOptions;
+}
+
+/** Counters reported by `stats()`. */
+export interface EngineStats {
+  /** Bytes of live WAL segments (0 in memory). */
+  walBytes: number;
+  /** Number of live WAL segment files. */
+  walSegments: number;
+  /** LSN of the last commit. */
+  lastLsn: number;
+  /** LSN up to which commits are fdatasync'ed. */
+  durableLsn: number;
+  /** LSN covered by the last complete snapshot. */
+  snapshotLsn: number;
+}
+
+const WAL_DIR = "wal";
+const SNAPSHOT_DIR = "snapshots";
+
+/** The document engine; see the module notes. */
+export class Engine {
+  /** The in-memory state; reads go straight to it. */
+  readonly store: DocumentStore = new DocumentStore();
+  readonly #storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined;
+  #wal: WalWriter | undefined;
+  #lastLsn = 0;
+  #snapshotLsn = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #failure: DatabaseFailedError | undefined;
+  /** Serialises snapshotAll/compact. */
+  #maintenance: Promise<unknown> = Promise.resolve();
+
+  private constructor(storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined) {
+    this.#storage = storage;
+  }
+
+  /**
+   * Opens an engine: in memory, or recovering from `options.storage.dir` (created if missing).
+   *
+   * @throws {DatabaseLockedError} when the directory is open elsewhere
+   * @throws {CorruptionError} when the files are damaged beyond a torn WAL tail
+   */
+  static open(options: EngineOptions): Engine {
+    if (options.storage === undefined) return new Engine(undefined);
+    const { fs, dir } = options.storage;
+    fs.mkdir(dir);
+    const lock = fs.lock(dir);
+    const engine = new Engine({ fs, dir, lock });
+    try {
+      engine.#recover(options.wal);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+    return engine;
+  }
+
+  #recover(walOptions: WalWriterOptions): void {
+    const { fs, dir } = this.#storage!;
+    const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
+    const walDir = joinPath(dir, WAL_DIR);
+    fs.mkdir(snapshotDir);
+    const manifest = readManifest(fs, snapshotDir);
+    const coveredLsn = manifest?.lsn ?? 0;
+    const snapshotLsns = new Map<string, number>();
+    let newestSnapshotLsn = coveredLsn;
+    for (const name of fs.list(snapshotDir)) {
+      const path = joinPath(snapshotDir, name);
+      if (name.endsWith(TEMP_SUFFIX)) {
+        fs.remove(path); // an interrupted snapshot or manifest write
+        continue;
+      }
+      if (!name.endsWith(SNAPSHOT_SUFFIX)) continue;
+      const snapshot = readSnapshot(fs, path);
+      checkSnapshot(snapshot, name, path, coveredLsn);
+      this.store.load(snapshot.collection, snapshot.entries);
+      snapshotLsns.set(snapshot.collection, snapshot.lsn);
+      newestSnapshotLsn = Math.max(newestSnapshotLsn, snapshot.lsn);
+    }
+    for (const collection of manifest?.collections ?? []) {
+      if (!snapshotLsns.has(collection)) {
+        throw new CorruptionError(
+          `snapshot of collection ${JSON.stringify(collection)} listed in the manifest is missing`,
+          snapshotPath(snapshotDir, collectionFileName(collection)),
+          0,
+        );
+      }
+    }
+    const recovery = recoverWal(fs, walDir, {
+      coveredLsn,
+      onRecord: (record) => {
+        if (record.type !== RecordType.commit) return;
+        const file = joinPath(walDir, `LSN ${record.lsn}`);
+        for (const op of decodeCommit(record.body, file, 0)) {
+          if (record.lsn <= (snapshotLsns.get(op.collection) ?? 0)) continue;
+          const value = op.value === undefined ? undefined : deepFreeze(op.value);
+          this.store.apply({ ...op, value }, value !== undefined && containsBytes(value));
+        }
+      },
+    });
+    if (newestSnapshotLsn > recovery.lastLsn) {
+      throw new CorruptionError(
+        `the WAL ends at LSN ${recovery.lastLsn} but a snapshot covers LSN ${newestSnapshotLsn}`,
+        walDir,
+        0,
+      );
+    }
+    this.#wal = WalWriter.open(fs, walDir, recovery, walOptions);
+    this.#lastLsn = recovery.lastLsn;
+    this.#snapshotLsn = coveredLsn;
+  }
+
+  /** Whether the engine persists to a directory. */
+  get durable(): boolean {
+    return this.#storage !== undefined;
+  }
+
+  /** The current WAL sync mode (`"none"` in memory). */
+  get syncMode(): WalSyncMode {
+    return this.#wal?.syncMode ?? "none";
+  }
+
+  /** Throws unless writes are possible (open, not closing, not failed). */
+  assertWritable(): void {
+    if (this.#closing !== undefined) throw new DatabaseClosedError("The database is closed");
+    this.#assertNotFailed();
+  }
+
+  #assertNotFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#wal?.assertWritable();
+  }
+
+  /** Throws if the engine is closed (reads stay possible after a failure). */
+  assertOpen(): void {
+    if (this.#closed) throw new DatabaseClosedError("The database is closed");
+  }
+
+  /**
+   * Commits `ops` atomically (see the module notes); `hasBytes[i]` tells whether `ops[i].value`
+   * holds bytes. Returns the promise of durability. Throws synchronously, changing nothing, when
+   * the engine is not writable or the commit cannot be encoded.
+   */
+  commit(ops: readonly WriteOp[], hasBytes: readonly boolean[]): Promise<number> {
+    this.assertWritable();
+    let durable: Promise<number>;
+    if (this.#wal === undefined) {
+      durable = Promise.resolve(++this.#lastLsn);
+    } else {
+      const appended = this.#wal.append(RecordType.commit, encodeCommit(ops));
+      this.#lastLsn = appended.lsn;
+      durable = appended.durable;
+    }
+    for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
+    return durable;
+  }
+
+  /** Writes and fdatasyncs everything committed so far. */
+  flush(): Promise<void> {
+    try {
+      this.assertWritable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#wal?.flush() ?? Promise.resolve();
+  }
+
+  /** Changes the WAL sync mode. */
+  setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void {
+    this.assertOpen();
+    this.#wal?.setSyncMode(mode, flushEveryBytes);
+  }
+
+  /** Writes a snapshot of every collection and the manifest (no-op in memory). */
+  async snapshotAll(): Promise<void> {
+    await this.#exclusive(() => this.#snapshotAll());
+  }
+
+  /** `snapshotAll()`, then deletes the WAL segments the snapshots cover. */
+  compact(): Promise<void> {
+    return this.#exclusive(async () => {
+      const lsn = await this.#snapshotAll();
+      if (lsn !== undefined) this.#io(() => this.#wal!.removeSegmentsThrough(lsn));
+    });
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#maintenance.then(task, task);
+    this.#maintenance = run.catch(() => undefined);
+    return run;
+  }
+
+  async #snapshotAll(): Promise<number | undefined> {
+    this.assertWritable();
+    if (this.#storage === undefined) return undefined;
+    const { fs, dir } = this.#storage;
+    const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
+    // Capture every collection at one LSN, synchronously, and make the WAL durable up to it.
+    const lsn = this.#lastLsn;
+    const captured: Array<[string, Map<string, DocEntry>]> = [];
+    for (const [name, collection] of this.store.allCollections()) {
+      captured.push([name, new Map(collection.entries)]);
+    }
+    this.#io(() => this.#wal!.rotate());
+    for (const [collection, entries] of captured) {
+      const path = snapshotPath(snapshotDir, collectionFileName(collection));
+      await this.#ioAsync(() => writeSnapshot(fs, path, { collection, lsn, entries }, yieldTurn));
+      this.#assertNotFailed(); // a write may have failed the WAL meanwhile
+    }
+    this.#io(() => {
+      fs.syncDir(snapshotDir);
+      writeManifest(fs, snapshotDir, {
+        lsn,
+        collections: captured.map(([name]) => name),
+        schema: null,
+      });
+      fs.syncDir(snapshotDir);
+    });
+    this.#snapshotLsn = lsn;
+    return lsn;
+  }
+
+  /** Runs file operations; an I/O error fails the engine (fail-stop) and is rethrown typed. */
+  #io<T>(operation: () => T): T {
+    try {
+      return operation();
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  async #ioAsync<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  #fail(error: unknown): unknown {
+    if (error instanceof DatabaseClosedError || error instanceof DatabaseFailedError) return error;
+    if (this.#failure === undefined) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#failure = new DatabaseFailedError(`Storage operation failed: ${message}`, {
+        cause: error,
+      });
+    }
+    return this.#failure;
+  }
+
+  /** Counters for `Glen.stats()`. */
+  stats(): EngineStats {
+    return {
+      walBytes: this.#wal?.sizeBytes ?? 0,
+      walSegments: this.#wal?.segmentNames.length ?? 0,
+      lastLsn: this.#lastLsn,
+      durableLsn: this.#wal?.durableLsn ?? this.#lastLsn,
+      snapshotLsn: this.#snapshotLsn,
+    };
+  }
+
+  /**
+   * Refuses new writes, lets a running snapshot or compaction finish, makes everything durable,
+   * closes files and releases the lock. Idempotent: every call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.#maintenance;
+    this.#closed = true;
+    try {
+      await this.#wal?.close();
+    } finally {
+      this.#storage?.lock.release();
+    }
+  }
+}
+
+function checkSnapshot(
+  snapshot: LoadedSnapshot,
+  fileName: string,
+  path: string,
+  coveredLsn: number,
+): void {
+  if (collectionFileName(snapshot.collection) + SNAPSHOT_SUFFIX !== fileName) {
+    throw new CorruptionError("snapshot file name does not match its collection", path, 0);
+  }
+  if (snapshot.lsn < coveredLsn) {
+    throw new CorruptionError(
+      `snapshot covers LSN ${snapshot.lsn}, older than the manifest's ${coveredLsn}`,
+      path,
+      16,
+    );
+  }
+}
+
+/** Lets other work run between snapshot blocks. */
+function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

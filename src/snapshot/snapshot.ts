@@ -1,0 +1,276 @@
+/**
+ * Per-collection snapshot files: every document of one collection (tombstones included) with
+ * its version, as of one LSN. `docs/format/snapshot.md` is the normative description.
+ *
+ * A snapshot is streamed in blocks of about 256 KiB, each checksummed, so neither writing nor
+ * reading needs the whole collection as one buffer. It ends with an end block carrying the entry
+ * and block counts: a file without it is incomplete. Files are written through
+ * `AtomicFileWriter` (temp file, fdatasync, rename); the directory fsync is the caller's.
+ *
+ * @module
+ */
+
+import { crc32c } from "../codec/checksum.ts";
+import { decode } from "../codec/decode.ts";
+import { encode } from "../codec/encode.ts";
+import { CorruptionError } from "../errors.ts";
+import { AtomicFileWriter } from "../io/atomic.ts";
+import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
+import { containsBytes, deepFreeze } from "../value/freeze.ts";
+import { resolveLimits } from "../value/limits.ts";
+import type { Value } from "../value/value.ts";
+import { readU64, writeU64 } from "../wal/format.ts";
+
+/** "GLENSNAP". */
+export const SNAPSHOT_MAGIC: Uint8Array = new Uint8Array([
+  0x47,
+  0x4c,
+  0x45,
+  0x4e,
+  0x53,
+  0x4e,
+  0x41,
+  0x50,
+]);
+/** Format version of snapshot files. */
+export const SNAPSHOT_FORMAT_VERSION = 1;
+/** Fixed part of the header, before the collection name. */
+export const SNAPSHOT_HEADER_FIXED_BYTES = 40;
+/** Bytes of a block header. */
+export const BLOCK_HEADER_BYTES = 16;
+/** Block type: entries. */
+export const BLOCK_ENTRIES = 1;
+/** Block type: end of file (entry and block counts). */
+export const BLOCK_END = 2;
+/** Target size of an entries block. */
+export const BLOCK_TARGET_BYTES: number = 256 * 1024;
+/** Largest block body accepted when reading: 1 GiB (one huge document). */
+export const MAX_BLOCK_BYTES: number = 1024 * 1024 * 1024;
+/** File name suffix of snapshot files. */
+export const SNAPSHOT_SUFFIX = ".snap";
+
+const ROW_LIMITS = Object.freeze(resolveLimits({ maxDepth: 2048 }));
+
+/** One document slot. `value === undefined` marks a tombstone. */
+export interface SnapshotEntry {
+  /** The document's version: 1 on creation, +1 per write including deletes. */
+  readonly version: number;
+  /** The frozen value, or `undefined` for a deleted document. */
+  readonly value: Value | undefined;
+  /** Whether `value` holds a `Uint8Array` somewhere (reads then copy the bytes). */
+  readonly hasBytes: boolean;
+}
+
+/** What a snapshot file holds. */
+export interface LoadedSnapshot {
+  /** The collection name stored in the header. */
+  collection: string;
+  /** The LSN the snapshot covers: it reflects every write with LSN ≤ this. */
+  lsn: number;
+  /** Documents and tombstones by id, values frozen. */
+  entries: Map<string, SnapshotEntry>;
+}
+
+/**
+ * Writes the snapshot of `collection` at `lsn` to `path`, streaming `entries` (which must not
+ * change while this runs). Yields to the event loop between blocks via `pause`.
+ */
+export async function writeSnapshot(
+  fs: FileSystem,
+  path: string,
+  snapshot: { collection: string; lsn: number; entries: Iterable<[string, SnapshotEntry]> },
+  pause: () => Promise<void>,
+): Promise<number> {
+  const writer = new AtomicFileWriter(fs, path);
+  try {
+    writer.write(encodeHeader(snapshot.collection, snapshot.lsn));
+    let rows: Uint8Array[] = [];
+    let rowBytes = 0;
+    let entryCount = 0;
+    let blockCount = 0;
+    const flushBlock = (): void => {
+      writer.write(encodeBlock(BLOCK_ENTRIES, rows.length, rows, rowBytes));
+      blockCount++;
+      rows = [];
+      rowBytes = 0;
+    };
+    for (const [docId, entry] of snapshot.entries) {
+      const row: Value = entry.value === undefined
+        ? [docId, entry.version]
+        : [docId, entry.version, entry.value];
+      const bytes = encode(row, ROW_LIMITS).slice();
+      rows.push(bytes);
+      rowBytes += 4 + bytes.length;
+      entryCount++;
+      if (rowBytes >= BLOCK_TARGET_BYTES) {
+        flushBlock();
+        await pause();
+      }
+    }
+    if (rows.length > 0) flushBlock();
+    const end = encode([entryCount, blockCount]);
+    writer.write(encodeBlock(BLOCK_END, 0, [end], 4 + end.length));
+    writer.commit();
+    return entryCount;
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+}
+
+function encodeHeader(collection: string, lsn: number): Uint8Array {
+  const name = encode(collection);
+  const bytes = new Uint8Array(SNAPSHOT_HEADER_FIXED_BYTES + name.length + 8);
+  const view = new DataView(bytes.buffer);
+  bytes.set(SNAPSHOT_MAGIC, 0);
+  view.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
+  view.setUint32(12, bytes.length, true);
+  writeU64(view, 16, lsn);
+  view.setUint32(24, name.length, true);
+  bytes.set(name, SNAPSHOT_HEADER_FIXED_BYTES);
+  const crcAt = SNAPSHOT_HEADER_FIXED_BYTES + name.length;
+  view.setUint32(crcAt, crc32c(bytes, 0, crcAt), true);
+  return bytes;
+}
+
+/** Block: CRC-32C of bytes 4.. | body length | type | entry count | body (u32-length rows). */
+function encodeBlock(
+  type: number,
+  count: number,
+  rows: Uint8Array[],
+  rowBytes: number,
+): Uint8Array {
+  const bytes = new Uint8Array(BLOCK_HEADER_BYTES + rowBytes);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(4, rowBytes, true);
+  view.setUint32(8, type, true);
+  view.setUint32(12, count, true);
+  let at = BLOCK_HEADER_BYTES;
+  for (const row of rows) {
+    view.setUint32(at, row.length, true);
+    bytes.set(row, at + 4);
+    at += 4 + row.length;
+  }
+  view.setUint32(0, crc32c(bytes, 4, bytes.length), true);
+  return bytes;
+}
+
+/**
+ * Reads and verifies a snapshot file.
+ *
+ * @throws {CorruptionError} on any checksum, structure or count mismatch, or a missing end block
+ */
+export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
+  const file = fs.open(path);
+  try {
+    const size = file.size();
+    const fail = (message: string, offset: number): never => {
+      throw new CorruptionError(message, path, offset);
+    };
+    if (size < SNAPSHOT_HEADER_FIXED_BYTES + 8) fail("snapshot header is truncated", 0);
+    const fixed = readExactly(file, 0, SNAPSHOT_HEADER_FIXED_BYTES);
+    const fixedView = new DataView(fixed.buffer);
+    for (let i = 0; i < SNAPSHOT_MAGIC.length; i++) {
+      if (fixed[i] !== SNAPSHOT_MAGIC[i]) fail("not a snapshot file (bad magic)", 0);
+    }
+    const headerBytes = fixedView.getUint32(12, true);
+    const nameBytes = fixedView.getUint32(24, true);
+    if (headerBytes !== SNAPSHOT_HEADER_FIXED_BYTES + nameBytes + 8 || headerBytes > size) {
+      fail("bad snapshot header length", 12);
+    }
+    const header = readExactly(file, 0, headerBytes);
+    const view = new DataView(header.buffer);
+    const crcAt = SNAPSHOT_HEADER_FIXED_BYTES + nameBytes;
+    if (view.getUint32(crcAt, true) !== crc32c(header, 0, crcAt)) {
+      fail("snapshot header checksum mismatch", 0);
+    }
+    const version = view.getUint32(8, true);
+    if (version !== SNAPSHOT_FORMAT_VERSION) fail(`unsupported snapshot version ${version}`, 8);
+    const lsn = readU64(view, 16);
+    const collection = decode(header.subarray(SNAPSHOT_HEADER_FIXED_BYTES, crcAt));
+    if (typeof collection !== "string" || !Number.isSafeInteger(lsn)) {
+      fail("bad snapshot header fields", 16);
+    }
+    const entries = new Map<string, SnapshotEntry>();
+    let offset = headerBytes;
+    let blocks = 0;
+    for (;;) {
+      if (size - offset < BLOCK_HEADER_BYTES) fail("snapshot is missing its end block", offset);
+      const blockHeader = readExactly(file, offset, BLOCK_HEADER_BYTES);
+      const blockView = new DataView(blockHeader.buffer);
+      const bodyLength = blockView.getUint32(4, true);
+      const type = blockView.getUint32(8, true);
+      const count = blockView.getUint32(12, true);
+      if (bodyLength > MAX_BLOCK_BYTES || bodyLength > size - offset - BLOCK_HEADER_BYTES) {
+        fail("snapshot block length out of range", offset);
+      }
+      const body = readExactly(file, offset + BLOCK_HEADER_BYTES, bodyLength);
+      let crc = crc32c(blockHeader, 4, BLOCK_HEADER_BYTES);
+      crc = crc32c(body, 0, body.length, crc);
+      if (crc !== blockView.getUint32(0, true)) fail("snapshot block checksum mismatch", offset);
+      if (type === BLOCK_END) {
+        const counts = decodeRows(body, 1, path, offset)[0];
+        if (
+          !Array.isArray(counts) || counts[0] !== entries.size || counts[1] !== blocks ||
+          offset + BLOCK_HEADER_BYTES + bodyLength !== size
+        ) {
+          fail("snapshot end block does not match its contents", offset);
+        }
+        return { collection: collection as string, lsn, entries };
+      }
+      if (type !== BLOCK_ENTRIES) fail(`unknown snapshot block type ${type}`, offset);
+      for (const row of decodeRows(body, count, path, offset)) addEntry(entries, row, path, offset);
+      blocks++;
+      offset += BLOCK_HEADER_BYTES + bodyLength;
+    }
+  } finally {
+    file.close();
+  }
+}
+
+function decodeRows(body: Uint8Array, count: number, path: string, offset: number): Value[] {
+  const rows: Value[] = [];
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    if (body.length - at < 4) throw new CorruptionError("snapshot block is short", path, offset);
+    const length = view.getUint32(at, true);
+    if (length > body.length - at - 4) {
+      throw new CorruptionError("snapshot row overruns its block", path, offset);
+    }
+    try {
+      rows.push(decode(body.subarray(at + 4, at + 4 + length), ROW_LIMITS));
+    } catch (error) {
+      throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
+    }
+    at += 4 + length;
+  }
+  if (at !== body.length) throw new CorruptionError("snapshot block has extra bytes", path, offset);
+  return rows;
+}
+
+function addEntry(
+  entries: Map<string, SnapshotEntry>,
+  row: Value,
+  path: string,
+  offset: number,
+): void {
+  if (
+    !Array.isArray(row) || (row.length !== 2 && row.length !== 3) ||
+    typeof row[0] !== "string" || typeof row[1] !== "number" ||
+    !Number.isSafeInteger(row[1]) || row[1] < 1 || entries.has(row[0])
+  ) {
+    throw new CorruptionError("malformed snapshot row", path, offset);
+  }
+  const value = row.length === 3 ? deepFreeze(row[2]!) : undefined;
+  entries.set(row[0], {
+    version: row[1],
+    value,
+    hasBytes: value !== undefined && containsBytes(value),
+  });
+}
+
+/** The snapshot file of a collection file name in `dir`. */
+export function snapshotPath(dir: string, fileName: string): string {
+  return joinPath(dir, fileName + SNAPSHOT_SUFFIX);
+}

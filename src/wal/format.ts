@@ -1,0 +1,178 @@
+/**
+ * Byte layout of WAL segment files: the segment header and the record frame.
+ * `docs/format/wal.md` is the normative description; a test checks that its tables match these
+ * constants.
+ *
+ * A segment is `<wal dir>/<first LSN, 20 decimal digits>.wal`: a 32-byte header, then records
+ * back to back. A record is a 28-byte header and a body. The checksum of a record covers its
+ * length, type, LSN, durable LSN and body, so a record cannot be moved, retyped or renumbered
+ * without detection. All integers are little-endian.
+ *
+ * @module
+ */
+
+import { crc32c } from "../codec/checksum.ts";
+
+/** "GLENWAL\0". */
+export const SEGMENT_MAGIC: Uint8Array = new Uint8Array([
+  0x47,
+  0x4c,
+  0x45,
+  0x4e,
+  0x57,
+  0x41,
+  0x4c,
+  0x00,
+]);
+/** Format version written in every segment header. */
+export const WAL_FORMAT_VERSION = 1;
+/** Bytes of the segment header. */
+export const SEGMENT_HEADER_BYTES = 32;
+/** Bytes of a record header. */
+export const RECORD_HEADER_BYTES = 28;
+/** Largest record body: 1 GiB. */
+export const MAX_RECORD_BODY_BYTES: number = 1024 * 1024 * 1024;
+/** File name suffix of segments. */
+export const SEGMENT_SUFFIX = ".wal";
+
+/** Record types. The engine gives meaning to the body of each. */
+export const RecordType = Object.freeze(
+  {
+    /** An atomic batch of document writes (a put, delete, putMany, deleteMany or transaction). */
+    commit: 1,
+    /** A schema change (index created or dropped); body defined by the engine. */
+    schema: 2,
+  } as const,
+);
+
+const TWO_32 = 2 ** 32;
+
+/** Writes a non-negative safe integer as u64 little-endian. */
+export function writeU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value % TWO_32, true);
+  view.setUint32(offset + 4, Math.floor(value / TWO_32), true);
+}
+
+/** Reads a u64 little-endian; values above 2^53 come back as `Infinity` (never valid here). */
+export function readU64(view: DataView, offset: number): number {
+  const high = view.getUint32(offset + 4, true);
+  if (high >= 0x200000) return Infinity;
+  return high * TWO_32 + view.getUint32(offset, true);
+}
+
+/** The name of the segment whose first record has `firstLsn`. */
+export function segmentName(firstLsn: number): string {
+  return `${String(firstLsn).padStart(20, "0")}${SEGMENT_SUFFIX}`;
+}
+
+/** The first LSN encoded in a segment file name, or `undefined` if it is not a segment name. */
+export function parseSegmentName(name: string): number | undefined {
+  if (!/^[0-9]{20}\.wal$/.test(name)) return undefined;
+  const lsn = Number(name.slice(0, 20));
+  return Number.isSafeInteger(lsn) ? lsn : undefined;
+}
+
+/**
+ * Segment header layout:
+ *
+ * | offset | size | field |
+ * |---|---|---|
+ * | 0 | 8 | magic `GLENWAL\0` |
+ * | 8 | 4 | format version (1) |
+ * | 12 | 4 | header length (32) |
+ * | 16 | 8 | first LSN |
+ * | 24 | 4 | CRC-32C of bytes 0..23 |
+ * | 28 | 4 | zero |
+ */
+export function encodeSegmentHeader(firstLsn: number): Uint8Array {
+  const bytes = new Uint8Array(SEGMENT_HEADER_BYTES);
+  const view = new DataView(bytes.buffer);
+  bytes.set(SEGMENT_MAGIC, 0);
+  view.setUint32(8, WAL_FORMAT_VERSION, true);
+  view.setUint32(12, SEGMENT_HEADER_BYTES, true);
+  writeU64(view, 16, firstLsn);
+  view.setUint32(24, crc32c(bytes, 0, 24), true);
+  return bytes;
+}
+
+/** The first LSN of a valid segment header, or a reason it is invalid. */
+export function decodeSegmentHeader(bytes: Uint8Array): { firstLsn: number } | { error: string } {
+  if (bytes.length < SEGMENT_HEADER_BYTES) return { error: "segment header is truncated" };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, SEGMENT_HEADER_BYTES);
+  if (view.getUint32(24, true) !== crc32c(bytes, 0, 24)) {
+    return { error: "segment header checksum mismatch" };
+  }
+  for (let i = 0; i < SEGMENT_MAGIC.length; i++) {
+    if (bytes[i] !== SEGMENT_MAGIC[i]) return { error: "not a WAL segment (bad magic)" };
+  }
+  const version = view.getUint32(8, true);
+  if (version !== WAL_FORMAT_VERSION) return { error: `unsupported WAL format version ${version}` };
+  if (view.getUint32(12, true) !== SEGMENT_HEADER_BYTES) return { error: "bad header length" };
+  const firstLsn = readU64(view, 16);
+  if (!Number.isSafeInteger(firstLsn) || firstLsn < 1) return { error: "bad first LSN" };
+  return { firstLsn };
+}
+
+/**
+ * Record header layout:
+ *
+ * | offset | size | field |
+ * |---|---|---|
+ * | 0 | 4 | CRC-32C of bytes 4..(28 + body length) |
+ * | 4 | 4 | body length |
+ * | 8 | 1 | record type |
+ * | 9 | 3 | zero |
+ * | 12 | 8 | LSN |
+ * | 20 | 8 | durable LSN: every record up to it was fdatasync'ed before this one was written |
+ *
+ * Writes the header for `body` into `target` at `offset`, followed by the body.
+ */
+export function writeRecord(
+  target: Uint8Array,
+  offset: number,
+  record: { type: number; lsn: number; durableLsn: number; body: Uint8Array },
+): number {
+  const view = new DataView(target.buffer, target.byteOffset + offset, RECORD_HEADER_BYTES);
+  view.setUint32(4, record.body.length, true);
+  view.setUint32(8, record.type, true); // type in byte 8, bytes 9..11 zero
+  writeU64(view, 12, record.lsn);
+  writeU64(view, 20, record.durableLsn);
+  target.set(record.body, offset + RECORD_HEADER_BYTES);
+  const end = offset + RECORD_HEADER_BYTES + record.body.length;
+  view.setUint32(0, crc32c(target, offset + 4, end), true);
+  return end;
+}
+
+/** A record header as read from disk (checksum not yet verified). */
+export interface RecordHeader {
+  checksum: number;
+  bodyLength: number;
+  type: number;
+  reserved: number;
+  lsn: number;
+  durableLsn: number;
+}
+
+/** Reads the fields of the record header at `offset` (the caller checks it fits). */
+export function readRecordHeader(bytes: Uint8Array, offset: number): RecordHeader {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES);
+  const typeWord = view.getUint32(8, true);
+  return {
+    checksum: view.getUint32(0, true),
+    bodyLength: view.getUint32(4, true),
+    type: typeWord & 0xff,
+    reserved: typeWord >>> 8,
+    lsn: readU64(view, 12),
+    durableLsn: readU64(view, 20),
+  };
+}
+
+/** Whether the record at `offset` with `header` has a valid checksum (body must fit). */
+export function recordChecksumValid(
+  bytes: Uint8Array,
+  offset: number,
+  header: RecordHeader,
+): boolean {
+  const end = offset + RECORD_HEADER_BYTES + header.bodyLength;
+  return crc32c(bytes, offset + 4, end) === header.checksum;
+}
