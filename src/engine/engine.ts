@@ -18,7 +18,7 @@
  * @module
  */
 
-import { CorruptionError, DatabaseClosedError, DatabaseFailedError } from "../errors.ts";
+import { CorruptionError, DatabaseClosedError, DatabaseFailedError, GlenError } from "../errors.ts";
 import { type FileLock, type FileSystem, joinPath } from "../io/filesystem.ts";
 import { TEMP_SUFFIX } from "../io/atomic.ts";
 import { readManifest, writeManifest } from "../snapshot/manifest.ts";
@@ -88,23 +88,29 @@ export class Engine {
   static open(options: EngineOptions): Engine {
     if (options.storage === undefined) return new Engine(undefined);
     const { fs, dir } = options.storage;
-    fs.mkdir(dir);
-    const lock = fs.lock(dir);
-    const engine = new Engine({ fs, dir, lock });
+    let lock: FileLock | undefined;
     try {
+      makeDirDurable(fs, dir);
+      lock = fs.lock(dir);
+      const engine = new Engine({ fs, dir, lock });
       engine.#recover(options.wal);
+      return engine;
     } catch (error) {
-      lock.release();
-      throw error;
+      lock?.release();
+      if (error instanceof GlenError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new GlenError("IO_ERROR", `Cannot open database "${dir}": ${message}`, {
+        cause: error,
+      });
     }
-    return engine;
   }
 
   #recover(walOptions: WalWriterOptions): void {
     const { fs, dir } = this.#storage!;
     const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
     const walDir = joinPath(dir, WAL_DIR);
-    fs.mkdir(snapshotDir);
+    makeDirDurable(fs, snapshotDir);
+    makeDirDurable(fs, walDir);
     const manifest = readManifest(fs, snapshotDir);
     const coveredLsn = manifest?.lsn ?? 0;
     const snapshotLsns = new Map<string, number>();
@@ -289,6 +295,7 @@ export class Engine {
       this.#failure = new DatabaseFailedError(`Storage operation failed: ${message}`, {
         cause: error,
       });
+      this.#wal?.fail(this.#failure);
     }
     return this.#failure;
   }
@@ -340,6 +347,32 @@ function checkSnapshot(
       16,
     );
   }
+}
+
+/**
+ * Creates `dir` and its missing parents, then fsyncs the directory holding each created one
+ * (outermost first), so that files made durable inside them cannot vanish with their directory
+ * on a power loss. Does nothing when `dir` exists.
+ */
+function makeDirDurable(fs: FileSystem, dir: string): void {
+  const missing: string[] = [];
+  for (let path = dir; !fs.exists(path);) {
+    missing.push(path);
+    const parent = parentDir(path);
+    if (parent === path) break;
+    path = parent;
+  }
+  if (missing.length === 0) return;
+  fs.mkdir(dir);
+  for (const path of missing.toReversed()) fs.syncDir(parentDir(path));
+}
+
+/** The directory holding `path` (`"."` for a bare name, `"/"` for a top-level one). */
+function parentDir(path: string): string {
+  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  const slash = trimmed.lastIndexOf("/");
+  if (slash < 0) return ".";
+  return slash === 0 ? "/" : trimmed.slice(0, slash);
 }
 
 /** Lets other work run between snapshot blocks. */

@@ -86,6 +86,7 @@ export function readManifest(fs: FileSystem, dir: string): Manifest | undefined 
   }
   const crc = crc32c(bytes, MANIFEST_HEADER_BYTES, bytes.length, crc32c(bytes, 0, 24));
   if (view.getUint32(24, true) !== crc) fail("manifest checksum mismatch");
+  if (view.getUint32(28, true) !== 0) fail("non-zero reserved manifest bytes");
   const lsn = readU64(view, 16);
   let body: Value;
   try {

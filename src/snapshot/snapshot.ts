@@ -184,6 +184,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
     if (view.getUint32(crcAt, true) !== crc32c(header, 0, crcAt)) {
       fail("snapshot header checksum mismatch", 0);
     }
+    if (view.getUint32(crcAt + 4, true) !== 0) fail("non-zero reserved header bytes", crcAt + 4);
     const version = view.getUint32(8, true);
     if (version !== SNAPSHOT_FORMAT_VERSION) fail(`unsupported snapshot version ${version}`, 8);
     const lsn = readU64(view, 16);

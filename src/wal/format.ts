@@ -36,7 +36,7 @@ export const MAX_RECORD_BODY_BYTES: number = 1024 * 1024 * 1024;
 export const SEGMENT_SUFFIX = ".wal";
 
 /** Record types. The engine gives meaning to the body of each. */
-export const RecordType = Object.freeze(
+export const RecordType: Readonly<{ commit: 1; schema: 2 }> = Object.freeze(
   {
     /** An atomic batch of document writes (a put, delete, putMany, deleteMany or transaction). */
     commit: 1,
@@ -108,6 +108,7 @@ export function decodeSegmentHeader(bytes: Uint8Array): { firstLsn: number } | {
   const version = view.getUint32(8, true);
   if (version !== WAL_FORMAT_VERSION) return { error: `unsupported WAL format version ${version}` };
   if (view.getUint32(12, true) !== SEGMENT_HEADER_BYTES) return { error: "bad header length" };
+  if (view.getUint32(28, true) !== 0) return { error: "non-zero reserved header bytes" };
   const firstLsn = readU64(view, 16);
   if (!Number.isSafeInteger(firstLsn) || firstLsn < 1) return { error: "bad first LSN" };
   return { firstLsn };

@@ -369,7 +369,8 @@ export class WalWriter {
   #preallocate(end: number): void {
     const step = this.#options.preallocateBytes;
     if (step === 0 || end <= this.#allocatedEnd || this.#options.syncMode === "none") return;
-    const target = Math.max(end, this.#allocatedEnd + step);
+    // Never beyond the rotation size: space past it would only be trimmed again at rotation.
+    const target = Math.max(end, Math.min(this.#allocatedEnd + step, this.#options.segmentBytes));
     // Zero-fill [allocatedEnd, target) and sync, so later overwrites need no size update. Data
     // between position and allocatedEnd is zeros already; unsynced records stay unsynced.
     const from = Math.max(this.#allocatedEnd, this.#position);
@@ -427,6 +428,17 @@ export class WalWriter {
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  /**
+   * Puts the writer into the failed state because another part of the engine failed (a
+   * snapshot write): nothing more is appended, and `close()` writes nothing.
+   */
+  fail(failure: DatabaseFailedError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = failure;
+    this.#clearTimer();
+    this.#rejectAll(failure);
   }
 
   /** Enters the failed state (once) and rejects everything waiting. */
