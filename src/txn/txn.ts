@@ -222,6 +222,11 @@ export class Txn {
         message: `The transaction was already ${this.#finished}`,
       });
     }
+    try {
+      this.#engine.assertWritable(); // a closed or failed database: the transaction stays open
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#finished = "committed";
     const store = this.#engine.store;
     for (const [collection, reads] of this.#reads) {
