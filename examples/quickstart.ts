@@ -1,41 +1,57 @@
 /**
- * Quick start: the value model and the binary codec.
+ * Quick start: a durable database in a directory, a transaction, a reopen, and the binary codec.
  *
- * Run with `npm run quickstart` (Node 24 from the dev toolchain), `deno run examples/quickstart.ts`
- * or `bun examples/quickstart.ts`.
+ * Run with `npm run quickstart` (Node 24 from the dev toolchain), `deno run -A
+ * examples/quickstart.ts` or `bun examples/quickstart.ts`. Pass a directory as the first argument
+ * to keep the data; by default it uses a fresh temporary directory.
  *
  * @module
  */
 
-import { decode, DecoderStream, encode, EncoderStream, equals, Id, type Value } from "../mod.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decode, DecoderStream, encode, EncoderStream, Glen, Id, type Value } from "../mod.ts";
 
-const doc: Value = {
+const dir = process.argv[2] ?? join(mkdtempSync(join(tmpdir(), "glen-quickstart-")), "data");
+
+// 1. Open (creating the directory) and write. Every write resolves once it is durable; with
+//    "always" that means fdatasync'ed (concurrent writes share one fdatasync).
+const db = await Glen.open(dir, { walSync: "always" });
+await db.put("users", "ada", {
   name: "Ada Lovelace",
   born: 1815,
   balance: 12_345_678_901_234_567n, // int64 values are bigints
-  ratio: -0, // -0, NaN and ±Infinity round-trip exactly
   avatar: new Uint8Array([0x89, 0x50, 0x4e, 0x47]),
-  mentor: new Id("users", "babbage", 3), // a reference to another document
-  tags: ["math", "poetry"],
-};
+  mentor: new Id("users", "babbage"), // a reference to another document
+});
+await db.putMany("users", [["babbage", { name: "Charles Babbage", born: 1791 }]]);
 
-const bytes = encode(doc);
-const back = decode(bytes);
-console.log(`encoded ${bytes.length} bytes; round trip equal: ${equals(doc, back)}`);
+// 2. Reads are synchronous and return frozen values.
+const ada = db.get("users", "ada") as { name: string; born: number };
+console.log(`${ada.name}, born ${ada.born}; frozen: ${Object.isFrozen(ada)}`);
 
-// The same values as a framed byte stream, split into 3-byte chunks on the way.
-const chunked = ReadableStream.from([doc, "second value", [1, 2, 3]])
+// 3. An optimistic transaction: retried automatically if someone else changed what it read.
+await db.transaction((tx) => {
+  const babbage = tx.get("users", "babbage") as { name: string; born: number };
+  tx.put("users", "babbage", { ...babbage, friends: ["ada"] });
+  tx.put("audit", "1", { action: "befriend", at: "1833-06-05" });
+});
+
+// 4. Close, reopen: everything is still there, with its version.
+await db.close();
+const again = await Glen.open(dir);
+console.log("after reopen:", again.getDoc("users", "babbage"), `(${again.count("users")} users)`);
+await again.compact(); // snapshot every collection, drop the WAL it covers
+await again.close();
+
+// 5. The codec on its own: values to bytes and back, also as web streams.
+const bytes = encode({ hello: "world", n: -0, big: 2n ** 62n });
+console.log(`encoded ${bytes.length} bytes:`, decode(bytes));
+const values: Value[] = [];
+const stream = ReadableStream.from<Value>([{ n: 1 }, "two", [3n]])
   .pipeThrough(new EncoderStream())
-  .pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        for (let i = 0; i < chunk.length; i += 3) controller.enqueue(chunk.subarray(i, i + 3));
-      },
-    }),
-  )
   .pipeThrough(new DecoderStream());
-let count = 0;
-for await (const value of chunked) {
-  count++;
-  console.log(`value ${count}:`, typeof value === "object" ? "a document" : value);
-}
+for await (const value of stream) values.push(value);
+console.log("streamed:", values);
+console.log(`data directory: ${dir}`);
