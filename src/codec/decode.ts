@@ -6,15 +6,17 @@
  * - every length or count is checked against the limits and against the bytes that remain
  *   (each element needs at least one byte) before anything is allocated for it, so a hostile
  *   input cannot allocate more than its own length justifies;
- * - nesting is bounded by `maxDepth` (at most 2,048), so recursion cannot overflow the stack;
+ * - nesting is bounded by `maxDepth` (at most 1,024), so recursion cannot overflow the stack;
  * - every failure is a `CodecError` carrying the byte offset; truncation and trailing bytes are
  *   failures; duplicate object keys are rejected;
  * - the key `__proto__` becomes an own data property, never a prototype;
  * - the result shares no memory with the input (byte values are copied).
  *
- * Speed: short strings are decoded in JavaScript (no `TextDecoder` call), short object keys go
- * through a small cache of recently seen keys, and all state lives in module variables so the
- * hot functions stay monomorphic.
+ * Speed: short strings are decoded in JavaScript (no `TextDecoder` call; break-even points tuned
+ * per engine), longer ones with a non-fatal `TextDecoder` whose output is checked for U+FFFD;
+ * short object keys go through a small cache of recently seen keys; duplicate keys of small
+ * objects are found on a shared key stack; int64 bigints are assembled in a scratch
+ * `BigInt64Array`; all state lives in module variables so the hot functions stay monomorphic.
  *
  * @module
  */
@@ -45,12 +47,32 @@ import {
 
 /** Largest varuint accepted: 2^53, the zigzag form of the largest `TAG_INT` magnitude. */
 const VARUINT_MAX = 2 ** 53;
-/** Strings of at least this many bytes are decoded with `TextDecoder`. */
-const LONG_STRING_BYTES = 64;
-const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/**
+ * String decoding is tuned per engine, measured on Node 24 and Deno 2.9 (V8) and Bun 1.4
+ * (JavaScriptCore): `TextDecoder.decode` has a fixed cost per call that JavaScript beats on short
+ * strings, and where the break-even lies differs. In JavaScriptCore `String.fromCharCode.apply`
+ * is slow and `+=` is cheap; in V8 the reverse.
+ */
+const IS_JAVASCRIPTCORE = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+/** ASCII strings of at least this many bytes are decoded with `TextDecoder`. */
+const LONG_STRING_BYTES = IS_JAVASCRIPTCORE ? 24 : 64;
+/** Non-ASCII strings of at least this many bytes are decoded with `TextDecoder`. */
+const LONG_NON_ASCII_BYTES = IS_JAVASCRIPTCORE ? 16 : 40;
+/**
+ * Not `fatal`: a fatal decoder is markedly slower on Deno. Validity is checked instead by the
+ * absence of U+FFFD in the result (every invalid sequence yields at least one); a string that
+ * contains U+FFFD, or is not strict UTF-8 but valid WTF-8, is decoded again by `readWtf8`, which
+ * validates it exactly.
+ */
+const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
+const REPLACEMENT_CHARACTER = "\ufffd";
 const float64 = new Float64Array(1);
 const float64Bytes = new Uint8Array(float64.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const int64 = new BigInt64Array(1);
+const int64Halves = new Uint32Array(int64.buffer);
+const LOW_HALF = LITTLE_ENDIAN ? 0 : 1;
+const HIGH_HALF = LITTLE_ENDIAN ? 1 : 0;
 
 let src: Uint8Array = new Uint8Array(0);
 let pos = 0;
@@ -91,6 +113,7 @@ export function decodeAt(bytes: Uint8Array, resolved: Limits, offset: number): V
   const savedEnd = end;
   const savedLimits = limits;
   const savedBase = baseOffset;
+  const savedKeyTop = keyTop;
   src = bytes;
   pos = 0;
   end = bytes.length;
@@ -106,6 +129,7 @@ export function decodeAt(bytes: Uint8Array, resolved: Limits, offset: number): V
     end = savedEnd;
     limits = savedLimits;
     baseOffset = savedBase;
+    keyTop = savedKeyTop;
   }
 }
 
@@ -168,6 +192,9 @@ function readVarUint(): number {
   for (let i = 0; i < 8; i++) {
     if (pos >= end) truncated(pos);
     const byte = src[pos++]!;
+    // The eighth group is worth 2^49 each: above 16 (or 16 plus lower bits) the sum passes 2^53,
+    // where float addition would round instead of failing.
+    if (i === 7 && ((byte & 0x7f) > 16 || ((byte & 0x7f) === 16 && result !== 0))) break;
     result += (byte & 0x7f) * scale;
     if (byte < 0x80) {
       if (byte === 0 && i > 0) fail("non-canonical varuint", start);
@@ -205,24 +232,39 @@ function readInt(): number {
   return zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2;
 }
 
+/**
+ * A zigzag varuint of up to 10 bytes (at most 2^64 - 1) as an int64. The varuint is gathered as
+ * two numbers (bits 0..27 and 28..63), un-zigzagged as 32-bit halves and turned into a bigint
+ * through a scratch `BigInt64Array`: one bigint allocation, no bigint arithmetic.
+ */
 function readBigint(): bigint {
   const start = pos;
   if (pos < end && src[pos]! < 0x80) {
     const zigzag = src[pos++]!;
     return BigInt((zigzag >>> 1) ^ -(zigzag & 1));
   }
-  let result = 0n;
-  let shift = 0n;
+  let low = 0; // bits 0..27
+  let high = 0; // bits 28..63, at most 2^36 - 1
+  let scale = 1;
   for (let i = 0; i < 10; i++) {
     if (pos >= end) truncated(pos);
     const byte = src[pos++]!;
-    result |= BigInt(byte & 0x7f) << shift;
+    if (i < 4) low |= (byte & 0x7f) << (7 * i);
+    else {
+      high += (byte & 0x7f) * scale;
+      scale *= 0x80;
+    }
     if (byte < 0x80) {
       if (byte === 0) fail("non-canonical varuint", start);
       if (i === 9 && byte > 1) break;
-      return (result & 1n) === 0n ? result >> 1n : -((result + 1n) >> 1n);
+      // zigzag = hi32·2^32 + lo32; value = (zigzag >>> 1) ^ -(zigzag & 1).
+      const lo32 = (low | ((high & 0xf) << 28)) >>> 0;
+      const hi32 = Math.floor(high / 16) >>> 0;
+      const sign = -(lo32 & 1);
+      int64Halves[LOW_HALF] = ((lo32 >>> 1) | (hi32 << 31)) ^ sign;
+      int64Halves[HIGH_HALF] = (hi32 >>> 1) ^ sign;
+      return int64[0]!;
     }
-    shift += 7n;
   }
   return fail("bigint outside int64", start);
 }
@@ -233,43 +275,38 @@ function readString(length: number): string {
     fail(`length ${length} exceeds maxStringOrBytes (${limits.maxStringOrBytes})`, pos);
   }
   if (length < LONG_STRING_BYTES) return readShortString(length);
+  return readWithTextDecoder(length);
+}
+
+function readWithTextDecoder(length: number): string {
   const start = pos;
-  pos += length;
-  try {
-    return textDecoder.decode(src.subarray(start, pos));
-  } catch {
-    pos = start; // not strict UTF-8: may still be valid WTF-8 (unpaired surrogates)
-    return readWtf8(length);
-  }
+  const text = textDecoder.decode(src.subarray(start, start + length));
+  // Not strict UTF-8 (or a real U+FFFD): may still be valid WTF-8 (unpaired surrogates).
+  if (text.indexOf(REPLACEMENT_CHARACTER) !== -1) return readWtf8(length);
+  pos = start + length;
+  return text;
 }
 
 /** ASCII fast path for short strings; anything else goes to the full WTF-8 decoder. */
 function readShortString(length: number): string {
   const start = pos;
   const stop = start + length;
-  if (length <= 8) {
-    if (length === 0) return "";
-    let ascii = true;
-    for (let i = start; i < stop; i++) {
-      if (src[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      pos = stop;
-      return fromAscii(start, length);
-    }
-    return readWtf8(length);
-  }
-  let text = "";
   for (let i = start; i < stop; i++) {
-    const byte = src[i]!;
-    if (byte >= 0x80) return readWtf8(length);
-    text += String.fromCharCode(byte);
+    if (src[i]! >= 0x80) {
+      return length < LONG_NON_ASCII_BYTES ? readWtf8(length) : readWithTextDecoder(length);
+    }
   }
   pos = stop;
-  return text;
+  if (length <= 8) return length === 0 ? "" : fromAscii(start, length);
+  if (IS_JAVASCRIPTCORE) {
+    let text = "";
+    for (let i = start; i < stop; i++) text += String.fromCharCode(src[i]!);
+    return text;
+  }
+  // Collect the units, then one fromCharCode call: far fewer intermediate strings than `+=`.
+  const units: number[] = new Array(length);
+  for (let i = 0; i < length; i++) units[i] = src[start + i]!;
+  return String.fromCharCode.apply(null, units);
 }
 
 function fromAscii(at: number, length: number): string {
@@ -375,7 +412,10 @@ function readBytes(): Uint8Array {
   const length = readLength("maxStringOrBytes", limits.maxStringOrBytes, 1);
   const start = pos;
   pos += length;
-  return src.slice(start, pos);
+  if (length > 16) return src.slice(start, pos);
+  const copy = new Uint8Array(length); // a short copy loop beats slice()'s setup
+  for (let i = 0; i < length; i++) copy[i] = src[start + i]!;
+  return copy;
 }
 
 function readArray(length: number, depth: number): Value[] {
@@ -396,6 +436,31 @@ function readObject(count: number, depth: number): { [key: string]: Value } {
   }
   if (count * 2 > end - pos) truncated(pos);
   const object: { [key: string]: Value } = {};
+  if (count > SMALL_OBJECT_FIELDS) return readLargeObject(object, count, depth);
+  // Duplicates are found by comparing with this object's earlier keys on a shared stack (cached
+  // keys are the same string, so most comparisons are identity checks), which is cheaper than
+  // a property lookup that misses and walks the prototype chain.
+  const base = keyTop;
+  for (let i = 0; i < count; i++) {
+    const keyStart = pos;
+    const key = readKey();
+    const value = readValue(depth + 1); // nested objects leave keyTop as they found it
+    for (let j = base; j < keyTop; j++) {
+      if (keyStack[j] === key) fail(`duplicate object key ${JSON.stringify(key)}`, keyStart);
+    }
+    keyStack[keyTop++] = key;
+    if (key === "__proto__") defineField(object, key, value);
+    else object[key] = value;
+  }
+  keyTop = base;
+  return object;
+}
+
+function readLargeObject(
+  object: { [key: string]: Value },
+  count: number,
+  depth: number,
+): { [key: string]: Value } {
   for (let i = 0; i < count; i++) {
     const keyStart = pos;
     const key = readKey();
@@ -408,6 +473,12 @@ function readObject(count: number, depth: number): { [key: string]: Value } {
   }
   return object;
 }
+
+/** Objects with at most this many fields check duplicates on `keyStack`. */
+const SMALL_OBJECT_FIELDS = 16;
+/** Keys of the small objects being decoded, innermost last (depth ≤ 1,024: ≤ 16 Ki entries). */
+const keyStack: string[] = [];
+let keyTop = 0;
 
 // A direct-mapped cache of short ASCII keys, indexed by a hash of length and bytes. A hit
 // returns the same (internalized) string without building a new one.

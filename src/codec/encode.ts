@@ -4,8 +4,12 @@
  * Speed comes from writing into one preallocated buffer shared by successive calls: each call
  * writes after the previous call's output and returns a view of its own bytes, so results never
  * overlap and nothing is copied. When the buffer runs out a new one is allocated (results handed
- * out earlier keep the old one alive). Short strings are encoded to UTF-8 in JavaScript; long
- * ones with `TextEncoder.encodeInto`.
+ * out earlier keep the old one alive); when a call leaves less room than it used, the next call
+ * starts in a fresh buffer sized for about two such values (up to 1 MiB), so a stream of large
+ * values does not keep copying old output. Short strings are encoded to UTF-8 in JavaScript;
+ * long ones with `TextEncoder.encodeInto`. Object fields are walked with `for-in` (own
+ * properties only) and the field count is written after them; int64 bigints and float64s go
+ * through scratch typed arrays, so no bigint arithmetic runs.
  *
  * Invariants: an invalid value leaves the shared buffer's write position unchanged, and is
  * reported by `assertValue`'s precise error (with the field path), not by the fast path. A nested
@@ -48,9 +52,14 @@ const SHORT_STRING_UNITS = 64;
 const SLACK_BYTES = 16;
 
 const textEncoder = new TextEncoder();
+const hasOwn: (object: object, key: PropertyKey) => boolean = Object.hasOwn;
 const float64 = new Float64Array(1);
 const float64Bytes = new Uint8Array(float64.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const int64 = new BigInt64Array(1);
+const int64Halves = new Uint32Array(int64.buffer);
+const LOW_HALF = LITTLE_ENDIAN ? 0 : 1;
+const HIGH_HALF = LITTLE_ENDIAN ? 1 : 0;
 
 let target = new Uint8Array(INITIAL_BUFFER_BYTES);
 let position = 0;
@@ -97,8 +106,14 @@ export function encode(value: Value, limitOverrides?: Partial<Limits>): Uint8Arr
     busy = false;
   }
   const result = target.subarray(start, position);
-  if (target.length > RETAIN_BUFFER_BYTES || position > safeEnd) {
+  const written = position - start;
+  if (target.length > RETAIN_BUFFER_BYTES) {
     replaceBuffer(INITIAL_BUFFER_BYTES);
+  } else if (safeEnd - position < written) {
+    // Another value of this size would not fit: start the next call in a fresh buffer with
+    // room for about two, rather than growing this one (which copies everything before it).
+    const size = Math.max(INITIAL_BUFFER_BYTES, 2 ** Math.ceil(Math.log2(2 * written + 64)));
+    replaceBuffer(size > RETAIN_BUFFER_BYTES ? INITIAL_BUFFER_BYTES : size);
   }
   return result;
 }
@@ -193,59 +208,84 @@ function writeNumber(value: number): void {
     writeVarUint(value >= 0 ? value * 2 : -value * 2 - 1);
     return;
   }
-  target[position++] = TAG_FLOAT64;
-  float64[0] = value;
-  if (LITTLE_ENDIAN) {
-    for (let i = 0; i < 8; i++) target[position++] = float64Bytes[i]!;
-  } else {
-    for (let i = 7; i >= 0; i--) target[position++] = float64Bytes[i]!;
-  }
+  writeFloat64(value);
 }
 
+/** TAG_FLOAT64 and the 8 bytes little-endian, through a scratch array (no DataView). */
+function writeFloat64(value: number): void {
+  const out = target;
+  let at = position;
+  out[at++] = TAG_FLOAT64;
+  float64[0] = value;
+  const bytes = float64Bytes;
+  if (LITTLE_ENDIAN) {
+    out[at] = bytes[0]!;
+    out[at + 1] = bytes[1]!;
+    out[at + 2] = bytes[2]!;
+    out[at + 3] = bytes[3]!;
+    out[at + 4] = bytes[4]!;
+    out[at + 5] = bytes[5]!;
+    out[at + 6] = bytes[6]!;
+    out[at + 7] = bytes[7]!;
+  } else {
+    for (let i = 0; i < 8; i++) out[at + i] = bytes[7 - i]!;
+  }
+  position = at + 8;
+}
+
+/**
+ * TAG_BIGINT and the zigzag varuint of an int64. The two's complement bits come from a scratch
+ * `BigInt64Array` as two 32-bit halves, so the zigzag step runs on numbers (no bigint
+ * arithmetic, no bigint allocation).
+ */
 function writeBigint(value: bigint): void {
   if (value < INT64_MIN || value > INT64_MAX) throw INVALID;
   target[position++] = TAG_BIGINT;
-  if (value >= -0x8000000000000n && value <= 0x8000000000000n) {
-    const small = Number(value); // |small| ≤ 2^51: the zigzag value stays exact
-    writeVarUint(small >= 0 ? small * 2 : -small * 2 - 1);
-    return;
-  }
-  const zigzag = BigInt.asUintN(64, value >= 0n ? value << 1n : ((-value) << 1n) - 1n);
-  writeVarUint64(Number(zigzag >> 32n), Number(zigzag & 0xffffffffn));
+  int64[0] = value;
+  const low = int64Halves[LOW_HALF]!;
+  const high = int64Halves[HIGH_HALF]!;
+  const sign = high >> 31; // 0 or -1: zigzag = (v << 1) ^ (v >> 63)
+  const zigzagLow = ((low << 1) ^ sign) >>> 0;
+  const zigzagHigh = (((high << 1) | (low >>> 31)) ^ sign) >>> 0;
+  if (zigzagHigh === 0) writeVarUint32(zigzagLow);
+  else writeVarUint64(zigzagHigh, zigzagLow);
 }
 
 /** LEB128 for `value` < 2^32. */
 function writeVarUint32(value: number): void {
+  const out = target;
+  let at = position;
   while (value > 0x7f) {
-    target[position++] = (value & 0x7f) | 0x80;
+    out[at++] = (value & 0x7f) | 0x80;
     value >>>= 7;
   }
-  target[position++] = value;
+  out[at++] = value;
+  position = at;
 }
 
 /** LEB128 for a non-negative safe integer. */
 function writeVarUint(value: number): void {
   if (value <= 0xffffffff) return writeVarUint32(value);
-  while (value > 0x7f) {
-    target[position++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  target[position++] = value;
+  const high = Math.floor(value / 0x100000000); // exact: a division by a power of two
+  writeVarUint64(high, value - high * 0x100000000);
 }
 
 /** LEB128 for a 64-bit value given as high and low 32-bit halves. */
 function writeVarUint64(high: number, low: number): void {
   // 7 bits at a time from the 64-bit number high·2^32 + low.
+  const out = target;
+  let at = position;
   for (let i = 0; i < 10; i++) {
     const bits = low & 0x7f;
     low = ((low >>> 7) | (high << 25)) >>> 0;
     high >>>= 7;
     if (low === 0 && high === 0) {
-      target[position++] = bits;
-      return;
+      out[at++] = bits;
+      break;
     }
-    target[position++] = bits | 0x80;
+    out[at++] = bits | 0x80;
   }
+  position = at;
 }
 
 function varUintSize(value: number): number {
@@ -256,21 +296,18 @@ function writeString(value: string): void {
   const units = value.length;
   if (units > limits.maxStringOrBytes) throw INVALID;
   if (units <= FIXSTR_MAX_BYTES) {
-    // Optimistically a fixstr: encode after a one-byte tag, widen the header if needed.
-    room(units * 3 + 1);
+    if (position + units * 3 + 1 > safeEnd) room(units * 3 + 1);
+    // ASCII fast path: one byte per unit, a fixstr whose byte count is known up front.
+    const out = target;
     const start = position;
-    position = start + 1;
-    const bytes = writeUtf8Short(value);
-    if (bytes <= FIXSTR_MAX_BYTES) {
-      target[start] = TAG_FIXSTR + bytes;
-      return;
+    let at = start + 1;
+    for (let i = 0; i < units; i++) {
+      const unit = value.charCodeAt(i);
+      if (unit >= 0x80) return writeShortString(value, start);
+      out[at++] = unit;
     }
-    // Multi-byte characters pushed it past 31 bytes (at most 93): one more header byte.
-    target.copyWithin(start + 2, start + 1, position);
-    target[start] = TAG_STRING;
-    target[start + 1] = bytes;
-    position++;
-    checkStringBytes(bytes);
+    out[start] = TAG_FIXSTR + units;
+    position = at;
     return;
   }
   const maxBytes = units * 3;
@@ -293,41 +330,62 @@ function writeString(value: string): void {
   position = end;
 }
 
+/** A string of at most 31 units with a non-ASCII unit, written at `start` (room ensured). */
+function writeShortString(value: string, start: number): void {
+  // Optimistically a fixstr: encode after a one-byte tag, widen the header if needed.
+  position = start + 1;
+  const bytes = writeUtf8Short(value);
+  if (bytes <= FIXSTR_MAX_BYTES) {
+    checkStringBytes(bytes);
+    target[start] = TAG_FIXSTR + bytes;
+    return;
+  }
+  // Multi-byte characters pushed it past 31 bytes (at most 93): one more header byte.
+  target.copyWithin(start + 2, start + 1, position);
+  target[start] = TAG_STRING;
+  target[start + 1] = bytes;
+  position++;
+  checkStringBytes(bytes);
+}
+
 function checkStringBytes(bytes: number): void {
   if (bytes > limits.maxStringOrBytes) throw INVALID;
 }
 
 /** Writes `value` as WTF-8 at `position` (capacity already ensured); returns the byte count. */
 function writeUtf8Short(value: string): number {
+  const out = target;
   const start = position;
+  let at = start;
   const units = value.length;
   for (let i = 0; i < units; i++) {
     let unit = value.charCodeAt(i);
     if (unit < 0x80) {
-      target[position++] = unit;
+      out[at++] = unit;
     } else if (unit < 0x800) {
-      target[position++] = 0xc0 | (unit >> 6);
-      target[position++] = 0x80 | (unit & 0x3f);
+      out[at++] = 0xc0 | (unit >> 6);
+      out[at++] = 0x80 | (unit & 0x3f);
     } else {
       if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < units) {
         const next = value.charCodeAt(i + 1);
         if (next >= 0xdc00 && next <= 0xdfff) {
           unit = 0x10000 + ((unit - 0xd800) << 10) + (next - 0xdc00);
           i++;
-          target[position++] = 0xf0 | (unit >> 18);
-          target[position++] = 0x80 | ((unit >> 12) & 0x3f);
-          target[position++] = 0x80 | ((unit >> 6) & 0x3f);
-          target[position++] = 0x80 | (unit & 0x3f);
+          out[at++] = 0xf0 | (unit >> 18);
+          out[at++] = 0x80 | ((unit >> 12) & 0x3f);
+          out[at++] = 0x80 | ((unit >> 6) & 0x3f);
+          out[at++] = 0x80 | (unit & 0x3f);
           continue;
         }
       }
       // BMP character, or an unpaired surrogate kept as its own 3-byte sequence (WTF-8).
-      target[position++] = 0xe0 | (unit >> 12);
-      target[position++] = 0x80 | ((unit >> 6) & 0x3f);
-      target[position++] = 0x80 | (unit & 0x3f);
+      out[at++] = 0xe0 | (unit >> 12);
+      out[at++] = 0x80 | ((unit >> 6) & 0x3f);
+      out[at++] = 0x80 | (unit & 0x3f);
     }
   }
-  return position - start;
+  position = at;
+  return at - start;
 }
 
 function writeUtf8Long(value: string): number {
@@ -338,7 +396,6 @@ function writeUtf8Long(value: string): number {
 }
 
 function writeObject(value: object, depth: number): void {
-  if (depth > limits.maxDepth) throw INVALID;
   const proto = Object.getPrototypeOf(value);
   if (proto === Object.prototype || proto === null) {
     return writeFields(value as Record<string, unknown>, depth);
@@ -350,6 +407,7 @@ function writeObject(value: object, depth: number): void {
 }
 
 function writeArray(value: unknown[], depth: number): void {
+  if (depth > limits.maxDepth) throw INVALID; // bytes and Ids are leaves: no depth of their own
   const length = value.length;
   if (length > limits.maxArrayLen) throw INVALID;
   if (length <= FIXARRAY_MAX) {
@@ -366,42 +424,36 @@ function writeArray(value: unknown[], depth: number): void {
 }
 
 function writeFields(value: Record<string, unknown>, depth: number): void {
-  const keys = Object.keys(value);
-  const count = keys.length;
-  if (count > limits.maxObjectFields) throw INVALID;
-  const start = position;
-  if (count <= FIXOBJECT_MAX) {
-    target[position++] = TAG_FIXOBJECT + count;
-  } else {
-    target[position++] = TAG_OBJECT;
-    writeVarUint32(count);
-  }
+  if (depth > limits.maxDepth) throw INVALID;
+  // for-in (not Object.keys): no key array, and engines turn `value[key]` into a field load.
+  // The header is written after the fields, once the count of defined fields is known.
+  const start = position++;
+  let own = 0;
   let written = 0;
-  for (let i = 0; i < count; i++) {
-    const key = keys[i]!;
+  for (const key in value) {
+    if (!hasOwn(value, key)) continue; // inherited from a polluted Object.prototype
+    own++;
     const field = value[key];
     if (field === undefined) continue; // the documented rule: undefined fields are omitted
     writeKey(key);
     writeValue(field, depth + 1);
     written++;
   }
-  if (written !== count) rewriteFieldCount(start, count, written);
-}
-
-/** After skipped `undefined` fields: fix the count in the header, shrinking it if needed. */
-function rewriteFieldCount(start: number, declared: number, actual: number): void {
-  const oldHeader = declared <= FIXOBJECT_MAX ? 1 : 1 + varUintSize(declared);
-  const newHeader = actual <= FIXOBJECT_MAX ? 1 : 1 + varUintSize(actual);
-  const end = position;
-  if (newHeader !== oldHeader) target.copyWithin(start + newHeader, start + oldHeader, end);
-  position = start;
-  if (actual <= FIXOBJECT_MAX) {
-    target[position++] = TAG_FIXOBJECT + actual;
-  } else {
-    target[position++] = TAG_OBJECT;
-    writeVarUint32(actual);
+  if (own > limits.maxObjectFields) throw INVALID;
+  if (written <= FIXOBJECT_MAX) {
+    target[start] = TAG_FIXOBJECT + written;
+    return;
   }
-  position = end - oldHeader + newHeader;
+  // More than 15 fields: TAG_OBJECT and a varuint count; move the fields up to make room.
+  const header = 1 + varUintSize(written);
+  room(header);
+  target.copyWithin(start + header, start + 1, position);
+  position += header - 1;
+  const end = position;
+  target[start] = TAG_OBJECT;
+  position = start + 1;
+  writeVarUint32(written);
+  position = end;
 }
 
 /** A key or Id string: varuint byte length, then WTF-8 (no tag). */
@@ -409,10 +461,23 @@ function writeKey(key: string): void {
   const units = key.length;
   if (units > limits.maxStringOrBytes) throw INVALID;
   if (units < 0x80 / 3) {
-    room(units * 3 + 1);
-    const start = position++;
-    const bytes = writeUtf8Short(key);
-    target[start] = bytes;
+    if (position + units * 3 + 1 > safeEnd) room(units * 3 + 1);
+    const out = target;
+    const start = position;
+    let at = start + 1;
+    for (let i = 0; i < units; i++) {
+      const unit = key.charCodeAt(i);
+      if (unit >= 0x80) {
+        position = start + 1;
+        const bytes = writeUtf8Short(key);
+        checkStringBytes(bytes); // the limit counts UTF-8 bytes, not units
+        out[start] = bytes;
+        return;
+      }
+      out[at++] = unit;
+    }
+    out[start] = units;
+    position = at;
     return;
   }
   // Long keys (≥ 43 units) always take writeString's TAG_STRING form: drop the tag byte.
