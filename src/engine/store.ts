@@ -15,7 +15,7 @@
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { CorruptionError } from "../errors.ts";
-import { resolveLimits } from "../value/limits.ts";
+import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
 import type { SnapshotEntry } from "../snapshot/snapshot.ts";
 import type { Value } from "../value/value.ts";
 
@@ -103,7 +103,7 @@ const RECORD_LIMITS = Object.freeze(resolveLimits({
   maxArrayLen: Number.MAX_SAFE_INTEGER,
   maxObjectFields: Number.MAX_SAFE_INTEGER,
   maxStringOrBytes: Number.MAX_SAFE_INTEGER,
-  maxDepth: 2048,
+  maxDepth: MAX_DEPTH_CEILING,
 }));
 
 /**

@@ -17,7 +17,7 @@ import { CorruptionError } from "../errors.ts";
 import { AtomicFileWriter } from "../io/atomic.ts";
 import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
 import { containsBytes, deepFreeze } from "../value/freeze.ts";
-import { resolveLimits } from "../value/limits.ts";
+import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 import { readU64, writeU64 } from "../wal/format.ts";
 
@@ -49,7 +49,7 @@ export const MAX_BLOCK_BYTES: number = 1024 * 1024 * 1024;
 /** File name suffix of snapshot files. */
 export const SNAPSHOT_SUFFIX = ".snap";
 
-const ROW_LIMITS = Object.freeze(resolveLimits({ maxDepth: 2048 }));
+const ROW_LIMITS = Object.freeze(resolveLimits({ maxDepth: MAX_DEPTH_CEILING }));
 
 /** One document slot. `value === undefined` marks a tombstone. */
 export interface SnapshotEntry {

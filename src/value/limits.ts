@@ -19,7 +19,7 @@ import { type EnvSource, lookupEnv, parseIntegerSetting } from "../env.ts";
  * | `maxStringOrBytes` | 16 MiB | UTF-8 bytes of one string, or length of one `Uint8Array` |
  * | `maxArrayLen` | 1,000,000 | elements of one array |
  * | `maxObjectFields` | 1,000,000 | fields of one object |
- * | `maxDepth` | 512 | nesting of arrays and objects (the top level is depth 1); at most 2,048 |
+ * | `maxDepth` | 512 | nesting of arrays and objects (the top level is depth 1); at most 1,024 |
  */
 export interface Limits {
   /** Maximum UTF-8 byte length of a string, and maximum length of a byte array. */
@@ -36,7 +36,7 @@ export interface Limits {
  * The hard ceiling on `maxDepth`: deeper nesting would risk the JavaScript stack on some
  * runtimes, so it cannot be configured.
  */
-export const MAX_DEPTH_CEILING = 2048;
+export const MAX_DEPTH_CEILING = 1024;
 
 /**
  * The built-in default limits (before environment variables are applied).

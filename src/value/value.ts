@@ -126,7 +126,7 @@ class Checker {
 
   #checkString(value: string): void {
     const max = this.#limits.maxStringOrBytes;
-    if (value.length > max) throw this.#limit("maxStringOrBytes", max, value.length);
+    if (value.length > max) throw this.#limit("maxStringOrBytes", max, utf8Length(value));
     if (value.length * 3 > max) {
       const bytes = utf8Length(value);
       if (bytes > max) throw this.#limit("maxStringOrBytes", max, bytes);
