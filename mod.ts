@@ -72,6 +72,10 @@ export {
   DecoderStream,
   DEFAULT_MAX_FRAME_BYTES,
   encode,
+  encodeCompositeKey,
+  encodeKey,
   EncoderStream,
+  type KeyPart,
+  MISSING,
   type StreamCodecOptions,
 } from "./src/codec/mod.ts";

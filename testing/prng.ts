@@ -84,6 +84,22 @@ export class Prng {
     return Math.floor((high / 9007199254740992) * maxExclusive);
   }
 
+  /**
+   * An integer in [min, max] (both inclusive).
+   *
+   * @example
+   * ```ts
+   * import { Prng } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const n = new Prng(1).range(5, 7);
+   * assert.ok(n >= 5 && n <= 7);
+   * ```
+   */
+  range(min: number, max: number): number {
+    return min + this.int(max - min + 1);
+  }
+
   /** `true` with probability `p` (default ½). */
   chance(p = 0.5): boolean {
     return this.float() < p;

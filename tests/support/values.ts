@@ -12,6 +12,9 @@
  * @module
  */
 
+import { Prng } from "../../testing/prng.ts";
+
+export { Prng };
 import assert from "node:assert/strict";
 import process from "node:process";
 import {
@@ -35,73 +38,6 @@ export const RUN_SEED: number = (() => {
   }
   return Math.floor(Math.random() * 2 ** 32) >>> 0;
 })();
-
-/** A small, fast, seeded PRNG (sfc32 seeded through splitmix32). */
-export class Prng {
-  #a: number;
-  #b: number;
-  #c: number;
-  #d: number;
-
-  constructor(seed: number) {
-    let state = seed >>> 0;
-    const next = (): number => {
-      state = (state + 0x9e3779b9) | 0;
-      let z = state;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.#a = next();
-    this.#b = next();
-    this.#c = next();
-    this.#d = next();
-    for (let i = 0; i < 12; i++) this.u32();
-  }
-
-  /** A uniform 32-bit unsigned integer. */
-  u32(): number {
-    const t = (((this.#a + this.#b) | 0) + this.#d) | 0;
-    this.#d = (this.#d + 1) | 0;
-    this.#a = this.#b ^ (this.#b >>> 9);
-    this.#b = (this.#c + (this.#c << 3)) | 0;
-    this.#c = (this.#c << 21) | (this.#c >>> 11);
-    this.#c = (this.#c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  float(): number {
-    return this.u32() / 2 ** 32;
-  }
-
-  /** An integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.float() * n);
-  }
-
-  /** An integer in [min, max]. */
-  range(min: number, max: number): number {
-    return min + this.int(max - min + 1);
-  }
-
-  /** True with probability `p`. */
-  chance(p: number): boolean {
-    return this.float() < p;
-  }
-
-  /** A uniformly chosen element. */
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-
-  /** `length` random bytes. */
-  bytes(length: number): Uint8Array {
-    const out = new Uint8Array(length);
-    for (let i = 0; i < length; i++) out[i] = this.u32() & 0xff;
-    return out;
-  }
-}
 
 /** Numbers at every boundary of the number encodings (fixint, negfixint, TAG_INT, float64). */
 export const SPECIAL_NUMBERS: readonly number[] = [
@@ -281,12 +217,12 @@ export function randomNumber(rng: Prng): number {
       return (rng.float() - 0.5) * 10 ** rng.range(-10, 20);
     case 4: {
       const bits = new DataView(new ArrayBuffer(8));
-      bits.setUint32(0, rng.u32());
-      bits.setUint32(4, rng.u32());
+      bits.setUint32(0, rng.next());
+      bits.setUint32(4, rng.next());
       return bits.getFloat64(0); // any float64, NaN payloads included
     }
     default:
-      return rng.u32() - 2 ** 31;
+      return rng.next() - 2 ** 31;
   }
 }
 
@@ -296,7 +232,7 @@ export function randomBigint(rng: Prng): bigint {
     case 0:
       return rng.pick(SPECIAL_BIGINTS);
     case 1:
-      return BigInt.asIntN(64, (BigInt(rng.u32()) << 32n) | BigInt(rng.u32()));
+      return BigInt.asIntN(64, (BigInt(rng.next()) << 32n) | BigInt(rng.next()));
     default: {
       const shift = BigInt(rng.int(63));
       return (rng.chance(0.5) ? -1n : 1n) * ((1n << shift) + BigInt(rng.range(-2, 2)));
@@ -315,7 +251,7 @@ export function randomId(rng: Prng): Id {
     const text = randomString(rng, 0.01);
     return text === "" ? "x" : text;
   };
-  const version = rng.pick([0, 1, 127, 128, 2 ** 31, Number.MAX_SAFE_INTEGER, rng.u32()]);
+  const version = rng.pick([0, 1, 127, 128, 2 ** 31, Number.MAX_SAFE_INTEGER, rng.next()]);
   return new Id(part(), part(), version);
 }
 
