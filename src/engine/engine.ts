@@ -29,7 +29,10 @@ import {
   snapshotPath,
   writeSnapshot,
 } from "../snapshot/snapshot.ts";
+import { decode } from "../codec/decode.ts";
+import { encode } from "../codec/encode.ts";
 import { containsBytes, deepFreeze } from "../value/freeze.ts";
+import type { Value } from "../value/value.ts";
 import { RecordType } from "../wal/format.ts";
 import { recoverWal } from "../wal/recovery.ts";
 import { type WalSyncMode, WalWriter, type WalWriterOptions } from "../wal/writer.ts";
@@ -58,6 +61,29 @@ export interface EngineStats {
   snapshotLsn: number;
 }
 
+/** A commit as observers see it. */
+export interface CommitEvent {
+  /** The commit's LSN (in memory: a counter). */
+  readonly lsn: number;
+  /** The writes, in order. */
+  readonly ops: readonly WriteOp[];
+  /** Each written document's entry before the commit (`undefined`: it never existed). */
+  readonly previous: readonly (DocEntry | undefined)[];
+}
+
+/**
+ * A feature that follows commits (indexes, subscriptions). Observers run inside the commit's
+ * synchronous step, in the order they were added.
+ */
+export interface CommitObserver {
+  /** Before anything changes; may throw to reject the commit (nothing is written then). */
+  check?(ops: readonly WriteOp[], store: DocumentStore): void;
+  /** Right after the writes are applied in memory, in the same step. Must not throw. */
+  applied?(event: CommitEvent): void;
+  /** Once the commit is durable under the sync mode (acknowledged), in commit order. */
+  durable?(event: CommitEvent): void;
+}
+
 const WAL_DIR = "wal";
 const SNAPSHOT_DIR = "snapshots";
 
@@ -74,6 +100,8 @@ export class Engine {
   #failure: DatabaseFailedError | undefined;
   /** Serialises snapshotAll/compact. */
   #maintenance: Promise<unknown> = Promise.resolve();
+  #observers: CommitObserver[] = [];
+  #schema: Value = null;
 
   private constructor(storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined) {
     this.#storage = storage;
@@ -113,6 +141,7 @@ export class Engine {
     makeDirDurable(fs, walDir);
     const manifest = readManifest(fs, snapshotDir);
     const coveredLsn = manifest?.lsn ?? 0;
+    this.#schema = manifest?.schema ?? null;
     const snapshotLsns = new Map<string, number>();
     let newestSnapshotLsn = coveredLsn;
     for (const name of fs.list(snapshotDir)) {
@@ -140,8 +169,14 @@ export class Engine {
     const recovery = recoverWal(fs, walDir, {
       coveredLsn,
       onRecord: (record) => {
-        if (record.type !== RecordType.commit) return;
         const file = joinPath(walDir, `LSN ${record.lsn}`);
+        if (record.type === RecordType.schema) {
+          this.#schema = decodeSchema(record.body, file);
+          return;
+        }
+        if (record.type !== RecordType.commit) {
+          throw new CorruptionError(`unknown WAL record type ${record.type}`, file, 0);
+        }
         for (const op of decodeCommit(record.body, file, 0)) {
           if (record.lsn <= (snapshotLsns.get(op.collection) ?? 0)) continue;
           const value = op.value === undefined ? undefined : deepFreeze(op.value);
@@ -194,15 +229,57 @@ export class Engine {
    */
   commit(ops: readonly WriteOp[], hasBytes: readonly boolean[]): Promise<number> {
     this.assertWritable();
-    let durable: Promise<number>;
-    if (this.#wal === undefined) {
-      durable = Promise.resolve(++this.#lastLsn);
-    } else {
-      const appended = this.#wal.append(RecordType.commit, encodeCommit(ops));
-      this.#lastLsn = appended.lsn;
-      durable = appended.durable;
-    }
+    const observers = this.#observers;
+    for (const observer of observers) observer.check?.(ops, this.store);
+    const previous = observers.length === 0
+      ? []
+      : ops.map((op) => this.store.entry(op.collection, op.docId));
+    const durable = this.#append(RecordType.commit, encodeCommit(ops));
     for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
+    if (observers.length === 0) return durable;
+    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous };
+    for (const observer of observers) observer.applied?.(event);
+    if (observers.some((observer) => observer.durable !== undefined)) {
+      durable.then(() => {
+        for (const observer of observers) observer.durable?.(event);
+      }, () => undefined); // a failed commit is never announced
+    }
+    return durable;
+  }
+
+  /** Appends a record (or, in memory, just counts it); returns the durability promise. */
+  #append(type: number, body: Uint8Array | undefined): Promise<number> {
+    if (this.#wal === undefined) return Promise.resolve(++this.#lastLsn);
+    const appended = this.#wal.append(type, body!);
+    this.#lastLsn = appended.lsn;
+    return appended.durable;
+  }
+
+  /**
+   * Adds an observer of every later commit; returns the function that removes it. Observers
+   * replace the list rather than mutate it, so a commit in progress keeps the list it started with.
+   */
+  addObserver(observer: CommitObserver): () => void {
+    this.#observers = [...this.#observers, observer];
+    return () => {
+      this.#observers = this.#observers.filter((o) => o !== observer);
+    };
+  }
+
+  /** The persisted engine metadata (index definitions), `null` when never set. */
+  get schema(): Value {
+    return this.#schema;
+  }
+
+  /**
+   * Replaces the persisted metadata: one WAL record holding the whole new schema, and the
+   * manifest of every later snapshot. Resolves when durable under the sync mode.
+   */
+  setSchema(schema: Value): Promise<number> {
+    this.assertWritable();
+    const body = this.#wal === undefined ? undefined : encode(schema, SCHEMA_LIMITS);
+    const durable = this.#append(RecordType.schema, body);
+    this.#schema = deepFreeze(schema);
     return durable;
   }
 
@@ -248,6 +325,7 @@ export class Engine {
     const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
     // Capture every collection at one LSN, synchronously, and make the WAL durable up to it.
     const lsn = this.#lastLsn;
+    const schema = this.#schema;
     const captured: Array<[string, Map<string, DocEntry>]> = [];
     for (const [name, collection] of this.store.allCollections()) {
       captured.push([name, new Map(collection.entries)]);
@@ -263,7 +341,7 @@ export class Engine {
       writeManifest(fs, snapshotDir, {
         lsn,
         collections: captured.map(([name]) => name),
-        schema: null,
+        schema,
       });
       fs.syncDir(snapshotDir);
     });
@@ -373,6 +451,16 @@ function parentDir(path: string): string {
   const slash = trimmed.lastIndexOf("/");
   if (slash < 0) return ".";
   return slash === 0 ? "/" : trimmed.slice(0, slash);
+}
+
+const SCHEMA_LIMITS = Object.freeze({ maxArrayLen: 1_000_000, maxObjectFields: 1_000_000 });
+
+function decodeSchema(body: Uint8Array, file: string): Value {
+  try {
+    return deepFreeze(decode(body, SCHEMA_LIMITS));
+  } catch (error) {
+    throw new CorruptionError("undecodable schema record", file, 0, { cause: error });
+  }
 }
 
 /** Lets other work run between snapshot blocks. */
