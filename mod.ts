@@ -28,6 +28,19 @@ export {
   type WalSyncMode,
 } from "./src/db.ts";
 export { Txn } from "./src/txn/txn.ts";
+export {
+  and,
+  type Condition,
+  type CreateIndexOptions,
+  type Filter,
+  type FilterInput,
+  type IndexDefinition,
+  type Operator,
+  or,
+  Query,
+  type QueryPage,
+  type QueryPlan,
+} from "./src/index/mod.ts";
 export type { FileHandle, FileLock, FileSystem, OpenOptions } from "./src/io/filesystem.ts";
 export { MAX_COLLECTION_NAME_BYTES, MAX_DOC_ID_BYTES } from "./src/engine/names.ts";
 
@@ -41,6 +54,7 @@ export {
   type GlenErrorOptions,
   LimitExceededError,
   TransactionConflictError,
+  UniqueConstraintError,
 } from "./src/errors.ts";
 export {
   assertValue,

@@ -18,6 +18,11 @@ import { lookupEnv, parseIntegerSetting } from "./env.ts";
 import { GlenError, TransactionConflictError } from "./errors.ts";
 import type { FileSystem } from "./io/filesystem.ts";
 import { type CommitResult, Txn } from "./txn/txn.ts";
+import { encodeCompositeKey, encodeKey, type KeyPart } from "./codec/keys.ts";
+import type { IndexDefinition } from "./index/document_index.ts";
+import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
+import { Query } from "./index/query.ts";
+import { prefixEnd } from "./index/sorted_keys.ts";
 import { cloneFrozen, containsBytes, copyBytesDeep } from "./value/freeze.ts";
 import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
 import type { Value } from "./value/value.ts";
@@ -112,8 +117,11 @@ export class Glen {
   readonly #limits: Limits;
   readonly #path: string | undefined;
 
+  readonly #indexes: IndexManager;
+
   private constructor(engine: Engine, limits: Limits, path: string | undefined) {
     this.#engine = engine;
+    this.#indexes = IndexManager.attach(engine);
     this.#limits = limits;
     this.#path = path;
   }
@@ -548,6 +556,217 @@ export class Glen {
     throw new TransactionConflictError(
       `Transaction conflicted ${maxRetries + 1} times; last: ${last?.message}`,
     );
+  }
+
+  // ---- Indexes and queries -------------------------------------------------------------------
+
+  /**
+   * Creates a persisted index over `fields` (`"age"`, `"profile.age"`, `"name,age"` or
+   * `["name", "age"]`) and fills it from the existing documents (in slices; `onProgress` reports
+   * long builds). Creating an identical index again does nothing.
+   *
+   * @throws {UniqueConstraintError} (rejection) when `unique` and two documents share a key
+   * @throws {GlenError} `"INDEX_EXISTS"` when a different index has this name
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.putMany("users", [["a", { name: "Ada", age: 36 }], ["b", { name: "Bob", age: 17 }]]);
+   * await db.createIndex("users", "byAge", "age");
+   * assert.deepEqual(db.findBy("users", "byAge", 36), [["a", { name: "Ada", age: 36 }]]);
+   * await db.close();
+   * ```
+   */
+  createIndex(
+    collection: string,
+    name: string,
+    fields: string | readonly string[],
+    options?: CreateIndexOptions,
+  ): Promise<void> {
+    try {
+      return this.#indexes.create(collection, name, fields, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Drops an index and its persisted definition.
+   *
+   * @throws {GlenError} `"INDEX_NOT_FOUND"` (rejection) when there is no such index
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.createIndex("users", "byAge", "age");
+   * await db.dropIndex("users", "byAge");
+   * assert.deepEqual(db.indexes("users"), []);
+   * await db.close();
+   * ```
+   */
+  dropIndex(collection: string, name: string): Promise<void> {
+    try {
+      return this.#indexes.drop(collection, name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The definitions of the indexes of a collection (or of all collections).
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.createIndex("users", "byName", "name", { unique: true });
+   * assert.equal(db.indexes("users")[0]?.unique, true);
+   * await db.close();
+   * ```
+   */
+  indexes(collection?: string): IndexDefinition[] {
+    this.#engine.assertOpen();
+    return this.#indexes.definitions(collection);
+  }
+
+  /**
+   * Documents whose index key equals `key`, in document-id order. For a composite index `key` is
+   * an array of the leading fields' values (all of them, or a prefix).
+   *
+   * @throws {GlenError} `"INDEX_NOT_FOUND"` when there is no such index
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.createIndex("people", "byNameAge", ["name", "age"]);
+   * await db.putMany("people", [["1", { name: "Ann", age: 30 }], ["2", { name: "Ann", age: 40 }]]);
+   * assert.equal(db.findBy("people", "byNameAge", ["Ann"]).length, 2);
+   * assert.equal(db.findBy("people", "byNameAge", ["Ann", 40])[0]?.[0], "2");
+   * await db.close();
+   * ```
+   */
+  findBy(
+    collection: string,
+    name: string,
+    key: Value,
+    options: { limit?: number } = {},
+  ): Array<[string, Value]> {
+    this.#engine.assertOpen();
+    const index = this.#indexes.get(collection, name);
+    const prefix = this.#indexKey(index.arity, key);
+    return this.#collect(collection, index.entries.range(prefix, prefixEnd(prefix)), options.limit);
+  }
+
+  /**
+   * Documents whose index key lies between `min` and `max` (inclusive unless `minInclusive` /
+   * `maxInclusive` is `false`; an omitted bound is open; `min: null` is the value `null`), in key
+   * order then document-id order, reversed with `order: "desc"`. On a composite index the bounds
+   * may be arrays of leading fields' values.
+   *
+   * @throws {GlenError} `"INDEX_NOT_FOUND"` when there is no such index
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.createIndex("users", "byAge", "age");
+   * await db.putMany("users", [["a", { age: 10 }], ["b", { age: 20 }], ["c", { age: 30 }]]);
+   * const ids = db.rangeBy("users", "byAge", { min: 15, order: "desc" }).map(([id]) => id);
+   * assert.deepEqual(ids, ["c", "b"]);
+   * await db.close();
+   * ```
+   */
+  rangeBy(
+    collection: string,
+    name: string,
+    options: {
+      min?: Value;
+      max?: Value;
+      minInclusive?: boolean;
+      maxInclusive?: boolean;
+      limit?: number;
+      order?: "asc" | "desc";
+    } = {},
+  ): Array<[string, Value]> {
+    this.#engine.assertOpen();
+    const index = this.#indexes.get(collection, name);
+    const { min, max, minInclusive = true, maxInclusive = true, order = "asc" } = options;
+    if (order !== "asc" && order !== "desc") throw new TypeError(`order must be "asc" or "desc"`);
+    let from: Uint8Array | undefined;
+    let to: Uint8Array | undefined;
+    if (min !== undefined) {
+      const key = this.#indexKey(index.arity, min);
+      from = minInclusive ? key : prefixEnd(key);
+    }
+    if (max !== undefined) {
+      const key = this.#indexKey(index.arity, max);
+      to = maxInclusive ? prefixEnd(key) : key;
+    }
+    const entries = index.entries.range(from, to, order === "desc");
+    return this.#collect(collection, entries, options.limit);
+  }
+
+  /**
+   * A query over a collection: filters, ordering, limits, projections, cursors (see `Query`).
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.putMany("users", [["a", { name: "Ada" }], ["b", { name: "Alan" }], ["c", { name: "Bob" }]]);
+   * const names = db.query("users").where("name", "startsWith", "A").select("name").all();
+   * assert.deepEqual(names, [["a", { name: "Ada" }], ["b", { name: "Alan" }]]);
+   * await db.close();
+   * ```
+   */
+  query(collection: string): Query {
+    this.#engine.assertOpen();
+    const engine = this.#engine;
+    return new Query(
+      { store: engine.store, indexes: this.#indexes, assertOpen: () => engine.assertOpen() },
+      collection,
+    );
+  }
+
+  /** The key (or key prefix) of `key` for an index of `arity` fields. */
+  #indexKey(arity: number, key: Value): Uint8Array {
+    if (arity === 1) return encodeKey(key);
+    const parts: KeyPart[] = Array.isArray(key) ? key : [key];
+    if (parts.length > arity) {
+      throw new RangeError(`The index has ${arity} fields; got a key of ${parts.length}`);
+    }
+    return encodeCompositeKey(parts);
+  }
+
+  #collect(
+    collection: string,
+    entries: Iterable<{ docId: string }>,
+    limit: number | undefined,
+  ): Array<[string, Value]> {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+    }
+    const result: Array<[string, Value]> = [];
+    const seen = new Set<string>(); // a multi index can list a document under several keys
+    for (const { docId } of entries) {
+      if (limit !== undefined && result.length >= limit) break;
+      if (seen.has(docId)) continue;
+      seen.add(docId);
+      const value = this.get(collection, docId);
+      if (value !== undefined) result.push([docId, value]);
+    }
+    return result;
   }
 
   /**

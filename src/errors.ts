@@ -236,3 +236,46 @@ export class TransactionConflictError extends GlenError {
     this.name = "TransactionConflictError";
   }
 }
+
+/**
+ * A write would give two documents the same key in a unique index. Nothing was written.
+ *
+ * @example
+ * ```ts
+ * import { Glen, UniqueConstraintError } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const db = await Glen.open();
+ * await db.createIndex("users", "byEmail", "email", { unique: true });
+ * await db.put("users", "a", { email: "x@example.com" });
+ * await assert.rejects(db.put("users", "b", { email: "x@example.com" }), UniqueConstraintError);
+ * await db.close();
+ * ```
+ */
+export class UniqueConstraintError extends GlenError {
+  /** The collection of the index. */
+  readonly collection: string;
+  /** The index name. */
+  readonly index: string;
+  /** The document that already holds the key. */
+  readonly existingDocId: string;
+
+  /**
+   * @param collection the collection
+   * @param index the unique index
+   * @param docId the document whose write was rejected
+   * @param existingDocId the document that holds the key
+   */
+  constructor(collection: string, index: string, docId: string, existingDocId: string) {
+    super(
+      "UNIQUE_VIOLATION",
+      `Unique index ${JSON.stringify(index)} on ${JSON.stringify(collection)}: document ${
+        JSON.stringify(docId)
+      } would share its key with ${JSON.stringify(existingDocId)}`,
+    );
+    this.name = "UniqueConstraintError";
+    this.collection = collection;
+    this.index = index;
+    this.existingDocId = existingDocId;
+  }
+}

@@ -136,6 +136,27 @@ export function encodeCompositeKey(parts: readonly KeyPart[]): Uint8Array {
   return writer.result();
 }
 
+/**
+ * The bytes every key of a string starting with `prefix` starts with (tag and escaped bytes, no
+ * terminator): the lower bound of a `startsWith` range.
+ *
+ * @example
+ * ```ts
+ * import { encodeKey, encodeStringPrefix } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const prefix = encodeStringPrefix("ab");
+ * assert.deepEqual(encodeKey("abc").subarray(0, prefix.length), prefix);
+ * ```
+ */
+export function encodeStringPrefix(prefix: string): Uint8Array {
+  const writer = new KeyWriter();
+  writer.byte(KEY_STRING);
+  writer.escaped(wtf8(prefix));
+  writer.length -= 2; // drop the terminator
+  return writer.result();
+}
+
 function writePart(writer: KeyWriter, value: KeyPart): void {
   if (value === MISSING) return writer.byte(KEY_MISSING);
   switch (typeof value) {

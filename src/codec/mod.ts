@@ -24,7 +24,13 @@ export {
   type StreamCodecOptions,
 } from "./stream.ts";
 export { CODEC_VERSION } from "./format.ts";
-export { encodeCompositeKey, encodeKey, type KeyPart, MISSING } from "./keys.ts";
+export {
+  encodeCompositeKey,
+  encodeKey,
+  encodeStringPrefix,
+  type KeyPart,
+  MISSING,
+} from "./keys.ts";
 export { CodecError, LimitExceededError } from "../errors.ts";
 export { DEFAULT_LIMITS, type Limits, limitsFromEnv, resolveLimits } from "../value/limits.ts";
 export { Id } from "../value/id.ts";

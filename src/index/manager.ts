@@ -1,0 +1,334 @@
+/**
+ * The indexes of a database: definitions (persisted in the engine schema), building, lookups,
+ * and maintenance on every commit.
+ *
+ * Invariants:
+ * - an active index holds exactly the keys of the current documents of its collection: it is
+ *   updated in the commit's synchronous step (a `CommitObserver`), so no reader can see data and
+ *   index disagree, and after a crash it is rebuilt from the recovered documents at open;
+ * - a unique index is checked before a commit changes anything: a violating commit writes
+ *   nothing and rejects with `UniqueConstraintError`;
+ * - `createIndex` registers the index for maintenance first, then fills it in slices (yielding
+ *   between them), so writes made during the build are reflected; the index becomes visible to
+ *   lookups (and a unique one starts rejecting writes) in the step that completes the fill, and
+ *   its definition is then made durable;
+ * - definitions survive reopen and compaction (they are part of the engine schema).
+ *
+ * @module
+ */
+
+import type { CommitEvent, CommitObserver, Engine } from "../engine/engine.ts";
+import { checkCollectionName } from "../engine/names.ts";
+import type { DocumentStore, WriteOp } from "../engine/store.ts";
+import { CorruptionError, GlenError, UniqueConstraintError } from "../errors.ts";
+import type { Value } from "../value/value.ts";
+import { DocumentIndex, type IndexDefinition } from "./document_index.ts";
+import { parsePath } from "./path.ts";
+
+/** Options of `createIndex`. */
+export interface CreateIndexOptions {
+  /** Reject writes that would give two documents the same key. Default `false`. */
+  unique?: boolean;
+  /** Index each element of an array-valued field (single-field indexes only). Default `false`. */
+  multi?: boolean;
+  /** Called during long builds with the documents indexed so far and the total. */
+  onProgress?: (progress: { done: number; total: number }) => void;
+}
+
+/** Longest index name, in characters. */
+export const MAX_INDEX_NAME_LENGTH = 128;
+/** Documents indexed between two yields to the event loop while building. */
+const BUILD_SLICE = 20_000;
+
+interface Building {
+  index: DocumentIndex;
+  clash?: [string, string];
+}
+
+/** Owns every index of one database; see the module notes. */
+export class IndexManager implements CommitObserver {
+  readonly #engine: Engine;
+  /** collection → name → active index. */
+  readonly #active = new Map<string, Map<string, DocumentIndex>>();
+  /** collection → name → index being built. */
+  readonly #building = new Map<string, Map<string, Building>>();
+
+  private constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+
+  /**
+   * Creates the manager of `engine`: rebuilds every persisted index from the recovered
+   * documents and starts following commits.
+   */
+  static attach(engine: Engine): IndexManager {
+    const manager = new IndexManager(engine);
+    for (const definition of readDefinitions(engine.schema)) {
+      const index = new DocumentIndex(definition);
+      const clash = fill(index, engine.store);
+      if (clash !== undefined) {
+        throw new CorruptionError(
+          `unique index ${JSON.stringify(definition.name)} has a duplicate key (documents ${
+            JSON.stringify(clash)
+          })`,
+          "schema",
+          0,
+        );
+      }
+      manager.#mapFor(manager.#active, definition.collection).set(definition.name, index);
+    }
+    engine.addObserver(manager);
+    return manager;
+  }
+
+  /** Definitions of the active indexes (of one collection, or all), sorted by collection and name. */
+  definitions(collection?: string): IndexDefinition[] {
+    const result: IndexDefinition[] = [];
+    for (const [name, indexes] of this.#active) {
+      if (collection !== undefined && name !== collection) continue;
+      for (const index of indexes.values()) result.push(index.definition);
+    }
+    return result.sort((a, b) =>
+      a.collection < b.collection ? -1 : a.collection > b.collection ? 1 : a.name < b.name ? -1 : 1
+    );
+  }
+
+  /** The active index, or `INDEX_NOT_FOUND`. */
+  get(collection: string, name: string): DocumentIndex {
+    const index = this.#active.get(collection)?.get(name);
+    if (index === undefined) {
+      throw new GlenError(
+        "INDEX_NOT_FOUND",
+        `No index ${JSON.stringify(name)} on collection ${JSON.stringify(collection)}`,
+      );
+    }
+    return index;
+  }
+
+  /** Active indexes of a collection. */
+  indexesOf(collection: string): Iterable<DocumentIndex> {
+    return this.#active.get(collection)?.values() ?? [];
+  }
+
+  /** Builds and activates an index; idempotent for an identical definition. */
+  async create(
+    collection: string,
+    name: string,
+    fields: string | readonly string[],
+    options: CreateIndexOptions = {},
+  ): Promise<void> {
+    const definition = makeDefinition(collection, name, fields, options);
+    this.#engine.assertWritable();
+    const existing = this.#active.get(collection)?.get(name) ??
+      this.#building.get(collection)?.get(name)?.index;
+    if (existing !== undefined) {
+      if (sameDefinition(existing.definition, definition)) {
+        if (this.#active.get(collection)?.has(name)) return;
+      }
+      throw new GlenError(
+        "INDEX_EXISTS",
+        `An index ${JSON.stringify(name)} already exists on ${JSON.stringify(collection)}`,
+      );
+    }
+    const building: Building = { index: new DocumentIndex(definition) };
+    const buildingMap = this.#mapFor(this.#building, collection);
+    buildingMap.set(name, building);
+    try {
+      await this.#fill(building, options.onProgress);
+      if (building.clash !== undefined) {
+        const [a, b] = building.clash;
+        throw new UniqueConstraintError(collection, name, a, b);
+      }
+      // Activate in the same synchronous step that finished the fill: from here on, `check`
+      // keeps a unique index free of duplicates.
+      this.#mapFor(this.#active, collection).set(name, building.index);
+    } finally {
+      buildingMap.delete(name);
+    }
+    await this.#engine.setSchema(withDefinitions(this.#engine.schema, this.definitions()));
+  }
+
+  /** Drops an index; `INDEX_NOT_FOUND` when there is none. */
+  async drop(collection: string, name: string): Promise<void> {
+    this.get(collection, name);
+    this.#engine.assertWritable();
+    this.#active.get(collection)!.delete(name);
+    await this.#engine.setSchema(withDefinitions(this.#engine.schema, this.definitions()));
+  }
+
+  async #fill(
+    building: Building,
+    onProgress: ((progress: { done: number; total: number }) => void) | undefined,
+  ): Promise<void> {
+    const collection = this.#engine.store.collection(building.index.definition.collection);
+    if (collection === undefined) return;
+    const total = collection.entries.size;
+    let done = 0;
+    const docIds = [...collection.entries.keys()]; // writes during the build may add entries
+    for (const docId of docIds) {
+      const entry = this.#engine.store.entry(building.index.definition.collection, docId);
+      const clashes = building.index.add(docId, entry?.value);
+      if (clashes.length > 0) building.clash ??= [docId, clashes[0]!];
+      if (++done % BUILD_SLICE === 0) {
+        onProgress?.({ done, total });
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    }
+    onProgress?.({ done, total });
+  }
+
+  /** Rejects a commit that would violate a unique index (`CommitObserver.check`). */
+  check(ops: readonly WriteOp[]): void {
+    for (const [collection, group] of groupByCollection(ops)) {
+      const indexes = this.#active.get(collection);
+      if (indexes === undefined) continue;
+      for (const index of indexes.values()) {
+        if (index.definition.unique) checkUnique(index, group);
+      }
+    }
+  }
+
+  /** Keeps every index in step with a commit (`CommitObserver.applied`). */
+  applied(event: CommitEvent): void {
+    const { ops, previous } = event;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const active = this.#active.get(op.collection);
+      if (active !== undefined) {
+        for (const index of active.values()) {
+          index.remove(op.docId, previous[i]?.value);
+          index.add(op.docId, op.value);
+        }
+      }
+      const building = this.#building.get(op.collection);
+      if (building !== undefined) {
+        for (const build of building.values()) {
+          build.index.remove(op.docId, previous[i]?.value);
+          const clashes = build.index.add(op.docId, op.value);
+          if (clashes.length > 0) build.clash ??= [op.docId, clashes[0]!];
+        }
+      }
+    }
+  }
+
+  #mapFor<T>(maps: Map<string, Map<string, T>>, collection: string): Map<string, T> {
+    let map = maps.get(collection);
+    if (map === undefined) maps.set(collection, map = new Map());
+    return map;
+  }
+}
+
+function checkUnique(index: DocumentIndex, ops: readonly WriteOp[]): void {
+  const touched = new Set(ops.map((op) => op.docId));
+  const claimed = new Map<string, string>();
+  const { collection, name } = index.definition;
+  for (const op of ops) {
+    for (const key of index.keysOf(op.value)) {
+      const text = bytesAsText(key);
+      const claimer = claimed.get(text);
+      if (claimer !== undefined && claimer !== op.docId) {
+        throw new UniqueConstraintError(collection, name, op.docId, claimer);
+      }
+      claimed.set(text, op.docId);
+      for (const holder of index.holders(key)) {
+        if (holder !== op.docId && !touched.has(holder)) {
+          throw new UniqueConstraintError(collection, name, op.docId, holder);
+        }
+      }
+    }
+  }
+}
+
+function groupByCollection(ops: readonly WriteOp[]): Map<string, WriteOp[]> {
+  const groups = new Map<string, WriteOp[]>();
+  for (const op of ops) {
+    let group = groups.get(op.collection);
+    if (group === undefined) groups.set(op.collection, group = []);
+    group.push(op);
+  }
+  return groups;
+}
+
+/** Fills a fresh index from the store; returns the first unique clash, if any. */
+function fill(index: DocumentIndex, store: DocumentStore): [string, string] | undefined {
+  const collection = store.collection(index.definition.collection);
+  let clash: [string, string] | undefined;
+  for (const [docId, entry] of collection?.entries ?? []) {
+    const clashes = index.add(docId, entry.value);
+    if (clashes.length > 0) clash ??= [docId, clashes[0]!];
+  }
+  return clash;
+}
+
+function makeDefinition(
+  collection: string,
+  name: string,
+  fields: string | readonly string[],
+  options: CreateIndexOptions,
+): IndexDefinition {
+  checkCollectionName(collection);
+  if (typeof name !== "string" || name === "" || name.length > MAX_INDEX_NAME_LENGTH) {
+    throw new TypeError(
+      `Index name must be a string of 1 to ${MAX_INDEX_NAME_LENGTH} characters, got ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  const list = typeof fields === "string" ? fields.split(",").map((f) => f.trim()) : [...fields];
+  if (list.length === 0) throw new TypeError("An index needs at least one field");
+  for (const field of list) parsePath(field);
+  if (new Set(list).size !== list.length) throw new TypeError("An index lists a field twice");
+  const multi = options.multi === true;
+  if (multi && list.length !== 1) throw new TypeError("A multi index has exactly one field");
+  return Object.freeze({
+    collection,
+    name,
+    fields: Object.freeze(list),
+    unique: options.unique === true,
+    multi,
+  });
+}
+
+function sameDefinition(a: IndexDefinition, b: IndexDefinition): boolean {
+  return a.unique === b.unique && a.multi === b.multi && a.fields.length === b.fields.length &&
+    a.fields.every((field, i) => field === b.fields[i]);
+}
+
+/** The engine schema with its `indexes` field replaced. */
+function withDefinitions(schema: Value, definitions: readonly IndexDefinition[]): Value {
+  const base = typeof schema === "object" && schema !== null && !Array.isArray(schema)
+    ? schema as { [key: string]: Value }
+    : {};
+  return {
+    ...base,
+    indexes: definitions.map((d) => ({
+      collection: d.collection,
+      name: d.name,
+      fields: [...d.fields],
+      unique: d.unique,
+      multi: d.multi,
+    })),
+  };
+}
+
+function readDefinitions(schema: Value): IndexDefinition[] {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return [];
+  const list = (schema as { indexes?: Value }).indexes;
+  if (!Array.isArray(list)) return [];
+  return list.map((item) => {
+    const d = item as {
+      collection: string;
+      name: string;
+      fields: string[];
+      unique: boolean;
+      multi: boolean;
+    };
+    return makeDefinition(d.collection, d.name, d.fields, { unique: d.unique, multi: d.multi });
+  });
+}
+
+function bytesAsText(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return text;
+}

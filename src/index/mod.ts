@@ -1,0 +1,21 @@
+/**
+ * Secondary indexes and queries.
+ *
+ * @module
+ */
+
+export { DocumentIndex, type IndexDefinition } from "./document_index.ts";
+export { type CreateIndexOptions, IndexManager, MAX_INDEX_NAME_LENGTH } from "./manager.ts";
+export {
+  and,
+  type Condition,
+  type Filter,
+  type FilterInput,
+  matches,
+  type Operator,
+  or,
+  Query,
+  type QueryPage,
+  type QueryPlan,
+  type QuerySource,
+} from "./query.ts";

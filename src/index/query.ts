@@ -1,0 +1,570 @@
+/**
+ * Queries: filters (conditions joined by `and`/`or`), ordering, limits, projections, counting,
+ * cursor pagination, and a small planner that reads an index range instead of scanning when a
+ * condition allows it.
+ *
+ * Semantics (the plan never changes the result; a test compares every plan with a scan):
+ * - a condition reads the field at its path; an absent field matches only `exists: false`;
+ * - `==`, `!=`, `in` use the index order's equality (`1 == 1n`, `-0 == 0`, `NaN == NaN`);
+ * - `<`, `<=`, `>`, `>=` compare within one type class (numbers with numbers and bigints,
+ *   strings with strings, booleans with booleans, ...): `{ age: "x" }` never matches `age > 5`;
+ * - `startsWith` matches strings with the given string prefix;
+ * - results are ordered by the `orderBy` fields (an absent field sorts first), then by document
+ *   id, all in the direction of the last `orderBy` for the id (ascending without `orderBy`);
+ * - a cursor names the position after the last item of a page; the next page holds the items
+ *   that sort after it in the current data, so a document that did not move is never repeated
+ *   or skipped.
+ *
+ * @module
+ */
+
+import { decode } from "../codec/decode.ts";
+import { encode } from "../codec/encode.ts";
+import { encodeKey, encodeStringPrefix } from "../codec/keys.ts";
+import type { DocumentStore } from "../engine/store.ts";
+import { compare, typeRank } from "../value/compare.ts";
+import { copyBytesDeep, defineField } from "../value/freeze.ts";
+import type { Value } from "../value/value.ts";
+import type { DocumentIndex } from "./document_index.ts";
+import type { IndexManager } from "./manager.ts";
+import { parsePath, readPath } from "./path.ts";
+import { prefixEnd } from "./sorted_keys.ts";
+
+/** Comparison operators of {@linkcode Query.where}. */
+export type Operator = "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "exists" | "startsWith";
+
+/** One condition: the field at `path` compared with `value`. */
+export interface Condition {
+  /** A dotted field path. */
+  readonly path: string;
+  /** The operator. */
+  readonly op: Operator;
+  /** The operand (`in`: an array; `exists`: a boolean; `startsWith`: a string). */
+  readonly value: Value;
+}
+
+/** A filter: a condition, or conditions joined by `and` / `or`. */
+export type Filter = Condition | { readonly and: readonly Filter[] } | {
+  readonly or: readonly Filter[];
+};
+
+/** A filter, or a condition written as `[path, op, value]`. */
+export type FilterInput = Filter | readonly [string, Operator, Value];
+
+/** How a query will run, from {@linkcode Query.explain}. */
+export interface QueryPlan {
+  /** `"index"` reads a range of `index`; `"scan"` reads every document of the collection. */
+  strategy: "index" | "scan";
+  /** The index used. */
+  index?: string;
+  /** The condition the index range comes from. */
+  condition?: Condition;
+  /** Whether the index order is the result order (no sort; stops early at the limit). */
+  orderedByIndex: boolean;
+}
+
+/** One page of results and the cursor of the next one. */
+export interface QueryPage {
+  /** `[docId, value]` pairs. */
+  items: Array<[string, Value]>;
+  /** Pass to `after()` for the next page; absent when this page is the last. */
+  cursor?: string;
+}
+
+const OPERATORS: ReadonlySet<string> = new Set([
+  "==",
+  "!=",
+  "<",
+  "<=",
+  ">",
+  ">=",
+  "in",
+  "exists",
+  "startsWith",
+]);
+
+/**
+ * Joins filters: every one must match.
+ *
+ * @example
+ * ```ts
+ * import { and, Glen } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const db = await Glen.open();
+ * await db.putMany("p", [["a", { age: 30, city: "Oslo" }], ["b", { age: 30, city: "Rome" }]]);
+ * const hits = db.query("p").where(and(["age", "==", 30], ["city", "==", "Rome"])).all();
+ * assert.deepEqual(hits.map(([id]) => id), ["b"]);
+ * await db.close();
+ * ```
+ */
+export function and(...filters: FilterInput[]): Filter {
+  return { and: filters.map(toFilter) };
+}
+
+/**
+ * Joins filters: at least one must match.
+ *
+ * @example
+ * ```ts
+ * import { Glen, or } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const db = await Glen.open();
+ * await db.putMany("p", [["a", { age: 10 }], ["b", { age: 40 }], ["c", { age: 80 }]]);
+ * const hits = db.query("p").where(or(["age", "<", 18], ["age", ">", 65])).all();
+ * assert.deepEqual(hits.map(([id]) => id), ["a", "c"]);
+ * await db.close();
+ * ```
+ */
+export function or(...filters: FilterInput[]): Filter {
+  return { or: filters.map(toFilter) };
+}
+
+function toFilter(input: FilterInput): Filter {
+  if (Array.isArray(input)) {
+    const [path, op, value] = input as readonly [string, Operator, Value];
+    return condition(path, op, value);
+  }
+  const filter = input as Filter;
+  if ("and" in filter) return { and: filter.and.map(toFilter) };
+  if ("or" in filter) return { or: filter.or.map(toFilter) };
+  return condition(filter.path, filter.op, filter.value);
+}
+
+function condition(path: string, op: Operator, value: Value): Condition {
+  parsePath(path);
+  if (!OPERATORS.has(op)) throw new TypeError(`Unknown query operator ${JSON.stringify(op)}`);
+  if (op === "in" && !Array.isArray(value)) throw new TypeError(`"in" needs an array of values`);
+  if (op === "exists" && typeof value !== "boolean") {
+    throw new TypeError(`"exists" needs true or false`);
+  }
+  if (op === "startsWith" && typeof value !== "string") {
+    throw new TypeError(`"startsWith" needs a string`);
+  }
+  return Object.freeze({ path, op, value });
+}
+
+interface QueryState {
+  readonly filters: readonly Filter[];
+  readonly order: ReadonlyArray<{ path: string[]; descending: boolean }>;
+  readonly limit: number | undefined;
+  readonly select: readonly string[][] | undefined;
+  readonly after: readonly Value[] | undefined;
+}
+
+/** What a query needs from the database. */
+export interface QuerySource {
+  /** The document state. */
+  readonly store: DocumentStore;
+  /** The indexes. */
+  readonly indexes: IndexManager;
+  /** Throws when the database is closed. */
+  assertOpen(): void;
+}
+
+/**
+ * A query over one collection. Builder methods return a new query; `all()`, `page()`,
+ * `count()` and `explain()` run it (synchronously, on the current data).
+ *
+ * @example
+ * ```ts
+ * import { Glen } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * const db = await Glen.open();
+ * await db.createIndex("users", "byAge", "age");
+ * await db.putMany("users", [["a", { age: 31 }], ["b", { age: 17 }], ["c", { age: 45 }]]);
+ * const adults = db.query("users").where("age", ">=", 18).orderBy("age", "desc");
+ * assert.deepEqual(adults.all().map(([id]) => id), ["c", "a"]);
+ * assert.equal(adults.explain().index, "byAge");
+ * await db.close();
+ * ```
+ */
+export class Query {
+  readonly #source: QuerySource;
+  readonly #collection: string;
+  readonly #state: QueryState;
+
+  /** @internal Use `db.query(collection)`. */
+  constructor(source: QuerySource, collection: string, state?: QueryState) {
+    this.#source = source;
+    this.#collection = collection;
+    this.#state = state ?? {
+      filters: [],
+      order: [],
+      limit: undefined,
+      select: undefined,
+      after: undefined,
+    };
+  }
+
+  /**
+   * Adds a condition (all conditions must match). Accepts `(path, op, value)` or a filter built
+   * with {@linkcode and} / {@linkcode or}.
+   *
+   * @throws {TypeError} for an unknown operator or a bad operand
+   */
+  where(path: string | FilterInput, op?: Operator, value?: Value): Query {
+    const filter = typeof path === "string"
+      ? condition(path, op as Operator, value as Value)
+      : toFilter(path);
+    return this.#with({ filters: [...this.#state.filters, filter] });
+  }
+
+  /**
+   * Orders by a field, ascending by default. Several calls order by the first field, then the
+   * second for ties, and so on; remaining ties are ordered by document id.
+   */
+  orderBy(path: string, direction: "asc" | "desc" = "asc"): Query {
+    if (direction !== "asc" && direction !== "desc") {
+      throw new TypeError(`orderBy direction must be "asc" or "desc"`);
+    }
+    const order = [...this.#state.order, {
+      path: parsePath(path),
+      descending: direction === "desc",
+    }];
+    return this.#with({ order, after: undefined });
+  }
+
+  /** Returns at most `count` results. */
+  limit(count: number): Query {
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new RangeError(`limit must be a non-negative integer, got ${count}`);
+    }
+    return this.#with({ limit: count });
+  }
+
+  /** Returns only these fields of each document (as nested objects); absent fields are left out. */
+  select(...paths: string[]): Query {
+    return this.#with({ select: paths.map((path) => parsePath(path)) });
+  }
+
+  /**
+   * Continues after the position a previous `page()` returned.
+   *
+   * @throws {TypeError} for a cursor that is not from this query's ordering
+   */
+  after(cursor: string): Query {
+    return this.#with({ after: this.#decodeCursor(cursor) });
+  }
+
+  /** Runs the query: `[docId, value]` pairs in result order. */
+  all(): Array<[string, Value]> {
+    return this.#run(this.#state.limit).map(([docId, value]) => [docId, this.#project(value)]);
+  }
+
+  /** Runs the query and returns one page plus the cursor of the next. */
+  page(): QueryPage {
+    const limit = this.#state.limit;
+    const rows = this.#run(limit === undefined ? undefined : limit + 1);
+    const more = limit !== undefined && rows.length > limit;
+    const items = more ? rows.slice(0, limit) : rows;
+    const page: QueryPage = {
+      items: items.map(([docId, value]) => [docId, this.#project(value)]),
+    };
+    if (more && items.length > 0) page.cursor = this.#encodeCursor(items.at(-1)!);
+    return page;
+  }
+
+  /** How many documents match the filter (ignoring `limit` and `after`). */
+  count(): number {
+    return this.#with({ limit: undefined, after: undefined, order: [] }).#run(undefined).length;
+  }
+
+  /** How the query will run. */
+  explain(): QueryPlan {
+    const plan = this.#plan();
+    const result: QueryPlan = {
+      strategy: plan === undefined ? "scan" : "index",
+      orderedByIndex: plan?.ordered ?? false,
+    };
+    if (plan !== undefined) {
+      result.index = plan.index.definition.name;
+      result.condition = plan.condition;
+    }
+    return result;
+  }
+
+  #with(changes: Partial<QueryState>): Query {
+    return new Query(this.#source, this.#collection, { ...this.#state, ...changes });
+  }
+
+  #run(limit: number | undefined): Array<[string, Value]> {
+    this.#source.assertOpen();
+    if (limit === 0) return [];
+    const filter: Filter = { and: this.#state.filters };
+    const after = this.#state.after;
+    const plan = this.#plan();
+    const rows: Array<[string, Value]> = [];
+    const accept = (docId: string, value: Value): boolean => {
+      if (!matches(filter, value)) return false;
+      if (after !== undefined && this.#compareToCursor(docId, value, after) <= 0) return false;
+      rows.push([docId, value]);
+      return true;
+    };
+    if (plan === undefined) {
+      for (const [docId, entry] of this.#source.store.collection(this.#collection)?.entries ?? []) {
+        if (entry.value !== undefined) accept(docId, entry.value);
+      }
+    } else {
+      const seen = new Set<string>();
+      for (const docId of plan.docIds()) {
+        if (seen.has(docId)) continue;
+        seen.add(docId);
+        const value = this.#source.store.entry(this.#collection, docId)?.value;
+        if (value !== undefined && accept(docId, value) && plan.ordered && rows.length === limit) {
+          return rows;
+        }
+      }
+      if (plan.ordered) return rows;
+    }
+    rows.sort((a, b) => this.#compareRows(a[0], a[1], b[0], b[1]));
+    return limit === undefined ? rows : rows.slice(0, limit);
+  }
+
+  #sortKey(value: Value): Array<Value | undefined> {
+    return this.#state.order.map((order) => readPath(value, order.path));
+  }
+
+  #compareRows(idA: string, a: Value, idB: string, b: Value): number {
+    return this.#compareKeys(this.#sortKey(a), idA, this.#sortKey(b), idB);
+  }
+
+  #compareKeys(
+    keyA: ReadonlyArray<Value | undefined>,
+    idA: string,
+    keyB: ReadonlyArray<Value | undefined>,
+    idB: string,
+  ): number {
+    const order = this.#state.order;
+    for (let i = 0; i < order.length; i++) {
+      const x = keyA[i];
+      const y = keyB[i];
+      const c = x === undefined ? (y === undefined ? 0 : -1) : y === undefined ? 1 : compare(x, y);
+      if (c !== 0) return order[i]!.descending ? -c : c;
+    }
+    const c = idA < idB ? -1 : idA > idB ? 1 : 0;
+    return order.at(-1)?.descending ? -c : c;
+  }
+
+  #compareToCursor(docId: string, value: Value, after: readonly Value[]): number {
+    const keys = after.slice(0, -1).map((part) =>
+      (part as Value[]).length === 0 ? undefined : (part as Value[])[0]
+    );
+    return this.#compareKeys(this.#sortKey(value), docId, keys, after.at(-1) as string);
+  }
+
+  #encodeCursor([docId, value]: [string, Value]): string {
+    const parts: Value[] = this.#sortKey(value).map((v) => v === undefined ? [] : [v]);
+    parts.push(docId);
+    let binary = "";
+    for (const byte of encode(parts)) binary += String.fromCharCode(byte);
+    return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  }
+
+  #decodeCursor(cursor: string): Value[] {
+    try {
+      const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+      const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
+      const parts = decode(bytes);
+      if (
+        Array.isArray(parts) && parts.length === this.#state.order.length + 1 &&
+        typeof parts.at(-1) === "string" &&
+        parts.slice(0, -1).every((part) => Array.isArray(part) && part.length <= 1)
+      ) {
+        return parts;
+      }
+    } catch {
+      // fall through to the TypeError
+    }
+    throw new TypeError("Invalid query cursor (it must come from page() of the same ordering)");
+  }
+
+  #project(value: Value): Value {
+    const select = this.#state.select;
+    const copied = copyBytesDeep(value);
+    if (select === undefined) return copied;
+    const out: { [key: string]: Value } = {};
+    for (const path of select) {
+      const field = readPath(copied, path);
+      if (field === undefined) continue;
+      let target = out;
+      for (const segment of path.slice(0, -1)) {
+        let next = target[segment];
+        if (typeof next !== "object" || next === null) {
+          next = {};
+          defineField(target, segment, next);
+        }
+        target = next as { [key: string]: Value };
+      }
+      defineField(target, path.at(-1)!, field);
+    }
+    return freezeNewContainers(out);
+  }
+
+  /** The best index range for the top-level conditions, if any applies. */
+  #plan(): Plan | undefined {
+    const conditions = topLevelConditions(this.#state.filters);
+    let best: Plan | undefined;
+    for (const index of this.#source.indexes.indexesOf(this.#collection)) {
+      if (index.definition.multi) continue;
+      const field = index.definition.fields[0]!;
+      for (const candidate of conditions) {
+        if (candidate.path !== field) continue;
+        const plan = planFor(index, candidate, this.#state.order);
+        if (plan !== undefined && (best === undefined || plan.score > best.score)) best = plan;
+      }
+    }
+    return best;
+  }
+}
+
+interface Plan {
+  index: DocumentIndex;
+  condition: Condition;
+  score: number;
+  ordered: boolean;
+  docIds(): Iterable<string>;
+}
+
+function planFor(
+  index: DocumentIndex,
+  condition: Condition,
+  order: QueryState["order"],
+): Plan | undefined {
+  const { op, value } = condition;
+  const single = index.arity === 1;
+  const orderPath = order.length === 1 ? order[0]!.path.join(".") : undefined;
+  const canOrder = single && (order.length === 0 ? false : orderPath === condition.path);
+  const descending = order[0]?.descending ?? false;
+  let ranges: Array<[Uint8Array, Uint8Array]>;
+  let score: number;
+  switch (op) {
+    case "==": {
+      const key = encodeKey(value); // the whole key, or the leading component of a composite
+      ranges = [[key, prefixEnd(key)]];
+      score = index.definition.unique && single ? 100 : 50;
+      break;
+    }
+    case "in": {
+      const keys = (value as Value[]).map((v) => encodeKey(v));
+      ranges = keys.map((key) => [key, prefixEnd(key)]);
+      score = 40;
+      break;
+    }
+    case "startsWith": {
+      const prefix = encodeStringPrefix(value as string);
+      ranges = [[prefix, prefixEnd(prefix)]];
+      score = 30;
+      break;
+    }
+    case "<":
+    case "<=":
+    case ">":
+    case ">=": {
+      const key = encodeKey(value);
+      const [low, high] = typeClassBounds(value);
+      if (op === ">") ranges = [[prefixEnd(key), high]];
+      else if (op === ">=") ranges = [[key, high]];
+      else if (op === "<") ranges = [[low, key]];
+      else ranges = [[low, prefixEnd(key)]];
+      score = 20;
+      break;
+    }
+    default:
+      return undefined;
+  }
+  const ordered = canOrder && ranges.length === 1;
+  return {
+    index,
+    condition,
+    score: score + (ordered ? 5 : 0),
+    ordered,
+    *docIds() {
+      for (const [from, to] of ranges) {
+        for (const entry of index.entries.range(from, to, ordered && descending)) {
+          yield entry.docId;
+        }
+      }
+    },
+  };
+}
+
+/** The key range of every value of `value`'s type class (numbers, strings, booleans, ...). */
+function typeClassBounds(value: Value): [Uint8Array, Uint8Array] {
+  const tag = encodeKey(value)[0]!;
+  // Booleans are one class across their two tags (false 0x03, true 0x04).
+  const first = tag === 0x04 ? 0x03 : tag;
+  const last = tag === 0x03 ? 0x04 : tag;
+  return [new Uint8Array([first]), new Uint8Array([last + 1])];
+}
+
+function topLevelConditions(filters: readonly Filter[]): Condition[] {
+  const result: Condition[] = [];
+  const visit = (filter: Filter): void => {
+    if ("and" in filter) filter.and.forEach(visit);
+    else if (!("or" in filter)) result.push(filter);
+  };
+  filters.forEach(visit);
+  return result;
+}
+
+/** Whether `value` (a document) matches `filter`. */
+export function matches(filter: Filter, value: Value): boolean {
+  if ("and" in filter) return filter.and.every((f) => matches(f, value));
+  if ("or" in filter) return filter.or.some((f) => matches(f, value));
+  const field = readPath(value, pathSegments(filter.path));
+  const operand = filter.value;
+  if (filter.op === "exists") return (field !== undefined) === operand;
+  if (field === undefined) return false;
+  switch (filter.op) {
+    case "==":
+      return compare(field, operand) === 0;
+    case "!=":
+      return compare(field, operand) !== 0;
+    case "in":
+      return (operand as Value[]).some((option) => compare(field, option) === 0);
+    case "startsWith":
+      return typeof field === "string" && field.startsWith(operand as string);
+    default: {
+      if (typeClass(field) !== typeClass(operand)) return false;
+      const c = compare(field, operand);
+      return filter.op === "<"
+        ? c < 0
+        : filter.op === "<="
+        ? c <= 0
+        : filter.op === ">"
+        ? c > 0
+        : c >= 0;
+    }
+  }
+}
+
+const pathCache = new Map<string, string[]>();
+
+/** `parsePath` with a small cache: conditions are evaluated once per candidate document. */
+function pathSegments(path: string): string[] {
+  let segments = pathCache.get(path);
+  if (segments === undefined) {
+    if (pathCache.size >= 1024) pathCache.clear();
+    segments = parsePath(path);
+    pathCache.set(path, segments);
+  }
+  return segments;
+}
+
+function typeClass(value: Value): number {
+  const rank = typeRank(value);
+  return rank === 2 ? 1 : rank; // false and true are one class
+}
+
+function freezeNewContainers(value: { [key: string]: Value }): Value {
+  for (const key of Object.keys(value)) {
+    const field = value[key]!;
+    if (typeof field === "object" && field !== null && !Object.isFrozen(field)) {
+      freezeNewContainers(field as { [key: string]: Value });
+    }
+  }
+  return Object.freeze(value);
+}
