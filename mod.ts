@@ -88,6 +88,7 @@ export {
   encode,
   encodeCompositeKey,
   encodeKey,
+  encodeStringPrefix,
   EncoderStream,
   type KeyPart,
   MISSING,
