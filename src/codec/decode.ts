@@ -80,6 +80,10 @@ let end = 0;
 let limits: Limits = resolveLimits();
 /** Added to offsets in error messages (a stream's position of the frame). */
 let baseOffset = 0;
+/** Arrays and objects at this depth or deeper are frozen as they are built (`decodeFrozen`). */
+let freezeDepth = Infinity;
+/** Set when a `Uint8Array` is decoded (`decodeFrozen` reports it). */
+let sawBytes = false;
 
 /**
  * Decodes one value encoded by {@linkcode encode}. The whole input must be exactly one value.
@@ -114,11 +118,13 @@ export function decodeAt(bytes: Uint8Array, resolved: Limits, offset: number): V
   const savedLimits = limits;
   const savedBase = baseOffset;
   const savedKeyTop = keyTop;
+  const savedFreeze = freezeDepth;
   src = bytes;
   pos = 0;
   end = bytes.length;
   limits = resolved;
   baseOffset = offset;
+  freezeDepth = Infinity;
   try {
     const value = readValue(1);
     if (pos !== end) fail(`${end - pos} trailing bytes after the value`, pos);
@@ -130,6 +136,63 @@ export function decodeAt(bytes: Uint8Array, resolved: Limits, offset: number): V
     limits = savedLimits;
     baseOffset = savedBase;
     keyTop = savedKeyTop;
+    freezeDepth = savedFreeze;
+  }
+}
+
+/** What {@linkcode decodeFrozen} reports besides the value. */
+export interface FrozenDecodeResult {
+  /** Offset just after the decoded value. */
+  end: number;
+  /** Whether a `Uint8Array` was decoded (the stored value then needs copying on read). */
+  hasBytes: boolean;
+}
+
+/**
+ * Internal (not part of the public codec API): decodes the one value that starts at `start` in
+ * `bytes[start, stop)`, without copying the input and without requiring it to end at `stop`;
+ * `result.end` receives the offset after it. Arrays and objects at nesting depth `freezeFrom`
+ * or deeper (the value itself is depth 1) are frozen as they are built, so a stored value needs
+ * no separate `deepFreeze` walk. Error offsets are relative to `bytes`. Used by snapshot loading
+ * and WAL replay; every check of {@linkcode decode} applies.
+ */
+export function decodeFrozen(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  resolved: Limits,
+  freezeFrom: number,
+  result: FrozenDecodeResult,
+): Value {
+  const saved = src;
+  const savedPos = pos;
+  const savedEnd = end;
+  const savedLimits = limits;
+  const savedBase = baseOffset;
+  const savedKeyTop = keyTop;
+  const savedFreeze = freezeDepth;
+  const savedBytes = sawBytes;
+  src = bytes;
+  pos = start;
+  end = stop;
+  limits = resolved;
+  baseOffset = 0;
+  freezeDepth = freezeFrom;
+  sawBytes = false;
+  try {
+    const value = readValue(1);
+    result.end = pos;
+    result.hasBytes = sawBytes;
+    return value;
+  } finally {
+    src = saved;
+    pos = savedPos;
+    end = savedEnd;
+    limits = savedLimits;
+    baseOffset = savedBase;
+    keyTop = savedKeyTop;
+    freezeDepth = savedFreeze;
+    sawBytes = savedBytes;
   }
 }
 
@@ -412,6 +475,7 @@ function readBytes(): Uint8Array {
   const length = readLength("maxStringOrBytes", limits.maxStringOrBytes, 1);
   const start = pos;
   pos += length;
+  sawBytes = true;
   if (length > 16) return src.slice(start, pos);
   const copy = new Uint8Array(length); // a short copy loop beats slice()'s setup
   for (let i = 0; i < length; i++) copy[i] = src[start + i]!;
@@ -426,7 +490,7 @@ function readArray(length: number, depth: number): Value[] {
   if (length > end - pos) truncated(pos);
   const array: Value[] = new Array(length);
   for (let i = 0; i < length; i++) array[i] = readValue(depth + 1);
-  return array;
+  return depth >= freezeDepth ? Object.freeze(array) as Value[] : array;
 }
 
 function readObject(count: number, depth: number): { [key: string]: Value } {
@@ -453,7 +517,7 @@ function readObject(count: number, depth: number): { [key: string]: Value } {
     else object[key] = value;
   }
   keyTop = base;
-  return object;
+  return depth >= freezeDepth ? Object.freeze(object) : object;
 }
 
 function readLargeObject(
@@ -471,7 +535,7 @@ function readLargeObject(
     if (key === "__proto__") defineField(object, key, value);
     else object[key] = value;
   }
-  return object;
+  return depth >= freezeDepth ? Object.freeze(object) : object;
 }
 
 /** Objects with at most this many fields check duplicates on `keyStack`. */

@@ -35,9 +35,20 @@ import { containsBytes, deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { RecordType } from "../wal/format.ts";
 import { recoverWal } from "../wal/recovery.ts";
-import { type WalSyncMode, WalWriter, type WalWriterOptions } from "../wal/writer.ts";
+import {
+  RESOLVE_WITH_LSN,
+  type WalSyncMode,
+  WalWriter,
+  type WalWriterOptions,
+} from "../wal/writer.ts";
 import { collectionFileName } from "./names.ts";
-import { decodeCommit, type DocEntry, DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
+import {
+  decodeCommitFrozen,
+  type DocEntry,
+  DocumentStore,
+  encodeCommit,
+  type WriteOp,
+} from "./store.ts";
 
 /** Where and how the engine persists. */
 export interface EngineOptions {
@@ -84,7 +95,8 @@ export interface CommitObserver {
   durable?(event: CommitEvent): void;
 }
 
-const WAL_DIR = "wal";
+/** The WAL directory inside a database directory. */
+export const WAL_DIR = "wal";
 const SNAPSHOT_DIR = "snapshots";
 
 /** The document engine; see the module notes. */
@@ -177,10 +189,13 @@ export class Engine {
         if (record.type !== RecordType.commit) {
           throw new CorruptionError(`unknown WAL record type ${record.type}`, file, 0);
         }
-        for (const op of decodeCommit(record.body, file, 0)) {
-          if (record.lsn <= (snapshotLsns.get(op.collection) ?? 0)) continue;
-          const value = op.value === undefined ? undefined : deepFreeze(op.value);
-          this.store.apply({ ...op, value }, value !== undefined && containsBytes(value));
+        // Values come back frozen; `hasBytes` false proves no value of the record has bytes.
+        const { ops, hasBytes } = decodeCommitFrozen(record.body, file, 0);
+        for (const op of ops) {
+          if (snapshotLsns.size > 0 && record.lsn <= (snapshotLsns.get(op.collection) ?? 0)) {
+            continue;
+          }
+          this.store.apply(op, hasBytes && op.value !== undefined && containsBytes(op.value));
         }
       },
     });
@@ -228,14 +243,35 @@ export class Engine {
    * the engine is not writable or the commit cannot be encoded.
    */
   commit(ops: readonly WriteOp[], hasBytes: readonly boolean[]): Promise<number> {
+    return this.commitWith(ops, hasBytes, undefined, RESOLVE_WITH_LSN) as unknown as Promise<
+      number
+    >;
+  }
+
+  /**
+   * `commit`, for callers that have just looked up each written document's current entry
+   * (`previous[i]`, in the same synchronous step, so it is still current: this saves a second
+   * lookup per document), and whose promise should resolve with `result` rather than the LSN
+   * (saves a `.then` per write).
+   */
+  commitWith<T>(
+    ops: readonly WriteOp[],
+    hasBytes: readonly boolean[],
+    known: readonly (DocEntry | undefined)[] | undefined,
+    result: T,
+  ): Promise<T> {
     this.assertWritable();
     const observers = this.#observers;
     for (const observer of observers) observer.check?.(ops, this.store);
     const previous = observers.length === 0
       ? []
-      : ops.map((op) => this.store.entry(op.collection, op.docId));
-    const durable = this.#append(RecordType.commit, encodeCommit(ops));
-    for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
+      : known ?? ops.map((op) => this.store.entry(op.collection, op.docId));
+    const durable = this.#append(RecordType.commit, encodeCommit(ops), result);
+    if (known === undefined) {
+      for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
+    } else {
+      for (let i = 0; i < ops.length; i++) this.store.applyOver(ops[i]!, hasBytes[i]!, known[i]);
+    }
     if (observers.length === 0) return durable;
     const event: CommitEvent = { lsn: this.#lastLsn, ops, previous };
     for (const observer of observers) observer.applied?.(event);
@@ -248,9 +284,12 @@ export class Engine {
   }
 
   /** Appends a record (or, in memory, just counts it); returns the durability promise. */
-  #append(type: number, body: Uint8Array | undefined): Promise<number> {
-    if (this.#wal === undefined) return Promise.resolve(++this.#lastLsn);
-    const appended = this.#wal.append(type, body!);
+  #append<T>(type: number, body: Uint8Array | undefined, result: T): Promise<T> {
+    if (this.#wal === undefined) {
+      const lsn = ++this.#lastLsn;
+      return Promise.resolve(result === RESOLVE_WITH_LSN ? lsn as T : result);
+    }
+    const appended = this.#wal.append(type, body!, result);
     this.#lastLsn = appended.lsn;
     return appended.durable;
   }
@@ -278,7 +317,9 @@ export class Engine {
   setSchema(schema: Value): Promise<number> {
     this.assertWritable();
     const body = this.#wal === undefined ? undefined : encode(schema, SCHEMA_LIMITS);
-    const durable = this.#append(RecordType.schema, body);
+    const durable = this.#append(RecordType.schema, body, RESOLVE_WITH_LSN) as unknown as Promise<
+      number
+    >;
     this.#schema = deepFreeze(schema);
     return durable;
   }

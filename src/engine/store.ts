@@ -12,9 +12,9 @@
  * @module
  */
 
-import { decode } from "../codec/decode.ts";
+import { decode, decodeFrozen, type FrozenDecodeResult } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { CorruptionError } from "../errors.ts";
+import { CodecError, CorruptionError } from "../errors.ts";
 import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
 import type { SnapshotEntry } from "../snapshot/snapshot.ts";
 import type { Value } from "../value/value.ts";
@@ -39,20 +39,39 @@ export interface Collection {
 /** All collections of one database, in memory. */
 export class DocumentStore {
   readonly #collections = new Map<string, Collection>();
+  /**
+   * The last collection looked up and its name: reads and writes mostly hit one collection in a
+   * row, and comparing a name with the cached one is cheaper than a hash lookup. Collections are
+   * never removed; `load` and `apply` keep the cache pointing at the current object.
+   */
+  #lastName: string | undefined;
+  #lastCollection: Collection | undefined;
+
+  #find(name: string): Collection | undefined {
+    if (name === this.#lastName) return this.#lastCollection;
+    const collection = this.#collections.get(name);
+    if (collection !== undefined) {
+      this.#lastName = name;
+      this.#lastCollection = collection;
+    }
+    return collection;
+  }
 
   /** The entry of a document, including tombstones. */
   entry(collection: string, docId: string): DocEntry | undefined {
-    return this.#collections.get(collection)?.entries.get(docId);
+    // The cache check inlined: this is the read path of every get.
+    const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
+    return found === undefined ? undefined : found.entries.get(docId);
   }
 
   /** The current version of a document: 0 if it never existed, else its (tombstone) version. */
   version(collection: string, docId: string): number {
-    return this.#collections.get(collection)?.entries.get(docId)?.version ?? 0;
+    return this.#find(collection)?.entries.get(docId)?.version ?? 0;
   }
 
   /** The collection, if it has ever been written. */
   collection(name: string): Collection | undefined {
-    return this.#collections.get(name);
+    return this.#find(name);
   }
 
   /** Names of the collections that hold at least one live document, sorted. */
@@ -78,12 +97,21 @@ export class DocumentStore {
 
   /** Applies one write (already validated, value frozen). */
   apply(op: WriteOp, hasBytes: boolean): void {
-    let collection = this.#collections.get(op.collection);
+    this.applyOver(op, hasBytes, this.#find(op.collection)?.entries.get(op.docId));
+  }
+
+  /**
+   * Applies one write whose document's current entry the caller has just looked up (in the same
+   * synchronous step): saves a second lookup of the document.
+   */
+  applyOver(op: WriteOp, hasBytes: boolean, previous: DocEntry | undefined): void {
+    let collection = this.#find(op.collection);
     if (collection === undefined) {
       collection = { entries: new Map(), liveCount: 0 };
       this.#collections.set(op.collection, collection);
+      this.#lastName = op.collection;
+      this.#lastCollection = collection;
     }
-    const previous = collection.entries.get(op.docId);
     const wasLive = previous !== undefined && previous.value !== undefined;
     const isLive = op.value !== undefined;
     collection.entries.set(op.docId, { version: op.version, value: op.value, hasBytes });
@@ -94,7 +122,10 @@ export class DocumentStore {
   load(name: string, entries: Map<string, DocEntry>): void {
     let liveCount = 0;
     for (const entry of entries.values()) if (entry.value !== undefined) liveCount++;
-    this.#collections.set(name, { entries, liveCount });
+    const collection = { entries, liveCount };
+    this.#collections.set(name, collection);
+    this.#lastName = name;
+    this.#lastCollection = collection;
   }
 }
 
@@ -122,6 +153,37 @@ export function encodeCommit(ops: readonly WriteOp[]): Uint8Array {
 }
 
 /**
+ * Decodes a commit record body for replay: its writes with every value already deeply frozen
+ * (frozen as it is decoded, no separate walk), and whether any value holds bytes (`false`
+ * proves that none does; `true` means some value may, so check each one).
+ *
+ * @throws {CorruptionError} when the body is not a well-formed commit (`file`/`offset` locate it)
+ */
+export function decodeCommitFrozen(
+  body: Uint8Array,
+  file: string,
+  offset: number,
+): { ops: WriteOp[]; hasBytes: boolean } {
+  const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
+  let rows: Value;
+  try {
+    // The op list is depth 1, each write depth 2, its value depth 3 and deeper: frozen.
+    rows = decodeFrozen(body, 0, body.length, RECORD_LIMITS, 3, decoded);
+  } catch (error) {
+    throw new CorruptionError("undecodable commit record", file, offset, { cause: error });
+  }
+  if (decoded.end !== body.length) {
+    throw new CorruptionError("undecodable commit record", file, offset, {
+      cause: new CodecError(
+        `${body.length - decoded.end} trailing bytes after the value`,
+        decoded.end,
+      ),
+    });
+  }
+  return { ops: commitOps(rows, file, offset), hasBytes: decoded.hasBytes };
+}
+
+/**
  * Decodes a commit record body into its writes (values not yet frozen).
  *
  * @throws {CorruptionError} when the body is not a well-formed commit (`file`/`offset` locate it)
@@ -133,6 +195,10 @@ export function decodeCommit(body: Uint8Array, file: string, offset: number): Wr
   } catch (error) {
     throw new CorruptionError("undecodable commit record", file, offset, { cause: error });
   }
+  return commitOps(rows, file, offset);
+}
+
+function commitOps(rows: Value, file: string, offset: number): WriteOp[] {
   if (!Array.isArray(rows)) throw new CorruptionError("malformed commit record", file, offset);
   const ops: WriteOp[] = new Array(rows.length);
   for (let i = 0; i < rows.length; i++) {

@@ -11,12 +11,11 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
-import { decode } from "../codec/decode.ts";
+import { decode, decodeFrozen, type FrozenDecodeResult } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { CorruptionError } from "../errors.ts";
+import { CodecError, CorruptionError } from "../errors.ts";
 import { AtomicFileWriter } from "../io/atomic.ts";
 import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
-import { containsBytes, deepFreeze } from "../value/freeze.ts";
 import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 import { readU64, writeU64 } from "../wal/format.ts";
@@ -220,7 +219,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
         return { collection: collection as string, lsn, entries };
       }
       if (type !== BLOCK_ENTRIES) fail(`unknown snapshot block type ${type}`, offset);
-      for (const row of decodeRows(body, count, path, offset)) addEntry(entries, row, path, offset);
+      loadRows(entries, body, count, path, offset);
       blocks++;
       offset += BLOCK_HEADER_BYTES + bodyLength;
     }
@@ -250,25 +249,58 @@ function decodeRows(body: Uint8Array, count: number, path: string, offset: numbe
   return rows;
 }
 
-function addEntry(
+/**
+ * Decodes the `count` rows of an entries block into `entries`. Each row is decoded in place (no
+ * copy of its bytes) with its document value frozen as it is built, and the decoder reports
+ * whether the value holds bytes, so no separate freeze or scan walks the value again.
+ */
+function loadRows(
   entries: Map<string, SnapshotEntry>,
-  row: Value,
+  body: Uint8Array,
+  count: number,
   path: string,
   offset: number,
 ): void {
-  if (
-    !Array.isArray(row) || (row.length !== 2 && row.length !== 3) ||
-    typeof row[0] !== "string" || typeof row[1] !== "number" ||
-    !Number.isSafeInteger(row[1]) || row[1] < 1 || entries.has(row[0])
-  ) {
-    throw new CorruptionError("malformed snapshot row", path, offset);
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    if (body.length - at < 4) throw new CorruptionError("snapshot block is short", path, offset);
+    const length = view.getUint32(at, true);
+    if (length > body.length - at - 4) {
+      throw new CorruptionError("snapshot row overruns its block", path, offset);
+    }
+    const stop = at + 4 + length;
+    let row: Value;
+    try {
+      // The row array is depth 1; the document value (depth 2 and deeper) is frozen.
+      row = decodeFrozen(body, at + 4, stop, ROW_LIMITS, 2, decoded);
+    } catch (error) {
+      throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
+    }
+    if (decoded.end !== stop) {
+      throw new CorruptionError("undecodable snapshot row", path, offset, {
+        cause: new CodecError(`${stop - decoded.end} trailing bytes after the value`, decoded.end),
+      });
+    }
+    if (
+      !Array.isArray(row) || (row.length !== 2 && row.length !== 3) ||
+      typeof row[0] !== "string" || typeof row[1] !== "number" ||
+      !Number.isSafeInteger(row[1]) || row[1] < 1
+    ) {
+      throw new CorruptionError("malformed snapshot row", path, offset);
+    }
+    const size = entries.size;
+    const value = row.length === 3 ? row[2] : undefined;
+    entries.set(row[0], {
+      version: row[1],
+      value,
+      hasBytes: value !== undefined && decoded.hasBytes,
+    });
+    if (entries.size === size) throw new CorruptionError("malformed snapshot row", path, offset);
+    at = stop;
   }
-  const value = row.length === 3 ? deepFreeze(row[2]!) : undefined;
-  entries.set(row[0], {
-    version: row[1],
-    value,
-    hasBytes: value !== undefined && containsBytes(value),
-  });
+  if (at !== body.length) throw new CorruptionError("snapshot block has extra bytes", path, offset);
 }
 
 /** The snapshot file of a collection file name in `dir`. */

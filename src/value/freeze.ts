@@ -41,13 +41,31 @@ import {
  */
 export function cloneFrozen(value: unknown, limits?: Partial<Limits>): Value {
   const resolved = resolveLimits(limits);
+  const bytesBefore = bytesCloned;
   try {
-    return cloneValue(value, resolved, 1);
+    const cloned = cloneValue(value, resolved, 1);
+    lastHadBytes = bytesCloned !== bytesBefore;
+    return cloned;
   } catch (error) {
     if (error !== INVALID) throw error;
     assertValue(value, resolved); // throws the precise error with the path
     throw new TypeError("Cannot store this value"); // unreachable unless the value changed
   }
+}
+
+/** How many `Uint8Array`s `cloneFrozen` has copied (only ever compared, never reset). */
+let bytesCloned = 0;
+/** See {@linkcode lastCloneHadBytes}. */
+let lastHadBytes = false;
+
+/**
+ * Internal: whether the value returned by the last successful {@linkcode cloneFrozen} call may
+ * hold a `Uint8Array` — the answer of `containsBytes` on it, found during the copy instead of by a
+ * second walk. Never `false` for a value with bytes; `true` for one without only if a getter
+ * read during that copy stored bytes itself (harmless: readers then copy nothing).
+ */
+export function lastCloneHadBytes(): boolean {
+  return lastHadBytes;
 }
 
 /** Thrown by the fast cloner; replaced by the precise error from `assertValue`. */
@@ -75,6 +93,7 @@ function cloneValue(value: unknown, limits: Limits, depth: number): Value {
 function cloneObject(value: object, limits: Limits, depth: number): Value {
   if (value instanceof Uint8Array) {
     if (value.length > limits.maxStringOrBytes) throw INVALID;
+    bytesCloned++;
     return value.slice();
   }
   if (value instanceof Id) {

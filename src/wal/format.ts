@@ -133,15 +133,25 @@ export function writeRecord(
   offset: number,
   record: { type: number; lsn: number; durableLsn: number; body: Uint8Array },
 ): number {
-  const view = new DataView(target.buffer, target.byteOffset + offset, RECORD_HEADER_BYTES);
-  view.setUint32(4, record.body.length, true);
-  view.setUint32(8, record.type, true); // type in byte 8, bytes 9..11 zero
-  writeU64(view, 12, record.lsn);
-  writeU64(view, 20, record.durableLsn);
+  // Byte stores rather than a DataView: no allocation per record.
+  putU32(target, offset + 4, record.body.length);
+  putU32(target, offset + 8, record.type); // type in byte 8, bytes 9..11 zero
+  putU32(target, offset + 12, record.lsn % TWO_32);
+  putU32(target, offset + 16, Math.floor(record.lsn / TWO_32));
+  putU32(target, offset + 20, record.durableLsn % TWO_32);
+  putU32(target, offset + 24, Math.floor(record.durableLsn / TWO_32));
   target.set(record.body, offset + RECORD_HEADER_BYTES);
   const end = offset + RECORD_HEADER_BYTES + record.body.length;
-  view.setUint32(0, crc32c(target, offset + 4, end), true);
+  putU32(target, offset, crc32c(target, offset + 4, end));
   return end;
+}
+
+/** Stores a u32 little-endian. */
+function putU32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value;
+  target[offset + 1] = value >>> 8;
+  target[offset + 2] = value >>> 16;
+  target[offset + 3] = value >>> 24;
 }
 
 /** A record header as read from disk (checksum not yet verified). */

@@ -63,10 +63,19 @@ export const DEFAULT_WAL_OPTIONS: Readonly<WalWriterOptions> = Object.freeze({
   preallocateBytes: 4 * 1024 * 1024,
 });
 
+/** Passed as `append`'s `result`: the durability promise resolves with the record's LSN. */
+export const RESOLVE_WITH_LSN: unique symbol = Symbol("resolve with the LSN");
+
 interface Waiter {
-  resolve: (lsn: number) => void;
+  resolve: (result: unknown) => void;
   reject: (error: unknown) => void;
   lsn: number;
+  /** What the promise resolves with (`RESOLVE_WITH_LSN`: the LSN). */
+  result: unknown;
+}
+
+function settle(waiter: Waiter): void {
+  waiter.resolve(waiter.result === RESOLVE_WITH_LSN ? waiter.lsn : waiter.result);
 }
 
 interface SegmentInfo {
@@ -203,11 +212,17 @@ export class WalWriter {
   /**
    * Appends a record and returns its LSN at once, with a promise that resolves when the record
    * is durable under the sync mode (written to the OS; in `"always"` mode also fdatasync'ed).
+   * The promise resolves with `result`, or with the LSN when `result` is `RESOLVE_WITH_LSN`
+   * (the default).
    *
    * @throws {DatabaseClosedError | DatabaseFailedError} synchronously, before assigning an LSN
    * @throws {RangeError} for a body larger than 1 GiB
    */
-  append(type: number, body: Uint8Array): { lsn: number; durable: Promise<number> } {
+  append<T = number>(
+    type: number,
+    body: Uint8Array,
+    result: T | typeof RESOLVE_WITH_LSN = RESOLVE_WITH_LSN,
+  ): { lsn: number; durable: Promise<T> } {
     this.assertWritable();
     if (body.length > MAX_RECORD_BODY_BYTES) {
       throw new RangeError(`WAL record of ${body.length} bytes exceeds 1 GiB`);
@@ -221,8 +236,8 @@ export class WalWriter {
       durableLsn: this.#durableLsn,
       body,
     });
-    const durable = new Promise<number>((resolve, reject) => {
-      this.#waiters.push({ resolve, reject, lsn });
+    const durable = new Promise<T>((resolve, reject) => {
+      this.#waiters.push({ resolve: resolve as (result: unknown) => void, reject, lsn, result });
     });
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -350,7 +365,7 @@ export class WalWriter {
     if (this.#options.syncMode === "always") {
       for (const waiter of waiters) this.#syncWaiters.push(waiter);
     } else {
-      for (const waiter of waiters) waiter.resolve(waiter.lsn);
+      for (const waiter of waiters) settle(waiter);
     }
   }
 
@@ -363,7 +378,7 @@ export class WalWriter {
     this.#clearTimer();
     const waiters = this.#syncWaiters;
     this.#syncWaiters = [];
-    for (const waiter of waiters) waiter.resolve(waiter.lsn);
+    for (const waiter of waiters) settle(waiter);
   }
 
   #preallocate(end: number): void {
