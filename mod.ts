@@ -28,6 +28,21 @@ export {
   type WalSyncMode,
 } from "./src/db.ts";
 export { Txn } from "./src/txn/txn.ts";
+export type {
+  ChangeEvent,
+  ChangesOptions,
+  Delta,
+  DeltaEvent,
+  DocEvent,
+  FieldEvent,
+  FieldPath,
+  LiveQueryEvent,
+  LiveQueryOptions,
+  StreamOptions,
+  SubscribeOptions,
+  WatchOptions,
+} from "./src/subscribe/events.ts";
+export { CursorExpiredError, StreamOverflowError } from "./src/subscribe/errors.ts";
 export {
   and,
   type Condition,

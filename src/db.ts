@@ -11,22 +11,35 @@
  * @module
  */
 
-import { Engine } from "./engine/engine.ts";
+import { Engine, WAL_DIR } from "./engine/engine.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
-import type { WriteOp } from "./engine/store.ts";
+import type { DocEntry, WriteOp } from "./engine/store.ts";
 import { lookupEnv, parseIntegerSetting } from "./env.ts";
 import { GlenError, TransactionConflictError } from "./errors.ts";
-import type { FileSystem } from "./io/filesystem.ts";
+import { type FileSystem, joinPath } from "./io/filesystem.ts";
 import { type CommitResult, Txn } from "./txn/txn.ts";
 import { encodeCompositeKey, encodeKey, type KeyPart } from "./codec/keys.ts";
 import type { IndexDefinition } from "./index/document_index.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
 import { Query } from "./index/query.ts";
 import { prefixEnd } from "./index/sorted_keys.ts";
-import { cloneFrozen, containsBytes, copyBytesDeep } from "./value/freeze.ts";
+import { cloneFrozen, copyBytesDeep, lastCloneHadBytes } from "./value/freeze.ts";
 import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
 import type { Value } from "./value/value.ts";
 import { DEFAULT_WAL_OPTIONS, type WalSyncMode } from "./wal/writer.ts";
+import type {
+  ChangeEvent,
+  ChangesOptions,
+  DeltaEvent,
+  DocEvent,
+  FieldEvent,
+  FieldPath,
+  LiveQueryEvent,
+  LiveQueryOptions,
+  SubscribeOptions,
+  WatchOptions,
+} from "./subscribe/events.ts";
+import { type HubOptions, SubscriptionHub } from "./subscribe/hub.ts";
 
 export type { CommitResult } from "./txn/txn.ts";
 export type { WalSyncMode } from "./wal/writer.ts";
@@ -54,6 +67,11 @@ export interface GlenOptions {
    * `@glen/db/testing`.
    */
   fileSystem?: FileSystem;
+  /**
+   * Recent commits kept in memory so that change feeds can resume from a cursor (default 1,024;
+   * a database on disk also resumes from the WAL segments still on disk).
+   */
+  changeHistoryCommits?: number;
 }
 
 /** A document with its metadata, as returned by {@linkcode Glen.getDoc}. */
@@ -118,10 +136,17 @@ export class Glen {
   readonly #path: string | undefined;
 
   readonly #indexes: IndexManager;
+  readonly #subscriptions: SubscriptionHub;
 
-  private constructor(engine: Engine, limits: Limits, path: string | undefined) {
+  private constructor(
+    engine: Engine,
+    limits: Limits,
+    path: string | undefined,
+    subscriptions: HubOptions = {},
+  ) {
     this.#engine = engine;
     this.#indexes = IndexManager.attach(engine);
+    this.#subscriptions = new SubscriptionHub(engine, subscriptions);
     this.#limits = limits;
     this.#path = path;
   }
@@ -170,9 +195,19 @@ export class Glen {
         segmentBytes: options.walSegmentBytes,
       }),
     };
-    if (inMemory) return new Glen(Engine.open({ wal }), limits, undefined);
+    const historyCommits = options.changeHistoryCommits;
+    if (
+      historyCommits !== undefined && (!Number.isSafeInteger(historyCommits) || historyCommits < 0)
+    ) {
+      throw new RangeError(
+        `changeHistoryCommits must be a non-negative integer, got ${historyCommits}`,
+      );
+    }
+    if (inMemory) return new Glen(Engine.open({ wal }), limits, undefined, { historyCommits });
     const fs = options.fileSystem ?? await nodeFileSystem();
-    return new Glen(Engine.open({ storage: { fs, dir: path }, wal }), limits, path);
+    const engine = Engine.open({ storage: { fs, dir: path }, wal });
+    const walLocation = { fs, dir: joinPath(path, WAL_DIR) }; // change feeds read old commits
+    return new Glen(engine, limits, path, { historyCommits, wal: walLocation });
   }
 
   /**
@@ -373,9 +408,12 @@ export class Glen {
       checkCollectionName(collection);
       checkDocId(docId);
       const frozen = cloneFrozen(value, this.#limits);
-      const version = this.#engine.store.version(collection, docId) + 1;
+      const hasBytes = lastCloneHadBytes();
+      // Looked up after the copy (a getter may write) and passed on: one lookup per put.
+      const previous = this.#engine.store.entry(collection, docId);
+      const version = (previous?.version ?? 0) + 1;
       const op = { collection, docId, version, value: frozen };
-      return this.#engine.commit([op], [containsBytes(frozen)]).then(() => version);
+      return this.#engine.commitWith([op], [hasBytes], [previous], version);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -405,7 +443,7 @@ export class Glen {
       const entry = this.#engine.store.entry(collection, docId);
       if (entry === undefined || entry.value === undefined) return Promise.resolve(false);
       const op = { collection, docId, version: entry.version + 1, value: undefined };
-      return this.#engine.commit([op], [false]).then(() => true);
+      return this.#engine.commitWith([op], [false], [entry], true);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -430,21 +468,34 @@ export class Glen {
     try {
       checkCollectionName(collection);
       const staged = new Map<string, Value>();
+      let withBytes: Set<string> | undefined; // ids whose staged value holds bytes
       for (const [docId, value] of entries) {
         checkDocId(docId);
-        staged.delete(docId);
-        staged.set(docId, cloneFrozen(value, this.#limits));
+        const frozen = cloneFrozen(value, this.#limits);
+        const size = staged.size;
+        staged.set(docId, frozen);
+        if (staged.size === size) {
+          // A repeated id: it takes its last value and its last position.
+          staged.delete(docId);
+          staged.set(docId, frozen);
+          withBytes?.delete(docId);
+        }
+        if (lastCloneHadBytes()) (withBytes ??= new Set()).add(docId);
       }
       this.#engine.assertWritable();
       if (staged.size === 0) return Promise.resolve();
-      const ops: WriteOp[] = [];
-      const hasBytes: boolean[] = [];
+      const ops: WriteOp[] = new Array(staged.size);
+      const hasBytes: boolean[] = new Array(staged.size);
+      const previous: Array<DocEntry | undefined> = new Array(staged.size);
       const store = this.#engine.store;
+      let i = 0;
       for (const [docId, value] of staged) {
-        ops.push({ collection, docId, version: store.version(collection, docId) + 1, value });
-        hasBytes.push(containsBytes(value));
+        const entry = store.entry(collection, docId);
+        ops[i] = { collection, docId, version: (entry?.version ?? 0) + 1, value };
+        hasBytes[i] = withBytes !== undefined && withBytes.has(docId);
+        previous[i++] = entry;
       }
-      return this.#engine.commit(ops, hasBytes).then(() => undefined);
+      return this.#engine.commitWith(ops, hasBytes, previous, undefined);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -859,6 +910,198 @@ export class Glen {
     };
   }
 
+  // ── Subscriptions (src/subscribe/): streams of acknowledged changes ──────────────────────────
+
+  /**
+   * A stream of the committed writes of one document: one `DocEvent` per acknowledged write, in
+   * commit order (a delete has `deleted: true`, `value: undefined`). With `initial: true` the
+   * current state comes first (`deleted: true`, version 0 when absent).
+   *
+   * A consumer that falls `maxQueuedEvents` (default 1,024) behind does not slow writers: its
+   * queue collapses to the newest event, so it always ends up with the final state. Unsubscribe
+   * with `stream.cancel()`, `reader.cancel()` or the `signal`; `db.close()` ends the stream.
+   *
+   * @example Following a document
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const reader = db.subscribe("users", "ada").getReader();
+   * await db.put("users", "ada", { name: "Ada" });
+   * await db.delete("users", "ada");
+   * assert.deepEqual((await reader.read()).value, {
+   *   collection: "users", docId: "ada", version: 1, value: { name: "Ada" }, deleted: false,
+   * });
+   * assert.equal((await reader.read()).value?.deleted, true);
+   * await reader.cancel();
+   * await db.close();
+   * ```
+   */
+  subscribe(
+    collection: string,
+    docId: string,
+    options: SubscribeOptions = {},
+  ): ReadableStream<DocEvent> {
+    this.#checkSubscription(collection, docId);
+    return this.#subscriptions.subscribe(collection, docId, options);
+  }
+
+  /**
+   * A stream of the changes of the value at `path` (`"profile.age"`, or `["a.b", "c"]` for keys
+   * with dots; array indexes in decimal) of one document: an event only when a committed write
+   * changes it by deep equality. An absent field is `undefined`; deleting the document is a
+   * change to `undefined`. A consumer that falls behind gets the queued changes merged into one
+   * (from the value it last saw to the newest).
+   *
+   * @example Only real changes
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const reader = db.subscribeField("users", "u1", "age").getReader();
+   * await db.put("users", "u1", {});           // absent → absent: no event
+   * await db.put("users", "u1", { age: 30 });  // event
+   * await db.put("users", "u1", { age: 30 });  // same value: no event
+   * const { value } = await reader.read();
+   * assert.deepEqual([value?.oldValue, value?.newValue, value?.version], [undefined, 30, 2]);
+   * await db.close();
+   * ```
+   */
+  subscribeField(
+    collection: string,
+    docId: string,
+    path: FieldPath,
+    options: SubscribeOptions = {},
+  ): ReadableStream<FieldEvent> {
+    this.#checkSubscription(collection, docId);
+    const delta = false;
+    return this.#subscriptions.subscribeField(collection, docId, path, {
+      ...options,
+      delta,
+    }) as ReadableStream<FieldEvent>;
+  }
+
+  /**
+   * Like {@linkcode Glen.subscribeField}, delivering how the value changed: `set` (appeared),
+   * `append` (a string or array grew at its end; only the added part), `replace`, `delete`.
+   *
+   * @example Appends carry only the suffix
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const reader = db.subscribeFieldDelta("logs", "x1", "text").getReader();
+   * await db.put("logs", "x1", { text: "hello" });
+   * await db.put("logs", "x1", { text: "hello world" });
+   * assert.deepEqual((await reader.read()).value?.delta, { kind: "set", value: "hello" });
+   * assert.deepEqual((await reader.read()).value?.delta, { kind: "append", added: " world" });
+   * await db.close();
+   * ```
+   */
+  subscribeFieldDelta(
+    collection: string,
+    docId: string,
+    path: FieldPath,
+    options: SubscribeOptions = {},
+  ): ReadableStream<DeltaEvent> {
+    this.#checkSubscription(collection, docId);
+    const delta = true;
+    return this.#subscriptions.subscribeField(collection, docId, path, {
+      ...options,
+      delta,
+    }) as ReadableStream<DeltaEvent>;
+  }
+
+  /**
+   * A stream of every committed write to a collection (or to the documents whose id starts with
+   * `prefix`), as `DocEvent`s in commit order. `since` resumes after an LSN as for
+   * {@linkcode Glen.changes}. A consumer more than `maxQueuedEvents` behind gets a
+   * `StreamOverflowError` whose `cursor` resumes it.
+   *
+   * @example Watching a prefix
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const reader = db.watch("orders", { prefix: "2024-" }).getReader();
+   * await db.put("orders", "2023-9", 1);
+   * await db.put("orders", "2024-1", 2);
+   * assert.equal((await reader.read()).value?.docId, "2024-1");
+   * await db.close();
+   * ```
+   */
+  watch(collection: string, options: WatchOptions = {}): ReadableStream<DocEvent> {
+    this.#checkSubscription(collection, undefined);
+    return this.#subscriptions.watch(collection, options);
+  }
+
+  /**
+   * The change feed: one `ChangeEvent` (`{ lsn, changes }`) per acknowledged commit, in commit
+   * order, a transaction's writes together. `since: lsn` first replays every later commit — from
+   * memory, or for a database on disk from the WAL, also after a restart, until `compact()`
+   * removes it (then the stream errors with `CursorExpiredError`: resynchronise). Without `since`
+   * it starts with the next commit. A consumer more than `maxQueuedEvents` (default 1,024)
+   * behind gets a `StreamOverflowError` whose `cursor` resumes it without a gap.
+   *
+   * @example Resumable change feed
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const cursor = db.stats().lastLsn;
+   * await db.put("c", "a", 1);
+   * await db.putMany("c", [["b", 2], ["c", 3]]);
+   * const reader = db.changes({ since: cursor }).getReader();
+   * assert.equal((await reader.read()).value?.changes.length, 1);
+   * assert.equal((await reader.read()).value?.changes.length, 2); // one commit, two writes
+   * await db.close();
+   * ```
+   */
+  changes(options: ChangesOptions = {}): ReadableStream<ChangeEvent> {
+    this.#engine.assertOpen();
+    for (const collection of options.collections ?? []) checkCollectionName(collection);
+    return this.#subscriptions.changes(options);
+  }
+
+  /**
+   * A live query over a collection: first `{ type: "initial", results }` (the documents that
+   * match `prefix` and `where`), then `added`, `changed` and `removed` events as acknowledged
+   * commits change the result. `where` receives frozen values; if it throws, this stream errors
+   * with that error (nothing else is affected).
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("users", "a", { age: 30 });
+   * const adults = db.liveQuery("users", { where: (v) => (v as { age: number }).age >= 18 });
+   * const reader = adults.getReader();
+   * assert.deepEqual((await reader.read()).value, {
+   *   type: "initial", collection: "users", results: [["a", { age: 30 }]],
+   * });
+   * await db.put("users", "a", { age: 12 });
+   * assert.equal((await reader.read()).value?.type, "removed");
+   * await db.close();
+   * ```
+   */
+  liveQuery(collection: string, options: LiveQueryOptions = {}): ReadableStream<LiveQueryEvent> {
+    this.#checkSubscription(collection, undefined);
+    return this.#subscriptions.liveQuery(collection, options);
+  }
+
+  #checkSubscription(collection: string, docId: string | undefined): void {
+    checkCollectionName(collection);
+    if (docId !== undefined) checkDocId(docId);
+    this.#engine.assertOpen();
+  }
+
   /**
    * Makes everything durable, closes files and releases the directory lock. Idempotent. Later
    * calls on this handle throw `DatabaseClosedError`.
@@ -872,7 +1115,7 @@ export class Glen {
    * ```
    */
   close(): Promise<void> {
-    return this.#engine.close();
+    return this.#engine.close().finally(() => this.#subscriptions.close());
   }
 
   /** `await using db = await Glen.open(...)` closes the database at the end of the scope. */

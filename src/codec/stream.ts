@@ -37,6 +37,11 @@ function splitOptions(options: StreamCodecOptions | undefined): [Limits, number]
 /**
  * A `TransformStream` that encodes each written value as one length-prefixed frame.
  *
+ * `T` (default `Value`) lets a stream of records whose fields may be `undefined`, such as the
+ * subscription events of `Glen`, be piped in directly (`db.changes().pipeThrough(new
+ * EncoderStream())`); `undefined` fields are omitted and every chunk is validated by `encode` at
+ * run time (a non-value errors the stream with a `TypeError`).
+ *
  * @example Values to bytes and back
  * ```ts
  * import { DecoderStream, EncoderStream, type Value } from "@glen/db";
@@ -51,7 +56,8 @@ function splitOptions(options: StreamCodecOptions | undefined): [Limits, number]
  * assert.deepEqual(out, values);
  * ```
  */
-export class EncoderStream extends TransformStream<Value, Uint8Array> {
+export class EncoderStream<T extends Value | object = Value>
+  extends TransformStream<T, Uint8Array> {
   /**
    * @param options limits enforced on each value, and `maxFrameBytes`
    * @throws {RangeError} for invalid options
@@ -60,7 +66,7 @@ export class EncoderStream extends TransformStream<Value, Uint8Array> {
     const [limits, maxFrameBytes] = splitOptions(options);
     super({
       transform(value, controller) {
-        const body = encode(value, limits);
+        const body = encode(value as Value, limits);
         if (body.length > maxFrameBytes) {
           throw new RangeError(
             `Encoded value of ${body.length} bytes exceeds maxFrameBytes (${maxFrameBytes})`,

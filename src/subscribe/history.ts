@@ -1,0 +1,186 @@
+/**
+ * The commit history change feeds resume from: a bounded ring of the most recent acknowledged
+ * commits in memory, backed (for a database on disk) by the WAL segments still on disk.
+ *
+ * Invariants:
+ * - the ring holds every acknowledged commit with an LSN greater than `floorLsn`, in LSN order,
+ *   and at most `maxCommits` commits and `maxOps` writes (the oldest are evicted first, raising
+ *   `floorLsn`);
+ * - a `HistoryCursor` yields every commit in (`afterLsn`, `throughLsn`] exactly once, in LSN
+ *   order, or throws `CursorExpiredError` as soon as one of them can no longer be found: it
+ *   never skips a commit silently;
+ * - values read back from the WAL are frozen like stored values, so consumers see one shape.
+ *
+ * @module
+ */
+
+import type { CommitEvent } from "../engine/engine.ts";
+import { decodeCommit, type WriteOp } from "../engine/store.ts";
+import type { FileSystem } from "../io/filesystem.ts";
+import { deepFreeze } from "../value/freeze.ts";
+import { RecordType } from "../wal/format.ts";
+import { WalReader } from "../wal/reader.ts";
+import { CursorExpiredError } from "./errors.ts";
+
+/** A commit as the history keeps it. */
+export interface HistoricCommit {
+  /** Its LSN. */
+  readonly lsn: number;
+  /** Its writes (frozen values). */
+  readonly ops: readonly WriteOp[];
+}
+
+/** Where the WAL lives, for a database on disk. */
+export interface WalLocation {
+  /** The file system. */
+  readonly fs: FileSystem;
+  /** The WAL directory. */
+  readonly dir: string;
+}
+
+/** Default bound of the in-memory ring, in commits. */
+export const DEFAULT_HISTORY_COMMITS = 1024;
+/** Default bound of the in-memory ring, in writes (a large `putMany` counts for many). */
+export const DEFAULT_HISTORY_OPS = 16_384;
+
+/** The ring of recent commits plus the WAL; see the module notes. */
+export class CommitHistory {
+  readonly #wal: WalLocation | undefined;
+  readonly #maxCommits: number;
+  readonly #maxOps: number;
+  #ring: HistoricCommit[] = [];
+  #head = 0;
+  #ops = 0;
+  #floorLsn: number;
+
+  constructor(
+    startLsn: number,
+    wal: WalLocation | undefined,
+    limits: { maxCommits: number; maxOps: number },
+  ) {
+    this.#floorLsn = startLsn;
+    this.#wal = wal;
+    this.#maxCommits = limits.maxCommits;
+    this.#maxOps = limits.maxOps;
+  }
+
+  /** Every acknowledged commit after this LSN is in the ring. */
+  get floorLsn(): number {
+    return this.#floorLsn;
+  }
+
+  /** Records an acknowledged commit (called in LSN order). */
+  record(event: CommitEvent): void {
+    this.#ring.push(event); // a CommitEvent is a HistoricCommit: no copy
+    this.#ops += event.ops.length;
+    while (
+      this.#ring.length - this.#head > this.#maxCommits ||
+      (this.#ops > this.#maxOps && this.#ring.length > this.#head)
+    ) {
+      const evicted = this.#ring[this.#head]!;
+      this.#ring[this.#head++] = undefined as unknown as HistoricCommit;
+      this.#ops -= evicted.ops.length;
+      this.#floorLsn = evicted.lsn;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#ring.length) {
+      this.#ring = this.#ring.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Up to `max` commits of the ring with LSN in (`afterLsn`, `throughLsn`]; needs floor ≤ after. */
+  fromRing(afterLsn: number, throughLsn: number, max: number): HistoricCommit[] {
+    let low = this.#head;
+    let high = this.#ring.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#ring[middle]!.lsn <= afterLsn) low = middle + 1;
+      else high = middle;
+    }
+    const result: HistoricCommit[] = [];
+    for (let i = low; i < this.#ring.length && result.length < max; i++) {
+      const commit = this.#ring[i]!;
+      if (commit.lsn > throughLsn) break;
+      result.push(commit);
+    }
+    return result;
+  }
+
+  /** A cursor over the commits in (`afterLsn`, `throughLsn`]. */
+  cursor(afterLsn: number, throughLsn: number): HistoryCursor {
+    return new HistoryCursor(this, this.#wal, afterLsn, throughLsn);
+  }
+}
+
+/** Reads a range of history, from the WAL first if needed, then from the ring. */
+export class HistoryCursor {
+  readonly #history: CommitHistory;
+  readonly #wal: WalLocation | undefined;
+  readonly #requested: number;
+  readonly #throughLsn: number;
+  #position: number;
+  #reader: WalReader | undefined;
+
+  constructor(
+    history: CommitHistory,
+    wal: WalLocation | undefined,
+    afterLsn: number,
+    throughLsn: number,
+  ) {
+    this.#history = history;
+    this.#wal = wal;
+    this.#requested = afterLsn;
+    this.#position = afterLsn;
+    this.#throughLsn = throughLsn;
+  }
+
+  /** Whether every commit of the range was returned. */
+  get done(): boolean {
+    return this.#position >= this.#throughLsn;
+  }
+
+  /**
+   * The next commits (at most `max`; none once `done`).
+   *
+   * @throws {CursorExpiredError} when the next commit is neither in memory nor on disk any more
+   */
+  next(max: number): HistoricCommit[] {
+    if (this.done) return [];
+    if (this.#history.floorLsn <= this.#position) {
+      this.#reader = undefined;
+      const commits = this.#history.fromRing(this.#position, this.#throughLsn, max);
+      const last = commits.at(-1);
+      this.#position = commits.length < max || last === undefined ? this.#throughLsn : last.lsn;
+      return commits;
+    }
+    return this.#fromWal(max);
+  }
+
+  #fromWal(max: number): HistoricCommit[] {
+    if (this.#wal === undefined) throw this.#expired();
+    this.#reader ??= new WalReader(this.#wal.fs, this.#wal.dir, this.#position);
+    const commits: HistoricCommit[] = [];
+    // Read until the ring takes over, the range ends, or the batch is full.
+    while (
+      commits.length < max && this.#position < this.#throughLsn &&
+      this.#position < this.#history.floorLsn
+    ) {
+      const record = this.#reader.next();
+      if (record === undefined) throw this.#expired();
+      this.#position = record.lsn;
+      if (record.type !== RecordType.commit || record.lsn > this.#throughLsn) continue;
+      const ops = decodeCommit(record.body, this.#wal.dir, 0);
+      for (const op of ops) if (op.value !== undefined) deepFreeze(op.value);
+      commits.push({ lsn: record.lsn, ops });
+    }
+    return commits;
+  }
+
+  #expired(): CursorExpiredError {
+    return new CursorExpiredError(
+      `Cannot resume after LSN ${this.#requested}: the commit after LSN ${this.#position} is no ` +
+        `longer kept (compacted or evicted); resynchronise from a full read`,
+      this.#requested,
+    );
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * A read-only cursor over the WAL segments still on disk: the records after a given LSN, in LSN
+ * order, read while the writer keeps appending. Change feeds use it to resume from a cursor older
+ * than what they keep in memory (also across restarts, for as long as `compact()` has not removed
+ * the segments).
+ *
+ * Invariants:
+ * - it never writes, renames or removes a file, and never holds a file open between calls;
+ * - records come out with strictly consecutive LSNs starting after the requested one; the reader
+ *   stops (returns `undefined`) at the first gap, invalid record or end of the files, and
+ *   `nextLsn` tells the caller which LSN it could not find, so a caller that needed it (because
+ *   it was acknowledged) can tell "not on disk any more" from "not written yet";
+ * - at most one segment's bytes are held in memory at a time.
+ *
+ * It does not judge corruption (recovery does that at open): a damaged record simply ends the
+ * readable range.
+ *
+ * @module
+ */
+
+import { type FileSystem, joinPath } from "../io/filesystem.ts";
+import {
+  decodeSegmentHeader,
+  MAX_RECORD_BODY_BYTES,
+  parseSegmentName,
+  readRecordHeader,
+  RECORD_HEADER_BYTES,
+  recordChecksumValid,
+  SEGMENT_HEADER_BYTES,
+} from "./format.ts";
+import type { WalRecord } from "./recovery.ts";
+
+/** Reads WAL records after an LSN; see the module notes. */
+export class WalReader {
+  readonly #fs: FileSystem;
+  readonly #walDir: string;
+  #bytes: Uint8Array | undefined;
+  #offset = 0;
+  #nextLsn: number;
+
+  /**
+   * A reader of the records with LSN > `afterLsn` in directory `walDir`. Nothing is read until
+   * {@linkcode WalReader.next}.
+   */
+  constructor(fs: FileSystem, walDir: string, afterLsn: number) {
+    if (!Number.isSafeInteger(afterLsn) || afterLsn < 0) {
+      throw new RangeError(`afterLsn must be a non-negative integer, got ${afterLsn}`);
+    }
+    this.#fs = fs;
+    this.#walDir = walDir;
+    this.#nextLsn = afterLsn + 1;
+  }
+
+  /** The LSN of the record the next call to `next()` would return. */
+  get nextLsn(): number {
+    return this.#nextLsn;
+  }
+
+  /**
+   * The next record, or `undefined` when the record with LSN `nextLsn` is not (or no longer) in
+   * the files. `body` is valid until the following call.
+   */
+  next(): WalRecord | undefined {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.#bytes === undefined && !this.#loadSegmentHolding(this.#nextLsn)) return undefined;
+      const record = this.#recordAtOffset();
+      if (record !== undefined) return record;
+      this.#bytes = undefined; // end of this segment: the next one starts at #nextLsn
+    }
+    return undefined;
+  }
+
+  #recordAtOffset(): WalRecord | undefined {
+    const bytes = this.#bytes!;
+    for (;;) {
+      const offset = this.#offset;
+      if (bytes.length - offset < RECORD_HEADER_BYTES) return undefined;
+      const header = readRecordHeader(bytes, offset);
+      const plausible = header.reserved === 0 && header.type !== 0 &&
+        header.bodyLength <= MAX_RECORD_BODY_BYTES &&
+        header.bodyLength <= bytes.length - offset - RECORD_HEADER_BYTES;
+      if (!plausible || header.lsn > this.#nextLsn) return undefined;
+      if (!recordChecksumValid(bytes, offset, header)) return undefined;
+      const bodyStart = offset + RECORD_HEADER_BYTES;
+      this.#offset = bodyStart + header.bodyLength;
+      if (header.lsn < this.#nextLsn) continue; // before the cursor: skip
+      this.#nextLsn++;
+      return {
+        type: header.type,
+        lsn: header.lsn,
+        body: bytes.subarray(bodyStart, bodyStart + header.bodyLength),
+      };
+    }
+  }
+
+  /** Loads the segment whose range holds `lsn`; false when no segment on disk does. */
+  #loadSegmentHolding(lsn: number): boolean {
+    let chosen: { name: string; firstLsn: number } | undefined;
+    const names = this.#fs.exists(this.#walDir) ? this.#fs.list(this.#walDir) : [];
+    for (const name of names) {
+      const firstLsn = parseSegmentName(name);
+      if (firstLsn === undefined || firstLsn > lsn) continue;
+      if (chosen === undefined || firstLsn > chosen.firstLsn) chosen = { name, firstLsn };
+    }
+    if (chosen === undefined) return false;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#fs.readFile(joinPath(this.#walDir, chosen.name));
+    } catch {
+      return false; // removed by a compaction since it was listed
+    }
+    const header = decodeSegmentHeader(bytes);
+    if ("error" in header || header.firstLsn !== chosen.firstLsn) return false;
+    this.#bytes = bytes;
+    this.#offset = SEGMENT_HEADER_BYTES;
+    return true;
+  }
+}
