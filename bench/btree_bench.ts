@@ -1,0 +1,206 @@
+/**
+ * B+ tree store benchmark: @glen/db/btree against lmdb and classic-level on the same data, in
+ * one process, reported as ratios (glen ops/s ÷ peer ops/s; above 1 means glen is faster).
+ *
+ * ```sh
+ * node bench/btree_bench.ts                 # 200k keys; or bun / deno run -A
+ * node bench/btree_bench.ts --keys 1000000 --rounds 3
+ * ```
+ *
+ * Workloads (no fsync anywhere: glen `fileSync: "manual"`, lmdb `noSync`, classic-level's
+ * default `sync: false`): `putMany` of 1,000 entries per commit into an empty store; random
+ * `get` of existing keys with a warm cache; a full forward range scan (lmdb `getRange`, level
+ * iterator); open time of a store with 10k keys and with all keys (median of 5 opens); the file
+ * size after 10 full overwrites and `compact()`, against the encoded live data size. Keys are
+ * strings `key0000000123`; values small objects (~60 bytes encoded). Each timed phase runs
+ * `rounds` times; the median ratio is reported.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open as openLmdb } from "lmdb";
+import { ClassicLevel } from "classic-level";
+import { BTreeStore } from "../src/btree/mod.ts";
+import { encode } from "../src/codec/encode.ts";
+
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const KEYS = arg("--keys", 200_000);
+const ROUNDS = arg("--rounds", 3);
+const BATCH = 1000;
+const GETS = 200_000;
+
+const key = (i: number) => `key${String(i).padStart(10, "0")}`;
+const value = (i: number, round = 0) => ({ id: i, round, name: `user ${i}`, tags: ["a", "b"] });
+const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1]!;
+const now = () => performance.now();
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) total += statSync(join(dir, name)).size;
+  return total;
+}
+
+const root = mkdtempSync(join(tmpdir(), "glen-btree-bench-"));
+const results: Record<string, { glen: number; lmdb: number; level: number }> = {};
+function record(name: string, glen: number, lmdb: number, level: number): void {
+  results[name] = { glen, lmdb, level };
+}
+
+try {
+  const order = Array.from({ length: KEYS }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const probes = Array.from({ length: GETS }, () => key(Math.floor(Math.random() * KEYS)));
+  const put = { glen: [] as number[], lmdb: [] as number[], level: [] as number[] };
+  const get = { glen: [] as number[], lmdb: [] as number[], level: [] as number[] };
+  const scan = { glen: [] as number[], lmdb: [] as number[], level: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const glenDir = join(root, `glen${round}`);
+    const glen = await BTreeStore.open(glenDir, {
+      fileSync: "manual",
+      autoCompact: false,
+      cacheCapacityBytes: 512 * 1024 * 1024,
+    });
+    const lmdb = openLmdb({ path: join(root, `lmdb${round}`), noSync: true });
+    const level = new ClassicLevel<string, unknown>(join(root, `level${round}`), {
+      valueEncoding: "json",
+    });
+    await level.open();
+    // putMany, 1,000 per commit, random key order
+    let t = now();
+    for (let b = 0; b < KEYS; b += BATCH) {
+      await glen.putMany(order.slice(b, b + BATCH).map((i) => [key(i), value(i)]));
+    }
+    put.glen.push(KEYS / (now() - t));
+    t = now();
+    for (let b = 0; b < KEYS; b += BATCH) {
+      await lmdb.transaction(() => {
+        for (const i of order.slice(b, b + BATCH)) lmdb.put(key(i), value(i));
+      });
+    }
+    put.lmdb.push(KEYS / (now() - t));
+    t = now();
+    for (let b = 0; b < KEYS; b += BATCH) {
+      await level.batch(
+        order.slice(b, b + BATCH).map((i) => ({ type: "put", key: key(i), value: value(i) })),
+      );
+    }
+    put.level.push(KEYS / (now() - t));
+    // random gets, warm
+    for (const p of probes.slice(0, 50_000)) glen.get(p);
+    t = now();
+    for (const p of probes) glen.get(p);
+    get.glen.push(GETS / (now() - t));
+    for (const p of probes.slice(0, 50_000)) lmdb.get(p);
+    t = now();
+    for (const p of probes) lmdb.get(p);
+    get.lmdb.push(GETS / (now() - t));
+    const levelProbes = probes.slice(0, 20_000);
+    t = now();
+    for (const p of levelProbes) await level.get(p);
+    get.level.push(levelProbes.length / (now() - t));
+    // full scans
+    let n = 0;
+    t = now();
+    for (const _ of glen.range()) n++;
+    scan.glen.push(n / (now() - t));
+    n = 0;
+    t = now();
+    for (const _ of lmdb.getRange({})) n++;
+    scan.lmdb.push(n / (now() - t));
+    n = 0;
+    t = now();
+    for await (const _ of level.iterator()) n++;
+    scan.level.push(n / (now() - t));
+    await glen.close();
+    await lmdb.close();
+    await level.close();
+  }
+  for (
+    const [name, m] of [["putMany 1000/commit", put], ["random get (warm)", get], [
+      "full range scan",
+      scan,
+    ]] as const
+  ) {
+    record(name, median(m.glen) * 1000, median(m.lmdb) * 1000, median(m.level) * 1000);
+  }
+
+  // open time at 10k and KEYS keys
+  const openTimes: Record<string, number> = {};
+  for (const count of [10_000, KEYS]) {
+    const dir = join(root, `open${count}`);
+    const store = await BTreeStore.open(dir, { fileSync: "manual", autoCompact: false });
+    for (let b = 0; b < count; b += BATCH) {
+      await store.putMany(
+        Array.from({ length: Math.min(BATCH, count - b) }, (_, j) => [key(b + j), value(b + j)]),
+      );
+    }
+    store.sync();
+    await store.close();
+    const times: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = now();
+      const s = await BTreeStore.open(dir, { autoCompact: false });
+      times.push(now() - t0);
+      await s.close();
+    }
+    openTimes[count] = median(times);
+  }
+
+  // file size after 10 overwrites + compact
+  const dir = join(root, "overwrite");
+  const store = await BTreeStore.open(dir, { fileSync: "manual", autoCompact: false });
+  let liveBytes = 0;
+  for (let round = 0; round < 10; round++) {
+    for (let b = 0; b < KEYS; b += BATCH) {
+      await store.putMany(
+        Array.from({ length: BATCH }, (_, j) => [key(b + j), value(b + j, round)]),
+      );
+    }
+  }
+  for (let i = 0; i < KEYS; i++) liveBytes += encode(key(i)).length + encode(value(i, 9)).length;
+  const beforeCompact = dirBytes(dir);
+  await store.compact();
+  await store.close();
+  const afterCompact = dirBytes(dir);
+
+  const runtime = (globalThis as { Bun?: { version: string } }).Bun
+    ? `bun ${(globalThis as unknown as { Bun: { version: string } }).Bun.version}`
+    : (globalThis as { Deno?: { version: { deno: string } } }).Deno
+    ? `deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
+    : `node ${process.version}`;
+  console.log(`# ${runtime}, ${KEYS} keys, ${ROUNDS} rounds (median), ops/s`);
+  console.log("| workload | glen | lmdb | classic-level | glen/lmdb | glen/level |");
+  console.log("|---|---|---|---|---|---|");
+  for (const [name, r] of Object.entries(results)) {
+    console.log(
+      `| ${name} | ${Math.round(r.glen)} | ${Math.round(r.lmdb)} | ${Math.round(r.level)} | ${
+        (r.glen / r.lmdb).toFixed(2)
+      } | ${(r.glen / r.level).toFixed(2)} |`,
+    );
+  }
+  console.log(
+    `open time: 10k keys ${openTimes[10_000]!.toFixed(2)} ms, ${KEYS} keys ${
+      openTimes[KEYS]!.toFixed(2)
+    } ms`,
+  );
+  console.log(
+    `10 overwrites: ${(beforeCompact / 1e6).toFixed(1)} MB; after compact ${
+      (afterCompact / 1e6).toFixed(1)
+    } MB; encoded live data ${(liveBytes / 1e6).toFixed(1)} MB; ratio ${
+      (afterCompact / liveBytes).toFixed(2)
+    }`,
+  );
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}

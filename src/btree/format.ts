@@ -1,0 +1,413 @@
+/**
+ * Byte layout of B+ tree generation files: the preamble, the commit header and the node frame.
+ * `docs/format/btree.md` is the normative description; a test checks that its tables match these
+ * constants. This file owns every byte offset; the rest of `src/btree/` never indexes raw bytes
+ * of a header or a node frame.
+ *
+ * Invariants:
+ * - every structure carries a CRC-32C that is seeded with the file's random 16-byte salt, so a
+ *   node or header copied from another file (or forged inside a stored value) never validates;
+ * - a node's checksum also covers its own file offset, so a pointer to the wrong place fails;
+ * - a header sits at a multiple of {@linkcode BLOCK_BYTES}; every integer is little-endian;
+ * - decoding never reads outside the given bytes and never allocates more than their length.
+ *
+ * @module
+ */
+
+import { crc32c } from "../codec/checksum.ts";
+
+/** `GLENBTR\0`: the first 8 bytes of every generation file. */
+export const PREAMBLE_MAGIC: Uint8Array = new Uint8Array([
+  0x47,
+  0x4c,
+  0x45,
+  0x4e,
+  0x42,
+  0x54,
+  0x52,
+  0x00,
+]);
+/** `GLENBTH\0`: the first 8 bytes of every commit header. */
+export const HEADER_MAGIC: Uint8Array = new Uint8Array([
+  0x47,
+  0x4c,
+  0x45,
+  0x4e,
+  0x42,
+  0x54,
+  0x48,
+  0x00,
+]);
+/** Format version written in the preamble. */
+export const BTREE_FORMAT_VERSION = 1;
+/** Bytes of the preamble at offset 0; the first node starts right after it. */
+export const PREAMBLE_BYTES = 64;
+/** Bytes of the random salt that seeds every checksum of a file. */
+export const SALT_BYTES = 16;
+/** Headers start at multiples of this many bytes. */
+export const BLOCK_BYTES = 4096;
+/** Bytes of a commit header. */
+export const HEADER_BYTES = 96;
+/** Bytes of a node frame header (before the body). */
+export const NODE_HEADER_BYTES = 16;
+/** Largest node body a reader accepts: 64 MiB (a blob holds one value of at most 32 MiB). */
+export const MAX_NODE_BODY_BYTES: number = 64 * 1024 * 1024;
+/** A leaf or branch is split when its body grows past this. */
+export const NODE_TARGET_BYTES = 4096;
+/** A leaf or branch whose body is smaller than this is merged with a neighbour. */
+export const NODE_MIN_BYTES = 1024;
+/** Encoded values longer than this are stored in their own blob node, not inline in the leaf. */
+export const INLINE_VALUE_MAX_BYTES = 1024;
+/** Largest encoded key (both the order-preserving form and the value form). */
+export const MAX_KEY_BYTES = 1024;
+/** Largest encoded value (the `maxValueBytes` option may lower it). */
+export const MAX_VALUE_BYTES: number = 32 * 1024 * 1024;
+/** Largest tree height a reader accepts. */
+export const MAX_HEIGHT = 32;
+/** File name suffix of generation files. */
+export const GENERATION_SUFFIX = ".btree";
+
+/** Node kinds (byte 4 of the node frame). */
+export const NodeKind: Readonly<{ leaf: 1; branch: 2; blob: 3 }> = Object.freeze(
+  { leaf: 1, branch: 2, blob: 3 } as const,
+);
+
+/** Leaf entry flag: the value lives in a blob node; the entry holds its offset and length. */
+export const ENTRY_FLAG_BLOB = 0x01;
+
+const TWO_32 = 2 ** 32;
+
+/** Writes a non-negative safe integer as u64 little-endian. */
+export function writeU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value % TWO_32, true);
+  view.setUint32(offset + 4, Math.floor(value / TWO_32), true);
+}
+
+/** Reads a u64 little-endian; values of 2^53 and above come back as `Infinity`. */
+export function readU64(view: DataView, offset: number): number {
+  const high = view.getUint32(offset + 4, true);
+  if (high >= 0x200000) return Infinity;
+  return high * TWO_32 + view.getUint32(offset, true);
+}
+
+/** The name of the file of generation `generation`: 16 decimal digits and `.btree`. */
+export function generationName(generation: number): string {
+  return `${String(generation).padStart(16, "0")}${GENERATION_SUFFIX}`;
+}
+
+/** The generation in a file name, or `undefined` if it is not a generation file name. */
+export function parseGenerationName(name: string): number | undefined {
+  if (!/^[0-9]{16}\.btree$/.test(name)) return undefined;
+  const generation = Number(name.slice(0, 16));
+  return Number.isSafeInteger(generation) && generation > 0 ? generation : undefined;
+}
+
+/** The decoded preamble of a generation file. */
+export interface Preamble {
+  generation: number;
+  salt: Uint8Array;
+}
+
+/**
+ * Preamble layout (64 bytes): 0 magic (8) | 8 version u32 | 12 block bytes u32 | 16 generation
+ * u64 | 24 salt (16) | 40 reserved zero (20) | 60 CRC-32C of bytes 0..59.
+ */
+export function encodePreamble(preamble: Preamble): Uint8Array {
+  const bytes = new Uint8Array(PREAMBLE_BYTES);
+  const view = new DataView(bytes.buffer);
+  bytes.set(PREAMBLE_MAGIC, 0);
+  view.setUint32(8, BTREE_FORMAT_VERSION, true);
+  view.setUint32(12, BLOCK_BYTES, true);
+  writeU64(view, 16, preamble.generation);
+  bytes.set(preamble.salt, 24);
+  view.setUint32(60, crc32c(bytes, 0, 60), true);
+  return bytes;
+}
+
+/** Decodes a preamble; returns a description of the problem instead when it is invalid. */
+export function decodePreamble(bytes: Uint8Array): Preamble | string {
+  if (bytes.length < PREAMBLE_BYTES) return "file shorter than the preamble";
+  const view = new DataView(bytes.buffer, bytes.byteOffset, PREAMBLE_BYTES);
+  for (let i = 0; i < 8; i++) if (bytes[i] !== PREAMBLE_MAGIC[i]) return "bad preamble magic";
+  if (view.getUint32(60, true) !== crc32c(bytes, 0, 60)) return "bad preamble checksum";
+  const version = view.getUint32(8, true);
+  if (version !== BTREE_FORMAT_VERSION) return `unsupported format version ${version}`;
+  if (view.getUint32(12, true) !== BLOCK_BYTES) return "unsupported block size";
+  const generation = readU64(view, 16);
+  if (!Number.isSafeInteger(generation) || generation < 1) return "bad generation";
+  return { generation, salt: bytes.slice(24, 24 + SALT_BYTES) };
+}
+
+/** A reference to a node: where it starts and how many bytes it has (frame included). */
+export interface NodeRef {
+  offset: number;
+  length: number;
+}
+
+/** The decoded contents of a commit header: the state of the tree after that commit. */
+export interface Header {
+  generation: number;
+  /** Commits are numbered from 1; compaction keeps counting. */
+  sequence: number;
+  /** The root node, or `undefined` for an empty tree. */
+  root: NodeRef | undefined;
+  /** 0 for an empty tree, 1 when the root is a leaf. */
+  height: number;
+  /** Live entries. */
+  count: number;
+  /** Bytes of the nodes (and blobs) reachable from the root. */
+  liveBytes: number;
+  /** Bytes of nodes superseded since the generation was written (reset by compaction). */
+  dirtBytes: number;
+  /** Offset up to which the file was durable when this header was written. */
+  syncedBytes: number;
+  /** CRC-32C (salted) of the bytes from `syncedBytes` up to this header. */
+  rangeCrc: number;
+  /** Offset of the previous header of this file, or 0. */
+  previousOffset: number;
+}
+
+/**
+ * Header layout (96 bytes, at a block boundary): 0 magic (8) | 8 checksum u32 (CRC-32C seeded
+ * with the salt, of bytes 12..95) | 12 header length u32 (96) | 16 generation u64 | 24 sequence
+ * u64 | 32 root offset u64 (0 = empty) | 40 root length u32 | 44 height u8 | 45 reserved (3) |
+ * 48 count u64 | 56 live bytes u64 | 64 synced bytes u64 | 72 range checksum u32 |
+ * 76 reserved u32 | 80 previous header offset u64 | 88 dirt bytes u64.
+ */
+export function encodeHeader(header: Header, salt: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(HEADER_BYTES);
+  const view = new DataView(bytes.buffer);
+  bytes.set(HEADER_MAGIC, 0);
+  view.setUint32(12, HEADER_BYTES, true);
+  writeU64(view, 16, header.generation);
+  writeU64(view, 24, header.sequence);
+  writeU64(view, 32, header.root?.offset ?? 0);
+  view.setUint32(40, header.root?.length ?? 0, true);
+  bytes[44] = header.height;
+  writeU64(view, 48, header.count);
+  writeU64(view, 56, header.liveBytes);
+  writeU64(view, 64, header.syncedBytes);
+  view.setUint32(72, header.rangeCrc, true);
+  writeU64(view, 80, header.previousOffset);
+  writeU64(view, 88, header.dirtBytes);
+  view.setUint32(8, crc32c(bytes, 12, HEADER_BYTES, crc32c(salt)), true);
+  return bytes;
+}
+
+/** Whether `bytes[at..]` starts with the header magic (a cheap pre-check while scanning). */
+export function hasHeaderMagic(bytes: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 8; i++) if (bytes[at + i] !== HEADER_MAGIC[i]) return false;
+  return true;
+}
+
+/**
+ * Decodes the header at `bytes[at..at+96)` found at file offset `offset`; returns a description
+ * of the problem when the checksum or a field is invalid. Checks every field that can be checked
+ * without reading other parts of the file.
+ */
+export function decodeHeader(
+  bytes: Uint8Array,
+  at: number,
+  offset: number,
+  salt: Uint8Array,
+): Header | string {
+  if (bytes.length - at < HEADER_BYTES) return "header cut short";
+  if (!hasHeaderMagic(bytes, at)) return "bad header magic";
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_BYTES);
+  const crc = crc32c(bytes, at + 12, at + HEADER_BYTES, crc32c(salt));
+  if (view.getUint32(8, true) !== crc) return "bad header checksum";
+  if (view.getUint32(12, true) !== HEADER_BYTES) return "bad header length";
+  const rootOffset = readU64(view, 32);
+  const rootLength = view.getUint32(40, true);
+  const header: Header = {
+    generation: readU64(view, 16),
+    sequence: readU64(view, 24),
+    root: rootOffset === 0 ? undefined : { offset: rootOffset, length: rootLength },
+    height: view.getUint8(44),
+    count: readU64(view, 48),
+    liveBytes: readU64(view, 56),
+    syncedBytes: readU64(view, 64),
+    rangeCrc: view.getUint32(72, true),
+    previousOffset: readU64(view, 80),
+    dirtBytes: readU64(view, 88),
+  };
+  if (offset % BLOCK_BYTES !== 0) return "header not at a block boundary";
+  if (header.root === undefined) {
+    if (header.height !== 0 || header.count !== 0 || rootLength !== 0) return "bad empty root";
+  } else {
+    if (header.height < 1 || header.height > MAX_HEIGHT) return "bad tree height";
+    if (rootOffset < PREAMBLE_BYTES || rootLength < NODE_HEADER_BYTES) return "bad root";
+    if (rootOffset + rootLength > offset) return "root after its header";
+  }
+  for (const n of [header.sequence, header.count, header.liveBytes, header.dirtBytes]) {
+    if (!Number.isSafeInteger(n)) return "bad counter";
+  }
+  if (header.syncedBytes > offset || header.syncedBytes < PREAMBLE_BYTES) return "bad synced";
+  if (header.previousOffset >= offset) return "bad previous header offset";
+  return header;
+}
+
+/** The salted checksum of a node frame at `offset`: salt, offset (u64 LE), bytes 4..end. */
+export function nodeChecksum(
+  salt: Uint8Array,
+  offset: number,
+  frame: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  const position = new Uint8Array(8);
+  writeU64(new DataView(position.buffer), 0, offset);
+  return crc32c(frame, start + 4, end, crc32c(position, 0, 8, crc32c(salt)));
+}
+
+/**
+ * Node frame layout (16 bytes, then the body): 0 checksum u32 | 4 kind u8 | 5 level u8 (0 for
+ * leaves and blobs) | 6 count u16 (entries or children) | 8 body length u32 | 12 reserved u32.
+ * Writes the frame header into `frame[start..start+16)`; the body must already follow it.
+ */
+export function sealNode(
+  frame: Uint8Array,
+  start: number,
+  fields: { kind: number; level: number; count: number; bodyBytes: number },
+  salt: Uint8Array,
+  offset: number,
+): void {
+  const view = new DataView(frame.buffer, frame.byteOffset + start, NODE_HEADER_BYTES);
+  view.setUint8(4, fields.kind);
+  view.setUint8(5, fields.level);
+  view.setUint16(6, fields.count, true);
+  view.setUint32(8, fields.bodyBytes, true);
+  view.setUint32(12, 0, true);
+  const end = start + NODE_HEADER_BYTES + fields.bodyBytes;
+  view.setUint32(0, nodeChecksum(salt, offset, frame, start, end), true);
+}
+
+/** The frame fields of a node, as {@linkcode checkNodeFrame} returns them. */
+export interface NodeFrame {
+  kind: number;
+  level: number;
+  count: number;
+  bodyBytes: number;
+}
+
+/**
+ * Verifies the frame of the node read from `offset` (the bytes are exactly the node): checksum,
+ * kind, body length. Returns the frame fields or a description of the problem.
+ */
+export function checkNodeFrame(
+  bytes: Uint8Array,
+  offset: number,
+  salt: Uint8Array,
+): NodeFrame | string {
+  if (bytes.length < NODE_HEADER_BYTES) return "node shorter than its frame";
+  const view = new DataView(bytes.buffer, bytes.byteOffset, NODE_HEADER_BYTES);
+  const frame: NodeFrame = {
+    kind: view.getUint8(4),
+    level: view.getUint8(5),
+    count: view.getUint16(6, true),
+    bodyBytes: view.getUint32(8, true),
+  };
+  if (frame.bodyBytes !== bytes.length - NODE_HEADER_BYTES) return "node length mismatch";
+  if (view.getUint32(0, true) !== nodeChecksum(salt, offset, bytes, 0, bytes.length)) {
+    return "bad node checksum";
+  }
+  if (frame.kind < NodeKind.leaf || frame.kind > NodeKind.blob) return "bad node kind";
+  return frame;
+}
+
+/** Appends bytes to a growing buffer; used to build a whole commit before one write. */
+export class ByteBuilder {
+  /** The buffer; valid up to `length`. */
+  bytes: Uint8Array;
+  /** Bytes used. */
+  length = 0;
+
+  /** Starts with room for `capacity` bytes. */
+  constructor(capacity: number = 16 * 1024) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  /** Makes room for `extra` more bytes. */
+  reserve(extra: number): void {
+    const needed = this.length + extra;
+    if (needed <= this.bytes.length) return;
+    const next = new Uint8Array(Math.max(needed, this.bytes.length * 2));
+    next.set(this.bytes.subarray(0, this.length));
+    this.bytes = next;
+  }
+
+  /** Appends `data`. */
+  append(data: Uint8Array): void {
+    this.reserve(data.length);
+    this.bytes.set(data, this.length);
+    this.length += data.length;
+  }
+
+  /** Appends an unsigned LEB128 varint (any safe integer). */
+  varint(value: number): void {
+    this.reserve(8);
+    while (value >= 0x80) {
+      this.bytes[this.length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.bytes[this.length++] = value;
+  }
+
+  /** Appends `count` zero bytes. */
+  zeros(count: number): void {
+    this.reserve(count);
+    this.bytes.fill(0, this.length, this.length + count);
+    this.length += count;
+  }
+}
+
+/** Bytes a varint of `value` takes. */
+export function varintBytes(value: number): number {
+  let n = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** A bounded reader over a node body; every read checks the bounds and throws `RangeError`. */
+export class BodyReader {
+  readonly bytes: Uint8Array;
+  position: number;
+  readonly end: number;
+
+  /** Reads `bytes[start, end)`. */
+  constructor(bytes: Uint8Array, start: number, end: number) {
+    this.bytes = bytes;
+    this.position = start;
+    this.end = end;
+  }
+
+  /** One byte. */
+  byte(): number {
+    if (this.position >= this.end) throw new RangeError("node body cut short");
+    return this.bytes[this.position++]!;
+  }
+
+  /** An unsigned LEB128 varint, at most 8 bytes (below 2^53). */
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = this.byte();
+      result += (byte & 0x7f) * scale;
+      if (byte < 0x80) return result;
+      scale *= 0x80;
+    }
+    throw new RangeError("varint too long");
+  }
+
+  /** `length` bytes as a view (no copy). */
+  slice(length: number): Uint8Array {
+    if (length > this.end - this.position) throw new RangeError("node body cut short");
+    const view = this.bytes.subarray(this.position, this.position + length);
+    this.position += length;
+    return view;
+  }
+}

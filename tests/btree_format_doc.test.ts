@@ -1,0 +1,83 @@
+/**
+ * `docs/format/btree.md` and `src/btree/format.ts` agree: every size and magic in the tables is
+ * the one the code uses, and encoded structures have their fields where the tables say.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import {
+  BLOCK_BYTES,
+  BTREE_FORMAT_VERSION,
+  encodeHeader,
+  encodePreamble,
+  HEADER_BYTES,
+  HEADER_MAGIC,
+  INLINE_VALUE_MAX_BYTES,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  NODE_HEADER_BYTES,
+  NODE_MIN_BYTES,
+  NODE_TARGET_BYTES,
+  NodeKind,
+  PREAMBLE_BYTES,
+  PREAMBLE_MAGIC,
+} from "../src/btree/format.ts";
+
+const doc = readFileSync(new URL("../docs/format/btree.md", import.meta.url), "utf8");
+const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+
+test("the btree format document matches the constants", () => {
+  assert.match(doc, new RegExp(`## Preamble \\(${PREAMBLE_BYTES} bytes`));
+  assert.match(
+    doc,
+    new RegExp(`## Commit header \\(${HEADER_BYTES} bytes, at a multiple of ${BLOCK_BYTES}\\)`),
+  );
+  assert.match(doc, new RegExp(`## Node frame \\(${NODE_HEADER_BYTES} bytes`));
+  assert.ok(doc.includes(hex(PREAMBLE_MAGIC)));
+  assert.ok(doc.includes(hex(HEADER_MAGIC)));
+  assert.ok(doc.includes(`# B+ tree store format, version ${BTREE_FORMAT_VERSION}`));
+  assert.ok(doc.includes(`1 = leaf, 2 = branch, 3 = blob`));
+  assert.deepEqual(NodeKind, { leaf: 1, branch: 2, blob: 3 });
+  assert.ok(doc.includes(`${MAX_KEY_BYTES.toLocaleString("en")} bytes`));
+  assert.ok(doc.includes(`${INLINE_VALUE_MAX_BYTES.toLocaleString("en")} bytes inline`));
+  assert.ok(doc.includes(`above ${NODE_TARGET_BYTES.toLocaleString("en")} body bytes`));
+  assert.ok(doc.includes(`below ${NODE_MIN_BYTES.toLocaleString("en")}`));
+  assert.ok(doc.includes(`${MAX_VALUE_BYTES / 1024 / 1024} MiB`));
+  assert.match(doc, /\| 96 +\| 4 +\| checksum|\| 60 +\| 4 +\| checksum/);
+});
+
+test("encoded preamble and header put their fields at the documented offsets", () => {
+  const salt = new Uint8Array(16).fill(7);
+  const preamble = encodePreamble({ generation: 5, salt });
+  const view = new DataView(preamble.buffer);
+  assert.equal(view.getUint32(8, true), 1);
+  assert.equal(view.getUint32(12, true), 4096);
+  assert.equal(view.getUint32(16, true), 5);
+  assert.deepEqual(preamble.slice(24, 40), salt);
+  const header = encodeHeader({
+    generation: 5,
+    sequence: 9,
+    root: { offset: 64, length: 100 },
+    height: 2,
+    count: 11,
+    liveBytes: 12,
+    dirtBytes: 13,
+    syncedBytes: 64,
+    rangeCrc: 0xabcdef,
+    previousOffset: 4096,
+  }, salt);
+  const h = new DataView(header.buffer);
+  assert.equal(h.getUint32(12, true), 96);
+  assert.equal(h.getUint32(16, true), 5);
+  assert.equal(h.getUint32(24, true), 9);
+  assert.equal(h.getUint32(32, true), 64);
+  assert.equal(h.getUint32(40, true), 100);
+  assert.equal(header[44], 2);
+  assert.equal(h.getUint32(48, true), 11);
+  assert.equal(h.getUint32(56, true), 12);
+  assert.equal(h.getUint32(64, true), 64);
+  assert.equal(h.getUint32(72, true), 0xabcdef);
+  assert.equal(h.getUint32(80, true), 4096);
+  assert.equal(h.getUint32(88, true), 13);
+});
