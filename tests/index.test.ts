@@ -475,3 +475,23 @@ async function modelRun(seed: number): Promise<void> {
     await db.close();
   }
 }
+
+describe("index entry keys (byte strings)", () => {
+  test("entryKey is the index key followed by encodeKey(docId), for any id", async () => {
+    const { entryKey } = await import("../src/index/document_index.ts");
+    const { keyStringToBytes } = await import("../src/index/sorted_keys.ts");
+    const { encodeKey } = await import("../src/codec/keys.ts");
+    for (
+      const docId of ["", "a", "d0000001", "a\u0000b", "é", "東京", "\u{1F600}", "\u007f\u0001"]
+    ) {
+      for (const value of [0, -1.5, "x", null, [1, "a"]] as Value[]) {
+        const key = encodeKey(value);
+        const idKey = encodeKey(docId);
+        const expected = new Uint8Array(key.length + idKey.length);
+        expected.set(key);
+        expected.set(idKey, key.length);
+        assert.deepEqual(keyStringToBytes(entryKey(key, docId)), expected);
+      }
+    }
+  });
+});

@@ -19,7 +19,7 @@ import { encodeCompositeKey, encodeKey, type KeyPart, MISSING } from "../codec/k
 import { compareBytes } from "../value/compare.ts";
 import type { Value } from "../value/value.ts";
 import { parsePath, readPath } from "./path.ts";
-import { type KeyEntry, prefixEnd, SortedKeys } from "./sorted_keys.ts";
+import { bytesToKeyString, type KeyEntry, SortedKeys } from "./sorted_keys.ts";
 
 /** A persisted index definition. */
 export interface IndexDefinition {
@@ -73,44 +73,109 @@ export class DocumentIndex {
     return present ? [encodeCompositeKey(parts)] : [];
   }
 
+  /**
+   * The full entry keys (index key followed by the document id key) of a document, as byte
+   * strings (`sorted_keys.ts`). Each is built from one byte array, so it is a flat string: a
+   * concatenation (`a + b`) would be a rope, which the engine compares several times slower.
+   */
+  #entryKeys(docId: string, value: Value | undefined): string[] {
+    if (value === undefined) return NO_KEYS;
+    if (this.#paths.length === 1 && !this.definition.multi) {
+      const field = readPath(value, this.#paths[0]!);
+      return field === undefined ? NO_KEYS : [entryKey(encodeKey(field), docId)];
+    }
+    const keys = this.keysOf(value);
+    return keys.length === 0 ? NO_KEYS : keys.map((key) => entryKey(key, docId));
+  }
+
   /** Adds the entries of a document; returns the docIds that already held one of its keys. */
   add(docId: string, value: Value | undefined): string[] {
+    if (!this.definition.unique) {
+      for (const key of this.#entryKeys(docId, value)) this.entries.insertKey(key, docId);
+      return NO_KEYS;
+    }
     const clashes: string[] = [];
-    const docKey = encodeKey(docId);
     for (const key of this.keysOf(value)) {
-      if (this.definition.unique) {
-        for (const other of this.holders(key)) if (other !== docId) clashes.push(other);
-      }
-      this.entries.insert({ key: concat(key, docKey), docId });
+      const k = bytesToKeyString(key);
+      for (const other of this.#holders(k)) if (other !== docId) clashes.push(other);
+      this.entries.insertKey(entryKey(key, docId), docId);
     }
     return clashes;
   }
 
+  /**
+   * Adds the entries of many documents in one pass ({@linkcode SortedKeys.insertMany}); the same
+   * result as `add` for each. Only for indexes that are not unique (a unique index checks every
+   * key against the others: use `add`).
+   */
+  addMany(docs: ReadonlyArray<readonly [string, Value | undefined]>): void {
+    if (this.definition.unique) throw new Error("addMany is for non-unique indexes");
+    const keys: string[] = [];
+    const docIds: string[] = [];
+    for (const [docId, value] of docs) {
+      for (const key of this.#entryKeys(docId, value)) {
+        keys.push(key);
+        docIds.push(docId);
+      }
+    }
+    if (keys.length > 0) this.entries.insertMany(keys, docIds);
+  }
+
   /** Removes the entries of a document (given the value it was indexed with). */
   remove(docId: string, value: Value | undefined): void {
-    const docKey = encodeKey(docId);
-    for (const key of this.keysOf(value)) this.entries.delete(concat(key, docKey));
+    for (const key of this.#entryKeys(docId, value)) this.entries.deleteKey(key);
   }
 
   /** Document ids holding exactly index key `key`, in id order. */
-  *holders(key: Uint8Array): Generator<string> {
-    for (const entry of this.entries.range(key, prefixEnd(key))) yield entry.docId;
+  holders(key: Uint8Array): Generator<string> {
+    return this.#holders(bytesToKeyString(key));
+  }
+
+  *#holders(key: string): Generator<string> {
+    for (const entry of this.entries.rangeKeys(key, key + "\xff")) yield entry.docId;
   }
 
   /** Entries whose index key starts with `prefix` (a full key, or leading components). */
   withPrefix(prefix: Uint8Array, reverse = false): Generator<KeyEntry> {
-    return this.entries.range(prefix, prefixEnd(prefix), reverse);
+    const from = bytesToKeyString(prefix);
+    return this.entries.rangeKeys(from, from + "\xff", reverse);
   }
+}
+
+/** Shared empty result (never mutated). */
+const NO_KEYS: string[] = [];
+
+/** The tag byte of a string key (`encodeKey("")` is the tag and the terminator 0x00 0x01). */
+const STRING_TAG = encodeKey("")[0]!;
+
+/**
+ * The entry key of index key `key` and document `docId` as a flat byte string: `key`, then the
+ * key of the id. For ids of ASCII characters other than NUL (the usual case) the id's key is
+ * the string tag, the characters and the terminator 0x00 0x01, written here without encoding;
+ * any other id goes through `encodeKey`. Both give the same bytes (`tests/index.test.ts`).
+ */
+export function entryKey(key: Uint8Array, docId: string): string {
+  const length = key.length;
+  const bytes = new Uint8Array(length + docId.length + 3);
+  bytes.set(key);
+  bytes[length] = STRING_TAG;
+  for (let i = 0; i < docId.length; i++) {
+    const code = docId.charCodeAt(i);
+    if (code === 0 || code > 0x7f) {
+      const idKey = encodeKey(docId);
+      const full = new Uint8Array(length + idKey.length);
+      full.set(key);
+      full.set(idKey, length);
+      return bytesToKeyString(full);
+    }
+    bytes[length + 1 + i] = code;
+  }
+  bytes[bytes.length - 2] = 0x00;
+  bytes[bytes.length - 1] = 0x01;
+  return bytesToKeyString(bytes);
 }
 
 function distinctKeys(elements: readonly Value[]): Uint8Array[] {
   const keys = elements.map((element) => encodeKey(element)).sort(compareBytes);
   return keys.filter((key, i) => i === 0 || compareBytes(keys[i - 1]!, key) !== 0);
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

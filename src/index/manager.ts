@@ -165,14 +165,30 @@ export class IndexManager implements CommitObserver {
     const total = collection.entries.size;
     let done = 0;
     const docIds = [...collection.entries.keys()]; // writes during the build may add entries
-    for (const docId of docIds) {
-      const entry = this.#engine.store.entry(building.index.definition.collection, docId);
-      const clashes = building.index.add(docId, entry?.value);
-      if (clashes.length > 0) building.clash ??= [docId, clashes[0]!];
-      if (++done % BUILD_SLICE === 0) {
-        onProgress?.({ done, total });
-        await new Promise((resolve) => setTimeout(resolve, 0));
+    const index = building.index;
+    const name = index.definition.collection;
+    const store = this.#engine.store;
+    // Each slice is read and indexed in one synchronous step, so it sees the current values;
+    // writes between slices reach the index through `applied`.
+    for (let at = 0; at < docIds.length; at += BUILD_SLICE) {
+      if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      const end = Math.min(at + BUILD_SLICE, docIds.length);
+      if (index.definition.unique) {
+        for (let i = at; i < end; i++) {
+          const docId = docIds[i]!;
+          const clashes = index.add(docId, store.entry(name, docId)?.value);
+          if (clashes.length > 0) building.clash ??= [docId, clashes[0]!];
+        }
+      } else {
+        const slice: Array<[string, Value | undefined]> = [];
+        for (let i = at; i < end; i++) {
+          const docId = docIds[i]!;
+          slice.push([docId, store.entry(name, docId)?.value]);
+        }
+        index.addMany(slice);
       }
+      done = end;
+      if (done % BUILD_SLICE === 0) onProgress?.({ done, total });
     }
     onProgress?.({ done, total });
   }
@@ -253,6 +269,12 @@ function groupByCollection(ops: readonly WriteOp[]): Map<string, WriteOp[]> {
 function fill(index: DocumentIndex, store: DocumentStore): [string, string] | undefined {
   const collection = store.collection(index.definition.collection);
   let clash: [string, string] | undefined;
+  if (!index.definition.unique) {
+    const docs: Array<[string, Value | undefined]> = [];
+    for (const [docId, entry] of collection?.entries ?? []) docs.push([docId, entry.value]);
+    index.addMany(docs);
+    return undefined;
+  }
   for (const [docId, entry] of collection?.entries ?? []) {
     const clashes = index.add(docId, entry.value);
     if (clashes.length > 0) clash ??= [docId, clashes[0]!];
