@@ -15,6 +15,7 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
+import { readU64, writeU64 } from "../codec/u64.ts";
 
 /** `GLENBTR\0`: the first 8 bytes of every generation file. */
 export const PREAMBLE_MAGIC: Uint8Array = new Uint8Array([
@@ -74,21 +75,6 @@ export const NodeKind: Readonly<{ leaf: 1; branch: 2; blob: 3 }> = Object.freeze
 
 /** Leaf entry flag: the value lives in a blob node; the entry holds its offset and length. */
 export const ENTRY_FLAG_BLOB = 0x01;
-
-const TWO_32 = 2 ** 32;
-
-/** Writes a non-negative safe integer as u64 little-endian. */
-export function writeU64(view: DataView, offset: number, value: number): void {
-  view.setUint32(offset, value % TWO_32, true);
-  view.setUint32(offset + 4, Math.floor(value / TWO_32), true);
-}
-
-/** Reads a u64 little-endian; values of 2^53 and above come back as `Infinity`. */
-export function readU64(view: DataView, offset: number): number {
-  const high = view.getUint32(offset + 4, true);
-  if (high >= 0x200000) return Infinity;
-  return high * TWO_32 + view.getUint32(offset, true);
-}
 
 /** The name of the file of generation `generation`: 16 decimal digits and `.btree`. */
 export function generationName(generation: number): string {

@@ -32,7 +32,7 @@ import {
   LimitExceededError,
 } from "../errors.ts";
 import type { FileLock, FileSystem } from "../io/filesystem.ts";
-import { joinPath } from "../io/filesystem.ts";
+import { joinPath, makeDirDurable } from "../io/filesystem.ts";
 import { compareBytes } from "../value/compare.ts";
 import { containsBytes, copyBytesDeep, deepFreeze } from "../value/freeze.ts";
 import type { Limits } from "../value/limits.ts";
@@ -1258,31 +1258,6 @@ function checkOptions(options: BTreeStoreOptions): void {
   positive("maxFileBytes", options.maxFileBytes);
   positive("maxValueBytes", options.maxValueBytes, MAX_VALUE_BYTES);
   positive("compactionSliceMs", options.compactionSliceMs);
-}
-
-/**
- * Creates `dir` and its missing parents, then fsyncs the directory holding each created one, so
- * the store cannot vanish with its directory on a power loss. (The same rule as the engine's.)
- */
-function makeDirDurable(fs: FileSystem, dir: string): void {
-  const missing: string[] = [];
-  for (let path = dir; !fs.exists(path);) {
-    missing.push(path);
-    const parent = parentDir(path);
-    if (parent === path) break;
-    path = parent;
-  }
-  if (missing.length === 0) return;
-  fs.mkdir(dir);
-  for (const path of missing.toReversed()) fs.syncDir(parentDir(path));
-}
-
-/** The directory holding `path` (`"."` for a bare name, `"/"` for a top-level one). */
-function parentDir(path: string): string {
-  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  const slash = trimmed.lastIndexOf("/");
-  if (slash < 0) return ".";
-  return slash === 0 ? "/" : trimmed.slice(0, slash);
 }
 
 async function nodeFileSystem(): Promise<FileSystem> {

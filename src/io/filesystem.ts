@@ -128,3 +128,29 @@ export function readExactly(file: FileHandle, position: number, length: number):
   }
   return buffer;
 }
+
+/**
+ * Creates `dir` and its missing parents, then fsyncs the directory holding each created one
+ * (outermost first), so that files made durable inside them cannot vanish with their directory
+ * on a power loss. Does nothing when `dir` exists.
+ */
+export function makeDirDurable(fs: FileSystem, dir: string): void {
+  const missing: string[] = [];
+  for (let path = dir; !fs.exists(path);) {
+    missing.push(path);
+    const parent = parentDir(path);
+    if (parent === path) break;
+    path = parent;
+  }
+  if (missing.length === 0) return;
+  fs.mkdir(dir);
+  for (const path of missing.toReversed()) fs.syncDir(parentDir(path));
+}
+
+/** The directory holding `path` (`"."` for a bare name, `"/"` for a top-level one). */
+function parentDir(path: string): string {
+  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  const slash = trimmed.lastIndexOf("/");
+  if (slash < 0) return ".";
+  return slash === 0 ? "/" : trimmed.slice(0, slash);
+}

@@ -17,7 +17,7 @@ import { CorruptionError } from "../errors.ts";
 import { AtomicFileWriter } from "../io/atomic.ts";
 import { type FileSystem, joinPath } from "../io/filesystem.ts";
 import type { Value } from "../value/value.ts";
-import { readU64, writeU64 } from "../wal/format.ts";
+import { readU64, writeU64 } from "../codec/u64.ts";
 
 /** File name of the manifest inside the snapshot directory. */
 export const MANIFEST_NAME = "MANIFEST";

@@ -18,7 +18,7 @@ import { AtomicFileWriter } from "../io/atomic.ts";
 import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
 import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
-import { readU64, writeU64 } from "../wal/format.ts";
+import { readU64, writeU64 } from "../codec/u64.ts";
 
 /** "GLENSNAP". */
 export const SNAPSHOT_MAGIC: Uint8Array = new Uint8Array([

@@ -12,6 +12,9 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
+import { readU64, writeU64 } from "../codec/u64.ts";
+
+const TWO_32 = 2 ** 32;
 
 /** "GLENWAL\0". */
 export const SEGMENT_MAGIC: Uint8Array = new Uint8Array([
@@ -44,21 +47,6 @@ export const RecordType: Readonly<{ commit: 1; schema: 2 }> = Object.freeze(
     schema: 2,
   } as const,
 );
-
-const TWO_32 = 2 ** 32;
-
-/** Writes a non-negative safe integer as u64 little-endian. */
-export function writeU64(view: DataView, offset: number, value: number): void {
-  view.setUint32(offset, value % TWO_32, true);
-  view.setUint32(offset + 4, Math.floor(value / TWO_32), true);
-}
-
-/** Reads a u64 little-endian; values above 2^53 come back as `Infinity` (never valid here). */
-export function readU64(view: DataView, offset: number): number {
-  const high = view.getUint32(offset + 4, true);
-  if (high >= 0x200000) return Infinity;
-  return high * TWO_32 + view.getUint32(offset, true);
-}
 
 /** The name of the segment whose first record has `firstLsn`. */
 export function segmentName(firstLsn: number): string {
