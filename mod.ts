@@ -83,6 +83,7 @@ export {
   copyBytesDeep,
   deepFreeze,
   DEFAULT_LIMITS,
+  type EnvSource,
   equals,
   formatPath,
   Id,

@@ -36,6 +36,8 @@ export class GlenError extends Error {
   readonly code: string;
 
   /**
+   * Creates the instance.
+   *
    * @param code the stable code of this failure
    * @param message a human-readable description
    * @param options `cause`: the underlying error
@@ -65,6 +67,8 @@ export class CodecError extends GlenError {
   readonly offset: number;
 
   /**
+   * Creates the instance.
+   *
    * @param message what is wrong
    * @param offset byte offset of the failure
    * @param options `cause`: the underlying error
@@ -98,6 +102,8 @@ export class CorruptionError extends GlenError {
   readonly offset: number;
 
   /**
+   * Creates the instance.
+   *
    * @param message what check failed
    * @param file the damaged file
    * @param offset byte offset of the damage
@@ -125,6 +131,8 @@ export class CorruptionError extends GlenError {
  */
 export class DatabaseLockedError extends GlenError {
   /**
+   * Creates the instance.
+   *
    * @param message names the path and, where known, the holder of the lock
    * @param options `cause`: the underlying error
    */
@@ -147,6 +155,8 @@ export class DatabaseLockedError extends GlenError {
  */
 export class DatabaseClosedError extends GlenError {
   /**
+   * Creates the instance.
+   *
    * @param message what was attempted
    * @param options `cause`: the underlying error
    */
@@ -171,6 +181,8 @@ export class DatabaseClosedError extends GlenError {
  */
 export class DatabaseFailedError extends GlenError {
   /**
+   * Creates the instance.
+   *
    * @param message what failed
    * @param options `cause`: the I/O error that failed the handle
    */
@@ -201,6 +213,8 @@ export class LimitExceededError extends GlenError {
   readonly actual: number;
 
   /**
+   * Creates the instance.
+   *
    * @param limit the limit's name
    * @param max the configured maximum
    * @param actual the offending size
@@ -228,6 +242,8 @@ export class LimitExceededError extends GlenError {
  */
 export class TransactionConflictError extends GlenError {
   /**
+   * Creates the instance.
+   *
    * @param message how many attempts were made and what conflicted last
    * @param options `cause`: unused
    */
@@ -261,6 +277,8 @@ export class UniqueConstraintError extends GlenError {
   readonly existingDocId: string;
 
   /**
+   * Creates the instance.
+   *
    * @param collection the collection
    * @param index the unique index
    * @param docId the document whose write was rejected

@@ -59,6 +59,8 @@ function splitOptions(options: StreamCodecOptions | undefined): [Limits, number]
 export class EncoderStream<T extends Value | object = Value>
   extends TransformStream<T, Uint8Array> {
   /**
+   * Creates the instance.
+   *
    * @param options limits enforced on each value, and `maxFrameBytes`
    * @throws {RangeError} for invalid options
    */
@@ -114,6 +116,8 @@ function frame(body: Uint8Array): Uint8Array {
  */
 export class DecoderStream extends TransformStream<Uint8Array, Value> {
   /**
+   * Creates the instance.
+   *
    * @param options limits enforced on each value, and `maxFrameBytes`
    * @throws {RangeError} for invalid options
    */

@@ -33,6 +33,8 @@ export class Id {
   readonly version: number;
 
   /**
+   * Creates the instance.
+   *
    * @param collection non-empty collection name
    * @param docId non-empty document id
    * @param version non-negative safe integer (default 0: any version)

@@ -11,6 +11,8 @@
 
 import { type EnvSource, lookupEnv, parseIntegerSetting } from "../env.ts";
 
+export type { EnvSource };
+
 /**
  * Limits enforced on every value that is encoded, decoded or stored.
  *

@@ -8,6 +8,7 @@
 export { Id } from "./id.ts";
 export {
   DEFAULT_LIMITS,
+  type EnvSource,
   type Limits,
   limitsFromEnv,
   MAX_DEPTH_CEILING,
