@@ -713,7 +713,8 @@ export class Glen {
     this.#engine.assertOpen();
     const index = this.#indexes.get(collection, name);
     const prefix = this.#indexKey(index.arity, key);
-    return this.#collect(collection, index.entries.range(prefix, prefixEnd(prefix)), options.limit);
+    const entries = index.entries.range(prefix, prefixEnd(prefix));
+    return this.#collect(collection, entries, options.limit, index.definition.multi);
   }
 
   /**
@@ -763,7 +764,7 @@ export class Glen {
       to = maxInclusive ? prefixEnd(key) : key;
     }
     const entries = index.entries.range(from, to, order === "desc");
-    return this.#collect(collection, entries, options.limit);
+    return this.#collect(collection, entries, options.limit, index.definition.multi);
   }
 
   /**
@@ -804,18 +805,26 @@ export class Glen {
     collection: string,
     entries: Iterable<{ docId: string }>,
     limit: number | undefined,
+    multi: boolean,
   ): Array<[string, Value]> {
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
       throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
     }
+    const max = limit ?? Infinity;
     const result: Array<[string, Value]> = [];
-    const seen = new Set<string>(); // a multi index can list a document under several keys
+    if (max === 0) return result;
+    const store = this.#engine.store;
+    // Only a multi index can list one document under several keys.
+    const seen = multi ? new Set<string>() : undefined;
     for (const { docId } of entries) {
-      if (limit !== undefined && result.length >= limit) break;
-      if (seen.has(docId)) continue;
-      seen.add(docId);
-      const value = this.get(collection, docId);
-      if (value !== undefined) result.push([docId, value]);
+      if (seen !== undefined) {
+        if (seen.has(docId)) continue;
+        seen.add(docId);
+      }
+      const entry = store.entry(collection, docId);
+      if (entry === undefined || entry.value === undefined) continue;
+      result.push([docId, entry.hasBytes ? copyBytesDeep(entry.value) : entry.value]);
+      if (result.length >= max) break;
     }
     return result;
   }

@@ -251,7 +251,9 @@ export class Query {
 
   /** Runs the query: `[docId, value]` pairs in result order. */
   all(): Array<[string, Value]> {
-    return this.#run(this.#state.limit).map(([docId, value]) => [docId, this.#project(value)]);
+    return this.#run(this.#state.limit).map((
+      [docId, value],
+    ) => [docId, this.#project(docId, value)]);
   }
 
   /** Runs the query and returns one page plus the cursor of the next. */
@@ -261,7 +263,7 @@ export class Query {
     const more = limit !== undefined && rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     const page: QueryPage = {
-      items: items.map(([docId, value]) => [docId, this.#project(value)]),
+      items: items.map(([docId, value]) => [docId, this.#project(docId, value)]),
     };
     if (more && items.length > 0) page.cursor = this.#encodeCursor(items.at(-1)!);
     return page;
@@ -308,10 +310,13 @@ export class Query {
         if (entry.value !== undefined) accept(docId, entry.value);
       }
     } else {
-      const seen = new Set<string>();
+      // One range of a non-multi index lists each document once; several ranges ("in") may not.
+      const seen = plan.ranges > 1 ? new Set<string>() : undefined;
       for (const docId of plan.docIds()) {
-        if (seen.has(docId)) continue;
-        seen.add(docId);
+        if (seen !== undefined) {
+          if (seen.has(docId)) continue;
+          seen.add(docId);
+        }
         const value = this.#source.store.entry(this.#collection, docId)?.value;
         if (value !== undefined && accept(docId, value) && plan.ordered && rows.length === limit) {
           return rows;
@@ -381,9 +386,10 @@ export class Query {
     throw new TypeError("Invalid query cursor (it must come from page() of the same ordering)");
   }
 
-  #project(value: Value): Value {
+  #project(docId: string, value: Value): Value {
     const select = this.#state.select;
-    const copied = copyBytesDeep(value);
+    const hasBytes = this.#source.store.entry(this.#collection, docId)?.hasBytes ?? true;
+    const copied = hasBytes ? copyBytesDeep(value) : value;
     if (select === undefined) return copied;
     const out: { [key: string]: Value } = {};
     for (const path of select) {
@@ -423,6 +429,8 @@ export class Query {
 interface Plan {
   index: DocumentIndex;
   condition: Condition;
+  /** How many key ranges `docIds()` walks. */
+  ranges: number;
   score: number;
   ordered: boolean;
   docIds(): Iterable<string>;
@@ -479,6 +487,7 @@ function planFor(
   return {
     index,
     condition,
+    ranges: ranges.length,
     score: score + (ordered ? 5 : 0),
     ordered,
     *docIds() {
