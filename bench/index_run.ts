@@ -52,6 +52,7 @@ import {
   sqliteQueries,
 } from "./index_workloads.ts";
 import { median, runtimeName, spread } from "./store_workloads.ts";
+import { formatNs, positiveInteger } from "./harness.ts";
 
 const WORKLOADS = ["build", "findBy", "rangeBy", "query", "put"] as const;
 type Workload = typeof WORKLOADS[number];
@@ -121,14 +122,6 @@ function parseOptions(args: readonly string[]): Options {
   return options;
 }
 
-function positiveInteger(name: string, text: string | undefined): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} expects a positive integer, got ${text}`);
-  }
-  return value;
-}
-
 function log(options: Options, message: string): void {
   // Progress goes to stderr so that --json keeps stdout clean.
   if (!options.json || process.stderr.isTTY) process.stderr.write(`${message}\n`);
@@ -150,12 +143,6 @@ function ratioOf(
 function perSecond(ms: number, count: number): string {
   const rate = count / (ms / 1000);
   return rate >= 1e6 ? `${(rate / 1e6).toFixed(2)} M/s` : `${(rate / 1e3).toFixed(1)} k/s`;
-}
-
-function formatNs(ns: number): string {
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
-  return `${ns.toFixed(0)} ns`;
 }
 
 async function loadGlen(docs: ReadonlyArray<[string, IndexDoc]>): Promise<Glen> {

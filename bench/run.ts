@@ -29,6 +29,7 @@ import {
   type CodecWorkload,
   MSGPACKR_OPTIONS,
 } from "./codec_workloads.ts";
+import { formatNs, median, positiveInteger, runtimeName } from "./harness.ts";
 
 interface Options {
   json: boolean;
@@ -62,23 +63,6 @@ function parseOptions(args: readonly string[]): Options {
     else throw new TypeError(`Unknown argument "${arg}" (expected --json, --rounds, --time-ms)`);
   }
   return options;
-}
-
-function positiveInteger(name: string, text: string | undefined): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} expects a positive integer, got ${text}`);
-  }
-  return value;
-}
-
-function runtimeName(): string {
-  const versions = process.versions as Record<string, string | undefined>;
-  if (typeof (globalThis as { Deno?: unknown }).Deno !== "undefined") {
-    return `deno ${versions.deno}`;
-  }
-  if (versions.bun !== undefined) return `bun ${versions.bun}`;
-  return `node ${versions.node}`;
 }
 
 async function measureWorkload(
@@ -115,22 +99,10 @@ async function measureWorkload(
   return { workload: workload.name, operation, nsPerOp, ratios };
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
 function geometricMean(values: readonly number[]): number {
   let logSum = 0;
   for (const value of values) logSum += Math.log(value);
   return Math.exp(logSum / values.length);
-}
-
-function formatNs(ns: number): string {
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
-  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
-  return `${ns.toFixed(0)} ns`;
 }
 
 function printTable(

@@ -50,6 +50,7 @@ import {
   sqliteName,
   STORE_SEED,
 } from "./store_workloads.ts";
+import { positiveInteger } from "./harness.ts";
 
 const WORKLOADS = ["get", "putMany", "always", "reopen"] as const;
 type Workload = typeof WORKLOADS[number];
@@ -114,14 +115,6 @@ function parseOptions(args: readonly string[]): Options {
     }
   }
   return options;
-}
-
-function positiveInteger(name: string, text: string | undefined): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} expects a positive integer, got ${text}`);
-  }
-  return value;
 }
 
 /**

@@ -25,6 +25,7 @@
 import { setMaxListeners } from "node:events";
 import process from "node:process";
 import { Glen } from "../mod.ts";
+import { median, positiveInteger, runtimeName } from "./harness.ts";
 
 interface Options {
   json: boolean;
@@ -46,29 +47,6 @@ function parseOptions(args: readonly string[]): Options {
     else throw new TypeError(`Unknown argument "${arg}" (expected --json, --rounds, --time-ms)`);
   }
   return options;
-}
-
-function positiveInteger(name: string, text: string | undefined): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${name} expects a positive integer, got ${text}`);
-  }
-  return value;
-}
-
-function runtimeName(): string {
-  const versions = process.versions as Record<string, string | undefined>;
-  if (typeof (globalThis as { Deno?: unknown }).Deno !== "undefined") {
-    return `deno ${versions.deno}`;
-  }
-  if (versions.bun !== undefined) return `bun ${versions.bun}`;
-  return `node ${versions.node}`;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** Puts per measured call: awaiting them together keeps timer and scheduling noise out. */
