@@ -309,3 +309,19 @@ describe("codec round trip", () => {
     assert.deepEqual(decode(inner), { nested: [1, 2, 3] });
   });
 });
+
+describe("encode() and a polluted Object.prototype", () => {
+  test("inherited enumerable properties are not encoded, before and after the pollution", () => {
+    const doc = { a: 1, nested: { b: [2] } };
+    const clean = encode(doc).slice();
+    const prototype = Object.prototype as Record<string, unknown>;
+    prototype.polluted = "x";
+    try {
+      assert.deepEqual(encode(doc), clean);
+      assert.deepEqual(Object.keys(decode(clean) as object), ["a", "nested"]);
+    } finally {
+      delete prototype.polluted;
+    }
+    assert.deepEqual(encode(doc), clean);
+  });
+});

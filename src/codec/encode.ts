@@ -95,6 +95,7 @@ const INVALID: unique symbol = Symbol("invalid value");
 export function encode(value: Value, limitOverrides?: Partial<Limits>): Uint8Array {
   if (busy) return encodeNested(value, limitOverrides);
   limits = resolveLimits(limitOverrides);
+  protoPolluted = hasEnumerableProperty(Object.prototype);
   busy = true;
   const start = position;
   try {
@@ -423,6 +424,18 @@ function writeArray(value: unknown[], depth: number): void {
   }
 }
 
+/**
+ * Whether `Object.prototype` carries an enumerable property (prototype pollution). Only then can
+ * `for...in` over a plain object yield inherited keys, so only then is each key checked with
+ * `hasOwn`. Checked once per `encode` call.
+ */
+let protoPolluted = false;
+
+function hasEnumerableProperty(object: object): boolean {
+  for (const _ in object) return true;
+  return false;
+}
+
 function writeFields(value: Record<string, unknown>, depth: number): void {
   if (depth > limits.maxDepth) throw INVALID;
   // for-in (not Object.keys): no key array, and engines turn `value[key]` into a field load.
@@ -431,7 +444,7 @@ function writeFields(value: Record<string, unknown>, depth: number): void {
   let own = 0;
   let written = 0;
   for (const key in value) {
-    if (!hasOwn(value, key)) continue; // inherited from a polluted Object.prototype
+    if (protoPolluted && !hasOwn(value, key)) continue; // inherited from a polluted prototype
     own++;
     const field = value[key];
     if (field === undefined) continue; // the documented rule: undefined fields are omitted
