@@ -12,8 +12,10 @@
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import type { Value } from "../mod.ts";
+import { median, runtimeName } from "./harness.ts";
+
+export { median, runtimeName };
 
 /** Seed of the document generator. */
 export const STORE_SEED = 0x5eed1e55;
@@ -71,16 +73,6 @@ export function shuffledIds(docs: ReadonlyArray<[string, Value]>, seed: number):
     ids[j] = t;
   }
   return ids;
-}
-
-/** `"node 24.21.0"`, `"bun 1.4.5"` or `"deno 2.9.5"`. */
-export function runtimeName(): string {
-  const versions = process.versions as Record<string, string | undefined>;
-  if (typeof (globalThis as { Deno?: unknown }).Deno !== "undefined") {
-    return `deno ${versions.deno}`;
-  }
-  if (versions.bun !== undefined) return `bun ${versions.bun}`;
-  return `node ${versions.node}`;
 }
 
 /** A fresh temporary directory (on the same disk as the default tmpdir). */
@@ -170,13 +162,6 @@ export class RawFsyncLog {
   close(): void {
     closeSync(this.#fd);
   }
-}
-
-/** Median of a non-empty list. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** `[min, max]` of a non-empty list. */

@@ -11,58 +11,20 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { BTreeStore, DatabaseLockedError } from "../src/btree/mod.ts";
 import { Prng } from "../testing/mod.ts";
 import { RUN_SEED } from "./support/values.ts";
+import { kill, startWriter as startChild, type Writer } from "./support/writer_child.ts";
 
-const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
 const WRITER = fileURLToPath(new URL("./fixtures/btree_kill9_writer.ts", import.meta.url));
 const CYCLES = 8;
 
-interface Writer {
-  child: ChildProcess;
-  acked: () => number;
-  exited: Promise<void>;
-}
-
 function startWriter(dir: string, start: number): Promise<Writer> {
-  const args = [WRITER, dir, String(start)];
-  const child = spawn(process.execPath, isDeno ? ["run", "-A", ...args] : args, {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  let acked = start - 1;
-  let buffered = "";
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error("the writer did not start within 30 s"));
-    }, 30_000);
-    child.on("error", reject);
-    child.stdout!.on("data", (chunk: Uint8Array) => {
-      buffered += new TextDecoder().decode(chunk);
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (line.startsWith("ack ")) acked = Math.max(acked, Number(line.slice(4)));
-        else if (line === "ready") {
-          clearTimeout(timer);
-          resolve({ child, acked: () => acked, exited });
-        } else {
-          clearTimeout(timer);
-          reject(new Error(`writer: ${line}`));
-        }
-      }
-    });
-  });
+  return startChild([WRITER, dir, String(start)], start);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -78,8 +40,7 @@ describe(`B+ tree under kill -9 (seed ${RUN_SEED})`, () => {
         const writer = await startWriter(dir, next);
         if (cycle === 0) await assert.rejects(BTreeStore.open(dir), DatabaseLockedError);
         await sleep(20 + rng.int(300));
-        writer.child.kill("SIGKILL");
-        await writer.exited;
+        await kill(writer);
         const acked = writer.acked();
         const store = await BTreeStore.open(dir);
         try {

@@ -12,26 +12,17 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { DatabaseLockedError, Glen, type WalSyncMode } from "../mod.ts";
 import { Prng } from "../testing/mod.ts";
 import { RUN_SEED } from "./support/values.ts";
+import { kill, startWriter as startChild, type Writer } from "./support/writer_child.ts";
 
-const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
 const WRITER = fileURLToPath(new URL("./fixtures/kill9_writer.ts", import.meta.url));
 const CYCLES = 50;
-
-/** A running writer and the highest document number it acknowledged. */
-interface Writer {
-  child: ChildProcess;
-  acked: () => number;
-  exited: Promise<void>;
-}
 
 /** Starts the writer; resolves once it printed `ready` (rejects with its error line). */
 function startWriter(
@@ -40,44 +31,7 @@ function startWriter(
   start: number,
   mode = "write",
 ): Promise<Writer> {
-  const args = [WRITER, dir, walSync, String(start), mode];
-  const child = spawn(process.execPath, isDeno ? ["run", "-A", ...args] : args, {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  let acked = start - 1;
-  let buffered = "";
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error("the writer did not start within 30 s"));
-    }, 30_000);
-    child.on("error", reject);
-    child.stdout!.on("data", (chunk: Uint8Array) => {
-      buffered += new TextDecoder().decode(chunk);
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (line.startsWith("ack ")) acked = Math.max(acked, Number(line.slice(4)));
-        else if (line === "ready") {
-          clearTimeout(timer);
-          resolve({ child, acked: () => acked, exited });
-        } else {
-          clearTimeout(timer);
-          reject(new Error(`writer: ${line}`));
-        }
-      }
-    });
-  });
-}
-
-async function kill(writer: Writer): Promise<void> {
-  if (writer.child.exitCode === null && writer.child.signalCode === null) {
-    writer.child.kill("SIGKILL");
-  }
-  await writer.exited;
+  return startChild([WRITER, dir, walSync, String(start), mode], start);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
