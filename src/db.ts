@@ -1079,9 +1079,11 @@ export class Glen {
 
   /**
    * A live query over a collection: first `{ type: "initial", results }` (the documents that
-   * match `prefix` and `where`), then `added`, `changed` and `removed` events as acknowledged
-   * commits change the result. `where` receives frozen values; if it throws, this stream errors
-   * with that error (nothing else is affected).
+   * match `prefix`, `where` and `query`), then `added`, `changed` and `removed` events as
+   * acknowledged commits change the result. `where` receives frozen values; if it throws, this
+   * stream errors with that error (nothing else is affected). `query` follows the filter of a
+   * `db.query(collection)` (for example an index range such as `where("age", ">=", 18)`); its
+   * ordering and limit do not apply.
    *
    * @example
    * ```ts
@@ -1102,7 +1104,13 @@ export class Glen {
    */
   liveQuery(collection: string, options: LiveQueryOptions = {}): ReadableStream<LiveQueryEvent> {
     this.#checkSubscription(collection, undefined);
-    return this.#subscriptions.liveQuery(collection, options);
+    const { query, where, ...rest } = options;
+    if (query === undefined) return this.#subscriptions.liveQuery(collection, options);
+    if (typeof query?.test !== "function") throw new TypeError("query must come from db.query()");
+    const follow = where === undefined
+      ? (value: Value) => query.test(value)
+      : (value: Value, docId: string) => where(value, docId) && query.test(value);
+    return this.#subscriptions.liveQuery(collection, { ...rest, where: follow });
   }
 
   #checkSubscription(collection: string, docId: string | undefined): void {

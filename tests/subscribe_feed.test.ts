@@ -305,3 +305,34 @@ describe("model-based delivery", () => {
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
+
+describe("liveQuery() over a query", () => {
+  test("follows the query's filter: initial result, then added, changed and removed", async () => {
+    const db = await Glen.open();
+    await db.createIndex("users", "byAge", "age");
+    await db.putMany("users", [["a", { age: 30 }], ["b", { age: 12 }], ["c", { age: "x" }]]);
+    const stream = db.liveQuery("users", { query: db.query("users").where("age", ">=", 18) });
+    const reader = stream.getReader();
+    const initial = (await reader.read()).value!;
+    assert.equal(initial.type, "initial");
+    assert.deepEqual(
+      (initial as { results: ReadonlyArray<readonly [string, unknown]> }).results.map(([id]) => id),
+      [
+        "a",
+      ],
+    );
+    await db.put("users", "b", { age: 20 }); // enters
+    await db.put("users", "a", { age: 31 }); // changes within
+    await db.put("users", "a", { age: 3 }); // leaves
+    await db.put("users", "c", { age: "y" }); // never matches (type-bracketed)
+    const types: string[] = [];
+    for (let i = 0; i < 3; i++) types.push((await reader.read()).value!.type);
+    assert.deepEqual(types, ["added", "changed", "removed"]);
+    await reader.cancel();
+    assert.throws(
+      () => db.liveQuery("users", { query: {} as { test(v: unknown): boolean } }),
+      TypeError,
+    );
+    await db.close();
+  });
+});

@@ -274,6 +274,26 @@ export class Query {
     return this.#with({ limit: undefined, after: undefined, order: [] }).#run(undefined).length;
   }
 
+  /**
+   * Whether a document value matches this query's filter (ordering, limits, projection and
+   * cursor do not apply). Live queries use it to follow a query.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const adults = db.query("users").where("age", ">=", 18);
+   * assert.ok(adults.test({ age: 30 }));
+   * assert.ok(!adults.test({ age: "thirty" }));
+   * await db.close();
+   * ```
+   */
+  test(value: Value): boolean {
+    return matches({ and: this.#state.filters }, value);
+  }
+
   /** How the query will run. */
   explain(): QueryPlan {
     const plan = this.#plan();

@@ -205,6 +205,11 @@ export interface LiveQueryOptions extends StreamOptions {
   prefix?: string;
   /** Only documents for which this returns `true` (called with frozen values; must not throw). */
   where?: (value: Value, docId: string) => boolean;
+  /**
+   * Only documents matching this query's filter (`db.query(c).where(...)`); its ordering, limit,
+   * projection and cursor do not apply to a live query.
+   */
+  query?: { test(value: Value): boolean };
 }
 
 export const DEFAULT_MAX_QUEUED_EVENTS = 1024;

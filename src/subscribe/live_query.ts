@@ -14,9 +14,9 @@
  * events error the stream with a `StreamOverflowError` (subscribe again for a fresh initial
  * result).
  *
- * Index ranges: when `src/index/` lands, an index range is one more filter: `initial` comes from
- * the index scan instead of the collection scan and the membership test becomes "the document's
- * index key is within the bounds"; the delivery logic here does not change.
+ * Queries: `db.liveQuery(c, { query })` follows a `db.query(c)` filter (an index range such as
+ * `where("age", ">=", 18)` included) through its `test()`; the initial result is still a
+ * collection scan. Reading it from the index instead would change only the initial scan here.
  *
  * @module
  */
