@@ -112,32 +112,7 @@ export function decode(bytes: Uint8Array, limitOverrides?: Partial<Limits>): Val
 
 /** Decodes `bytes` as one value; `offset` is added to error offsets. For the stream decoder. */
 export function decodeAt(bytes: Uint8Array, resolved: Limits, offset: number): Value {
-  const saved = src;
-  const savedPos = pos;
-  const savedEnd = end;
-  const savedLimits = limits;
-  const savedBase = baseOffset;
-  const savedKeyTop = keyTop;
-  const savedFreeze = freezeDepth;
-  src = bytes;
-  pos = 0;
-  end = bytes.length;
-  limits = resolved;
-  baseOffset = offset;
-  freezeDepth = Infinity;
-  try {
-    const value = readValue(1);
-    if (pos !== end) fail(`${end - pos} trailing bytes after the value`, pos);
-    return value;
-  } finally {
-    src = saved;
-    pos = savedPos;
-    end = savedEnd;
-    limits = savedLimits;
-    baseOffset = savedBase;
-    keyTop = savedKeyTop;
-    freezeDepth = savedFreeze;
-  }
+  return withInput(bytes, 0, bytes.length, resolved, offset, Infinity, readWhole);
 }
 
 /** What {@linkcode decodeFrozen} reports besides the value. */
@@ -164,6 +139,26 @@ export function decodeFrozen(
   freezeFrom: number,
   result: FrozenDecodeResult,
 ): Value {
+  const value = withInput(bytes, start, stop, resolved, 0, freezeFrom, readLeading);
+  result.end = leadingEnd;
+  result.hasBytes = leadingHasBytes;
+  return value;
+}
+
+/**
+ * Runs `read` over `bytes[start, stop)` on fresh decoder state and restores the caller's state
+ * afterwards, so a decode started while another is running (a stream callback, a getter) cannot
+ * disturb it.
+ */
+function withInput(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  resolved: Limits,
+  offset: number,
+  freezeFrom: number,
+  read: () => Value,
+): Value {
   const saved = src;
   const savedPos = pos;
   const savedEnd = end;
@@ -176,14 +171,11 @@ export function decodeFrozen(
   pos = start;
   end = stop;
   limits = resolved;
-  baseOffset = 0;
+  baseOffset = offset;
   freezeDepth = freezeFrom;
   sawBytes = false;
   try {
-    const value = readValue(1);
-    result.end = pos;
-    result.hasBytes = sawBytes;
-    return value;
+    return read();
   } finally {
     src = saved;
     pos = savedPos;
@@ -194,6 +186,25 @@ export function decodeFrozen(
     freezeDepth = savedFreeze;
     sawBytes = savedBytes;
   }
+}
+
+/** The whole input is exactly one value. */
+function readWhole(): Value {
+  const value = readValue(1);
+  if (pos !== end) fail(`${end - pos} trailing bytes after the value`, pos);
+  return value;
+}
+
+/** Where `readLeading` stopped, and whether it decoded bytes (read by `decodeFrozen`). */
+let leadingEnd = 0;
+let leadingHasBytes = false;
+
+/** One value at the start of the input; the rest may follow. */
+function readLeading(): Value {
+  const value = readValue(1);
+  leadingEnd = pos;
+  leadingHasBytes = sawBytes;
+  return value;
 }
 
 function fail(message: string, at: number): never {
