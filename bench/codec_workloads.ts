@@ -23,6 +23,7 @@
 import { Buffer } from "node:buffer";
 import { Packr } from "msgpackr";
 import { decode, encode, equals, type Value } from "../mod.ts";
+import { createRandom } from "./harness.ts";
 
 /** One workload: a name, a value, and whether the JSON path needs the bigint/bytes reviver. */
 export interface CodecWorkload {
@@ -48,18 +49,6 @@ export interface BenchCodec {
 
 /** Seed of the workload generator. */
 export const WORKLOAD_SEED = 0x9e3779b9;
-
-/** mulberry32: a small deterministic PRNG returning floats in [0, 1). */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return function next(): number {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = [
   "alpha",

@@ -137,6 +137,25 @@ function log(options: Options, message: string): void {
   if (!options.json) console.error(message);
 }
 
+/**
+ * Runs every system once, starting with a different one each round (after a full collection
+ * each), records each time in `times`, and returns this round's times by name.
+ */
+async function runRotated(
+  runs: ReadonlyArray<readonly [string, () => Promise<number> | number]>,
+  round: number,
+  times: Record<string, number[]>,
+): Promise<Record<string, number>> {
+  const roundTimes: Record<string, number> = {};
+  for (let k = 0; k < runs.length; k++) {
+    const [name, run] = runs[(k + round) % runs.length]!;
+    collect();
+    roundTimes[name] = await run();
+    times[name]!.push(roundTimes[name]!);
+  }
+  return roundTimes;
+}
+
 function ratioOf(
   workload: Workload,
   name: string,
@@ -310,13 +329,7 @@ async function benchPutMany(options: Options, docs: Array<[string, Value]>): Pro
       ["lmdb", lmdbRun],
       ["sqlite", sqliteRun],
     ];
-    const roundTimes: Record<string, number> = {};
-    for (let k = 0; k < runs.length; k++) {
-      const [name, run] = runs[(k + round) % runs.length]!;
-      collect();
-      roundTimes[name] = await run();
-      times[name]!.push(roundTimes[name]!);
-    }
+    const roundTimes = await runRotated(runs, round, times);
     vsLmdb.push(roundTimes.lmdb! / roundTimes.glen!);
     vsSqlite.push(roundTimes.sqlite! / roundTimes.glen!);
     log(
@@ -493,13 +506,7 @@ async function benchReopen(options: Options, docs: Array<[string, Value]>): Prom
         ["snap", () => openTimed(snapDir)],
         ["json", jsonTimed],
       ];
-      const roundTimes: Record<string, number> = {};
-      for (let k = 0; k < runs.length; k++) {
-        const [name, run] = runs[(k + round) % runs.length]!;
-        collect();
-        roundTimes[name] = await run();
-        times[name]!.push(roundTimes[name]!);
-      }
+      const roundTimes = await runRotated(runs, round, times);
       walVsJson.push(roundTimes.json! / roundTimes.wal!);
       snapVsJson.push(roundTimes.json! / roundTimes.snap!);
       log(

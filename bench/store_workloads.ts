@@ -13,24 +13,12 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Value } from "../mod.ts";
-import { median, runtimeName } from "./harness.ts";
+import { createRandom, median, runtimeName } from "./harness.ts";
 
-export { median, runtimeName };
+export { createRandom, median, runtimeName };
 
 /** Seed of the document generator. */
 export const STORE_SEED = 0x5eed1e55;
-
-/** mulberry32: a small deterministic PRNG returning floats in [0, 1). */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return function next(): number {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
 
