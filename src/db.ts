@@ -13,7 +13,7 @@
 
 import { Engine, WAL_DIR } from "./engine/engine.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
-import type { DocEntry, WriteOp } from "./engine/store.ts";
+import type { WriteOp } from "./engine/store.ts";
 import { lookupEnv, parseIntegerSetting } from "./env.ts";
 import { GlenError, TransactionConflictError } from "./errors.ts";
 import { type FileSystem, joinPath } from "./io/filesystem.ts";
@@ -23,7 +23,7 @@ import type { IndexDefinition } from "./index/document_index.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
 import { Query } from "./index/query.ts";
 import { prefixEnd } from "./index/sorted_keys.ts";
-import { cloneFrozen, copyBytesDeep, lastCloneHadBytes } from "./value/freeze.ts";
+import { cloneFrozen, lastCloneHadBytes } from "./value/freeze.ts";
 import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
 import type { Value } from "./value/value.ts";
 import { DEFAULT_WAL_OPTIONS, type WalSyncMode } from "./wal/writer.ts";
@@ -272,9 +272,7 @@ export class Glen {
    */
   get(collection: string, docId: string): Value | undefined {
     this.#engine.assertOpen();
-    const entry = this.#engine.store.entry(collection, docId);
-    if (entry === undefined || entry.value === undefined) return undefined;
-    return entry.hasBytes ? copyBytesDeep(entry.value) : entry.value;
+    return this.#engine.store.read(collection, docId);
   }
 
   /**
@@ -294,10 +292,10 @@ export class Glen {
    */
   getDoc(collection: string, docId: string): DocInfo | undefined {
     this.#engine.assertOpen();
-    const entry = this.#engine.store.entry(collection, docId);
-    if (entry === undefined || entry.value === undefined) return undefined;
-    const value = entry.hasBytes ? copyBytesDeep(entry.value) : entry.value;
-    return { collection, docId, version: entry.version, value };
+    const store = this.#engine.store;
+    const value = store.read(collection, docId);
+    if (value === undefined) return undefined;
+    return { collection, docId, version: store.version(collection, docId), value };
   }
 
   /**
@@ -340,11 +338,14 @@ export class Glen {
    */
   *getAll(collection: string): Generator<[string, Value]> {
     this.#engine.assertOpen();
-    const entries = this.#engine.store.collection(collection)?.entries;
-    if (entries === undefined) return;
-    for (const [docId, entry] of entries) {
-      if (entry.value === undefined) continue;
-      yield [docId, entry.hasBytes ? copyBytesDeep(entry.value) : entry.value];
+    const store = this.#engine.store;
+    const documents = store.collection(collection);
+    if (documents === undefined) return;
+    // Over the versions, whose ids stay put when a document is deleted and written again: a
+    // document re-created during the iteration is not produced twice.
+    for (const docId of documents.versions.keys()) {
+      const value = store.read(collection, docId);
+      if (value !== undefined) yield [docId, value];
     }
   }
 
@@ -365,7 +366,7 @@ export class Glen {
    */
   count(collection: string): number {
     this.#engine.assertOpen();
-    return this.#engine.store.collection(collection)?.liveCount ?? 0;
+    return this.#engine.store.collection(collection)?.values.size ?? 0;
   }
 
   /**
@@ -409,11 +410,16 @@ export class Glen {
       checkDocId(docId);
       const frozen = cloneFrozen(value, this.#limits);
       const hasBytes = lastCloneHadBytes();
-      // Looked up after the copy (a getter may write) and passed on: one lookup per put.
-      const previous = this.#engine.store.entry(collection, docId);
-      const version = (previous?.version ?? 0) + 1;
+      // Looked up after the copy (a getter may write) and passed on: no second lookup.
+      const store = this.#engine.store;
+      const version = store.version(collection, docId) + 1;
       const op = { collection, docId, version, value: frozen };
-      return this.#engine.commitWith([op], [hasBytes], [previous], version);
+      return this.#engine.commitWith(
+        [op],
+        [hasBytes],
+        [store.value(collection, docId)],
+        version,
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -440,10 +446,16 @@ export class Glen {
       checkCollectionName(collection);
       checkDocId(docId);
       this.#engine.assertWritable();
-      const entry = this.#engine.store.entry(collection, docId);
-      if (entry === undefined || entry.value === undefined) return Promise.resolve(false);
-      const op = { collection, docId, version: entry.version + 1, value: undefined };
-      return this.#engine.commitWith([op], [false], [entry], true);
+      const store = this.#engine.store;
+      const previous = store.value(collection, docId);
+      if (previous === undefined) return Promise.resolve(false);
+      const op = {
+        collection,
+        docId,
+        version: store.version(collection, docId) + 1,
+        value: undefined,
+      };
+      return this.#engine.commitWith([op], [false], [previous], true);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -486,14 +498,13 @@ export class Glen {
       if (staged.size === 0) return Promise.resolve();
       const ops: WriteOp[] = new Array(staged.size);
       const hasBytes: boolean[] = new Array(staged.size);
-      const previous: Array<DocEntry | undefined> = new Array(staged.size);
+      const previous: Array<Value | undefined> = new Array(staged.size);
       const store = this.#engine.store;
       let i = 0;
       for (const [docId, value] of staged) {
-        const entry = store.entry(collection, docId);
-        ops[i] = { collection, docId, version: (entry?.version ?? 0) + 1, value };
+        ops[i] = { collection, docId, version: store.version(collection, docId) + 1, value };
         hasBytes[i] = withBytes !== undefined && withBytes.has(docId);
-        previous[i++] = entry;
+        previous[i++] = store.value(collection, docId);
       }
       return this.#engine.commitWith(ops, hasBytes, previous, undefined);
     } catch (error) {
@@ -525,9 +536,13 @@ export class Glen {
         checkDocId(docId);
         if (seen.has(docId)) continue;
         seen.add(docId);
-        const entry = store.entry(collection, docId);
-        if (entry === undefined || entry.value === undefined) continue;
-        ops.push({ collection, docId, version: entry.version + 1, value: undefined });
+        if (store.value(collection, docId) === undefined) continue;
+        ops.push({
+          collection,
+          docId,
+          version: store.version(collection, docId) + 1,
+          value: undefined,
+        });
       }
       this.#engine.assertWritable();
       if (ops.length === 0) return Promise.resolve(0);
@@ -821,9 +836,9 @@ export class Glen {
         if (seen.has(docId)) continue;
         seen.add(docId);
       }
-      const entry = store.entry(collection, docId);
-      if (entry === undefined || entry.value === undefined) continue;
-      result.push([docId, entry.hasBytes ? copyBytesDeep(entry.value) : entry.value]);
+      const value = store.read(collection, docId);
+      if (value === undefined) continue;
+      result.push([docId, value]);
       if (result.length >= max) break;
     }
     return result;

@@ -124,6 +124,26 @@ for (const [flavour, open] of flavours) {
       await db.close();
     });
 
+    test("getAll() never yields a document twice, even one deleted and re-created meanwhile", async () => {
+      const { db } = await open();
+      await db.putMany("c", [["a", 1], ["b", 2], ["c", 3]]);
+      const seen: Array<[string, unknown]> = [];
+      for (const [docId, value] of db.getAll("c")) {
+        seen.push([docId, value]);
+        if (docId === "a") {
+          await db.delete("c", "a");
+          await db.put("c", "a", 10); // re-created: same position, not a new one at the end
+          await db.put("c", "d", 4); // new: may or may not be seen, but once at most
+        }
+      }
+      const ids = seen.map(([docId]) => docId);
+      assert.equal(new Set(ids).size, ids.length, `duplicates in ${ids.join(",")}`);
+      assert.deepEqual(seen.slice(0, 3), [["a", 1], ["b", 2], ["c", 3]]);
+      // A re-created document keeps its first position in the iteration order.
+      assert.deepEqual([...db.getAll("c")].map(([docId]) => docId), ["a", "b", "c", "d"]);
+      await db.close();
+    });
+
     test("bad names and values reject with typed errors and change nothing", async () => {
       const { db } = await open();
       await assert.rejects(db.put("", "a", 1), TypeError);

@@ -42,13 +42,7 @@ import {
   type WalWriterOptions,
 } from "../wal/writer.ts";
 import { collectionFileName } from "./names.ts";
-import {
-  decodeCommitFrozen,
-  type DocEntry,
-  DocumentStore,
-  encodeCommit,
-  type WriteOp,
-} from "./store.ts";
+import { decodeCommitFrozen, DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
 
 /** Where and how the engine persists. */
 export interface EngineOptions {
@@ -78,8 +72,8 @@ export interface CommitEvent {
   readonly lsn: number;
   /** The writes, in order. */
   readonly ops: readonly WriteOp[];
-  /** Each written document's entry before the commit (`undefined`: it never existed). */
-  readonly previous: readonly (DocEntry | undefined)[];
+  /** Each written document's stored value before the commit (`undefined`: absent or deleted). */
+  readonly previous: readonly (Value | undefined)[];
 }
 
 /**
@@ -165,7 +159,7 @@ export class Engine {
       if (!name.endsWith(SNAPSHOT_SUFFIX)) continue;
       const snapshot = readSnapshot(fs, path);
       checkSnapshot(snapshot, name, path, coveredLsn);
-      this.store.load(snapshot.collection, snapshot.entries);
+      this.store.load(snapshot.collection, snapshot.documents);
       snapshotLsns.set(snapshot.collection, snapshot.lsn);
       newestSnapshotLsn = Math.max(newestSnapshotLsn, snapshot.lsn);
     }
@@ -249,7 +243,7 @@ export class Engine {
   }
 
   /**
-   * `commit`, for callers that have just looked up each written document's current entry
+   * `commit`, for callers that have just looked up each written document's current value
    * (`previous[i]`, in the same synchronous step, so it is still current: this saves a second
    * lookup per document), and whose promise should resolve with `result` rather than the LSN
    * (saves a `.then` per write).
@@ -257,7 +251,7 @@ export class Engine {
   commitWith<T>(
     ops: readonly WriteOp[],
     hasBytes: readonly boolean[],
-    known: readonly (DocEntry | undefined)[] | undefined,
+    known: readonly (Value | undefined)[] | undefined,
     result: T,
   ): Promise<T> {
     this.assertWritable();
@@ -265,13 +259,9 @@ export class Engine {
     for (const observer of observers) observer.check?.(ops, this.store);
     const previous = observers.length === 0
       ? []
-      : known ?? ops.map((op) => this.store.entry(op.collection, op.docId));
+      : known ?? ops.map((op) => this.store.value(op.collection, op.docId));
     const durable = this.#append(RecordType.commit, encodeCommit(ops), result);
-    if (known === undefined) {
-      for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
-    } else {
-      for (let i = 0; i < ops.length; i++) this.store.applyOver(ops[i]!, hasBytes[i]!, known[i]);
-    }
+    for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
     if (observers.length === 0) return durable;
     const event: CommitEvent = { lsn: this.#lastLsn, ops, previous };
     for (const observer of observers) observer.applied?.(event);
@@ -367,14 +357,16 @@ export class Engine {
     // Capture every collection at one LSN, synchronously, and make the WAL durable up to it.
     const lsn = this.#lastLsn;
     const schema = this.#schema;
-    const captured: Array<[string, Map<string, DocEntry>]> = [];
+    const captured: Array<[string, Map<string, number>, Map<string, Value>]> = [];
     for (const [name, collection] of this.store.allCollections()) {
-      captured.push([name, new Map(collection.entries)]);
+      captured.push([name, new Map(collection.versions), new Map(collection.values)]);
     }
     this.#io(() => this.#wal!.rotate());
-    for (const [collection, entries] of captured) {
+    for (const [collection, versions, values] of captured) {
       const path = snapshotPath(snapshotDir, collectionFileName(collection));
-      await this.#ioAsync(() => writeSnapshot(fs, path, { collection, lsn, entries }, yieldTurn));
+      await this.#ioAsync(() =>
+        writeSnapshot(fs, path, { collection, lsn, versions, values }, yieldTurn)
+      );
       this.#assertNotFailed(); // a write may have failed the WAL meanwhile
     }
     this.#io(() => {

@@ -1,12 +1,14 @@
 /**
- * The in-memory document state: collections of entries, each with its version and its frozen
- * value (or none: a tombstone), plus the byte form of a commit in the WAL.
+ * The in-memory document state: per collection, live values and versions in two maps (a read is
+ * one lookup that yields the frozen value itself, no entry object), plus the byte form of a commit
+ * in the WAL.
  *
  * Invariants:
  * - a stored value is deeply frozen and shares nothing with any caller;
- * - versions of a document only grow: a delete leaves a tombstone that keeps the last version,
- *   and a re-created document continues after it (no ABA for transactions);
- * - `liveCount` of a collection is the number of entries that are not tombstones;
+ * - versions of a document only grow: a delete leaves a tombstone (the id stays in `versions`,
+ *   leaves `values`) and a re-created document continues after it (no ABA for transactions);
+ * - every id in `values` is in `versions`; `withBytes` holds exactly the ids of live values that
+ *   contain a `Uint8Array`;
  * - applying the same write (same version) twice leaves the same state (replay is idempotent).
  *
  * @module
@@ -15,12 +17,10 @@
 import { decode, decodeFrozen, type FrozenDecodeResult } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
+import { copyBytesDeep } from "../value/freeze.ts";
 import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
-import type { SnapshotEntry } from "../snapshot/snapshot.ts";
+import type { CollectionDocuments } from "../snapshot/snapshot.ts";
 import type { Value } from "../value/value.ts";
-
-/** One document slot. `value === undefined` marks a tombstone. */
-export type DocEntry = SnapshotEntry;
 
 /** One write of a commit: a put when `value` is defined, a delete otherwise. */
 export interface WriteOp {
@@ -30,11 +30,8 @@ export interface WriteOp {
   readonly value: Value | undefined;
 }
 
-/** A collection: its entries and how many of them are live. */
-export interface Collection {
-  readonly entries: Map<string, DocEntry>;
-  liveCount: number;
-}
+/** A collection's documents; see {@link CollectionDocuments}. */
+export type Collection = CollectionDocuments;
 
 /** All collections of one database, in memory. */
 export class DocumentStore {
@@ -57,16 +54,37 @@ export class DocumentStore {
     return collection;
   }
 
-  /** The entry of a document, including tombstones. */
-  entry(collection: string, docId: string): DocEntry | undefined {
+  /**
+   * A live document's value as a caller may see it: the stored frozen value, or a copy of its
+   * bytes when it holds any (stored bytes are never handed out). `undefined` when absent.
+   */
+  read(collection: string, docId: string): Value | undefined {
     // The cache check inlined: this is the read path of every get.
     const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
-    return found === undefined ? undefined : found.entries.get(docId);
+    if (found === undefined) return undefined;
+    const value = found.values.get(docId);
+    if (value === undefined || found.withBytes.size === 0 || !found.withBytes.has(docId)) {
+      return value;
+    }
+    return copyBytesDeep(value);
+  }
+
+  /** A live document's stored frozen value (bytes not copied: for internal readers only). */
+  value(collection: string, docId: string): Value | undefined {
+    const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
+    return found === undefined ? undefined : found.values.get(docId);
   }
 
   /** The current version of a document: 0 if it never existed, else its (tombstone) version. */
   version(collection: string, docId: string): number {
-    return this.#find(collection)?.entries.get(docId)?.version ?? 0;
+    const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
+    return found === undefined ? 0 : found.versions.get(docId) ?? 0;
+  }
+
+  /** Whether a live document's stored value holds a `Uint8Array` somewhere. */
+  hasBytes(collection: string, docId: string): boolean {
+    const found = this.#find(collection);
+    return found !== undefined && found.withBytes.size !== 0 && found.withBytes.has(docId);
   }
 
   /** The collection, if it has ever been written. */
@@ -78,7 +96,7 @@ export class DocumentStore {
   collectionNames(): string[] {
     const names: string[] = [];
     for (const [name, collection] of this.#collections) {
-      if (collection.liveCount > 0) names.push(name);
+      if (collection.values.size > 0) names.push(name);
     }
     return names.sort();
   }
@@ -91,41 +109,32 @@ export class DocumentStore {
   /** Total number of live documents. */
   liveDocuments(): number {
     let total = 0;
-    for (const collection of this.#collections.values()) total += collection.liveCount;
+    for (const collection of this.#collections.values()) total += collection.values.size;
     return total;
   }
 
-  /** Applies one write (already validated, value frozen). */
+  /** Applies one write (already validated, value frozen; `hasBytes`: the value holds bytes). */
   apply(op: WriteOp, hasBytes: boolean): void {
-    this.applyOver(op, hasBytes, this.#find(op.collection)?.entries.get(op.docId));
-  }
-
-  /**
-   * Applies one write whose document's current entry the caller has just looked up (in the same
-   * synchronous step): saves a second lookup of the document.
-   */
-  applyOver(op: WriteOp, hasBytes: boolean, previous: DocEntry | undefined): void {
     let collection = this.#find(op.collection);
     if (collection === undefined) {
-      collection = { entries: new Map(), liveCount: 0 };
+      collection = { values: new Map(), versions: new Map(), withBytes: new Set() };
       this.#collections.set(op.collection, collection);
       this.#lastName = op.collection;
       this.#lastCollection = collection;
     }
-    const wasLive = previous !== undefined && previous.value !== undefined;
-    const isLive = op.value !== undefined;
-    collection.entries.set(op.docId, { version: op.version, value: op.value, hasBytes });
-    collection.liveCount += (isLive ? 1 : 0) - (wasLive ? 1 : 0);
+    const { docId, value } = op;
+    collection.versions.set(docId, op.version);
+    if (value === undefined) collection.values.delete(docId);
+    else collection.values.set(docId, value);
+    if (hasBytes) collection.withBytes.add(docId);
+    else if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
   }
 
   /** Replaces a whole collection (snapshot load). */
-  load(name: string, entries: Map<string, DocEntry>): void {
-    let liveCount = 0;
-    for (const entry of entries.values()) if (entry.value !== undefined) liveCount++;
-    const collection = { entries, liveCount };
-    this.#collections.set(name, collection);
+  load(name: string, documents: CollectionDocuments): void {
+    this.#collections.set(name, documents);
     this.#lastName = name;
-    this.#lastCollection = collection;
+    this.#lastCollection = documents;
   }
 }
 

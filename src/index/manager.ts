@@ -162,9 +162,9 @@ export class IndexManager implements CommitObserver {
   ): Promise<void> {
     const collection = this.#engine.store.collection(building.index.definition.collection);
     if (collection === undefined) return;
-    const total = collection.entries.size;
+    const total = collection.values.size;
     let done = 0;
-    const docIds = [...collection.entries.keys()]; // writes during the build may add entries
+    const docIds = [...collection.values.keys()]; // later writes reach the index via `applied`
     const index = building.index;
     const name = index.definition.collection;
     const store = this.#engine.store;
@@ -176,14 +176,14 @@ export class IndexManager implements CommitObserver {
       if (index.definition.unique) {
         for (let i = at; i < end; i++) {
           const docId = docIds[i]!;
-          const clashes = index.add(docId, store.entry(name, docId)?.value);
+          const clashes = index.add(docId, store.value(name, docId));
           if (clashes.length > 0) building.clash ??= [docId, clashes[0]!];
         }
       } else {
         const slice: Array<[string, Value | undefined]> = [];
         for (let i = at; i < end; i++) {
           const docId = docIds[i]!;
-          slice.push([docId, store.entry(name, docId)?.value]);
+          slice.push([docId, store.value(name, docId)]);
         }
         index.addMany(slice);
       }
@@ -212,14 +212,14 @@ export class IndexManager implements CommitObserver {
       const active = this.#active.get(op.collection);
       if (active !== undefined) {
         for (const index of active.values()) {
-          index.remove(op.docId, previous[i]?.value);
+          index.remove(op.docId, previous[i]);
           index.add(op.docId, op.value);
         }
       }
       const building = this.#building.get(op.collection);
       if (building !== undefined) {
         for (const build of building.values()) {
-          build.index.remove(op.docId, previous[i]?.value);
+          build.index.remove(op.docId, previous[i]);
           const clashes = build.index.add(op.docId, op.value);
           if (clashes.length > 0) build.clash ??= [op.docId, clashes[0]!];
         }
@@ -270,13 +270,11 @@ function fill(index: DocumentIndex, store: DocumentStore): [string, string] | un
   const collection = store.collection(index.definition.collection);
   let clash: [string, string] | undefined;
   if (!index.definition.unique) {
-    const docs: Array<[string, Value | undefined]> = [];
-    for (const [docId, entry] of collection?.entries ?? []) docs.push([docId, entry.value]);
-    index.addMany(docs);
+    index.addMany([...collection?.values ?? []]);
     return undefined;
   }
-  for (const [docId, entry] of collection?.entries ?? []) {
-    const clashes = index.add(docId, entry.value);
+  for (const [docId, value] of collection?.values ?? []) {
+    const clashes = index.add(docId, value);
     if (clashes.length > 0) clash ??= [docId, clashes[0]!];
   }
   return clash;

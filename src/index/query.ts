@@ -326,9 +326,8 @@ export class Query {
       return true;
     };
     if (plan === undefined) {
-      for (const [docId, entry] of this.#source.store.collection(this.#collection)?.entries ?? []) {
-        if (entry.value !== undefined) accept(docId, entry.value);
-      }
+      const values = this.#source.store.collection(this.#collection)?.values ?? [];
+      for (const [docId, value] of values) accept(docId, value);
     } else {
       // One range of a non-multi index lists each document once; several ranges ("in") may not.
       const seen = plan.ranges > 1 ? new Set<string>() : undefined;
@@ -337,7 +336,7 @@ export class Query {
           if (seen.has(docId)) continue;
           seen.add(docId);
         }
-        const value = this.#source.store.entry(this.#collection, docId)?.value;
+        const value = this.#source.store.value(this.#collection, docId);
         if (value !== undefined && accept(docId, value) && plan.ordered && rows.length === limit) {
           return rows;
         }
@@ -408,7 +407,10 @@ export class Query {
 
   #project(docId: string, value: Value): Value {
     const select = this.#state.select;
-    const hasBytes = this.#source.store.entry(this.#collection, docId)?.hasBytes ?? true;
+    // A document deleted since it was read may have held bytes: copy then, to be safe.
+    const store = this.#source.store;
+    const hasBytes = store.value(this.#collection, docId) === undefined ||
+      store.hasBytes(this.#collection, docId);
     const copied = hasBytes ? copyBytesDeep(value) : value;
     if (select === undefined) return copied;
     const out: { [key: string]: Value } = {};

@@ -50,14 +50,18 @@ export const SNAPSHOT_SUFFIX = ".snap";
 
 const ROW_LIMITS = Object.freeze(resolveLimits({ maxDepth: MAX_DEPTH_CEILING }));
 
-/** One document slot. `value === undefined` marks a tombstone. */
-export interface SnapshotEntry {
-  /** The document's version: 1 on creation, +1 per write including deletes. */
-  readonly version: number;
-  /** The frozen value, or `undefined` for a deleted document. */
-  readonly value: Value | undefined;
-  /** Whether `value` holds a `Uint8Array` somewhere (reads then copy the bytes). */
-  readonly hasBytes: boolean;
+/**
+ * The documents of one collection, as the store keeps them and a snapshot holds them: live values
+ * and versions in two maps, so that a read finds a value with one lookup and no entry object.
+ * A document in `versions` but not in `values` is a tombstone (deleted, its version kept).
+ */
+export interface CollectionDocuments {
+  /** Live documents: id → deeply frozen value. */
+  readonly values: Map<string, Value>;
+  /** Every document ever written, tombstones included: id → version (1 on creation, +1 per write). */
+  readonly versions: Map<string, number>;
+  /** Ids of live documents whose value holds a `Uint8Array` somewhere (reads copy the bytes). */
+  readonly withBytes: Set<string>;
 }
 
 /** What a snapshot file holds. */
@@ -66,18 +70,23 @@ export interface LoadedSnapshot {
   collection: string;
   /** The LSN the snapshot covers: it reflects every write with LSN ≤ this. */
   lsn: number;
-  /** Documents and tombstones by id, values frozen. */
-  entries: Map<string, SnapshotEntry>;
+  /** Documents and tombstones, values frozen. */
+  documents: CollectionDocuments;
 }
 
 /**
- * Writes the snapshot of `collection` at `lsn` to `path`, streaming `entries` (which must not
- * change while this runs). Yields to the event loop between blocks via `pause`.
+ * Writes the snapshot of `collection` at `lsn` to `path`, streaming every document of `versions`
+ * with its value from `values` (neither may change while this runs). Yields to the event loop between blocks via `pause`.
  */
 export async function writeSnapshot(
   fs: FileSystem,
   path: string,
-  snapshot: { collection: string; lsn: number; entries: Iterable<[string, SnapshotEntry]> },
+  snapshot: {
+    collection: string;
+    lsn: number;
+    versions: Iterable<[string, number]>;
+    values: ReadonlyMap<string, Value>;
+  },
   pause: () => Promise<void>,
 ): Promise<number> {
   const writer = new AtomicFileWriter(fs, path);
@@ -93,10 +102,9 @@ export async function writeSnapshot(
       rows = [];
       rowBytes = 0;
     };
-    for (const [docId, entry] of snapshot.entries) {
-      const row: Value = entry.value === undefined
-        ? [docId, entry.version]
-        : [docId, entry.version, entry.value];
+    for (const [docId, version] of snapshot.versions) {
+      const value = snapshot.values.get(docId);
+      const row: Value = value === undefined ? [docId, version] : [docId, version, value];
       const bytes = encode(row, ROW_LIMITS).slice();
       rows.push(bytes);
       rowBytes += 4 + bytes.length;
@@ -191,7 +199,11 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
     if (typeof collection !== "string" || !Number.isSafeInteger(lsn)) {
       fail("bad snapshot header fields", 16);
     }
-    const entries = new Map<string, SnapshotEntry>();
+    const documents: CollectionDocuments = {
+      values: new Map(),
+      versions: new Map(),
+      withBytes: new Set(),
+    };
     let offset = headerBytes;
     let blocks = 0;
     for (;;) {
@@ -211,15 +223,15 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
       if (type === BLOCK_END) {
         const counts = decodeRows(body, 1, path, offset)[0];
         if (
-          !Array.isArray(counts) || counts[0] !== entries.size || counts[1] !== blocks ||
+          !Array.isArray(counts) || counts[0] !== documents.versions.size || counts[1] !== blocks ||
           offset + BLOCK_HEADER_BYTES + bodyLength !== size
         ) {
           fail("snapshot end block does not match its contents", offset);
         }
-        return { collection: collection as string, lsn, entries };
+        return { collection: collection as string, lsn, documents };
       }
       if (type !== BLOCK_ENTRIES) fail(`unknown snapshot block type ${type}`, offset);
-      loadRows(entries, body, count, path, offset);
+      loadRows(documents, body, count, path, offset);
       blocks++;
       offset += BLOCK_HEADER_BYTES + bodyLength;
     }
@@ -250,12 +262,12 @@ function decodeRows(body: Uint8Array, count: number, path: string, offset: numbe
 }
 
 /**
- * Decodes the `count` rows of an entries block into `entries`. Each row is decoded in place (no
+ * Decodes the `count` rows of an entries block into `documents`. Each row is decoded in place (no
  * copy of its bytes) with its document value frozen as it is built, and the decoder reports
  * whether the value holds bytes, so no separate freeze or scan walks the value again.
  */
 function loadRows(
-  entries: Map<string, SnapshotEntry>,
+  documents: CollectionDocuments,
   body: Uint8Array,
   count: number,
   path: string,
@@ -290,14 +302,14 @@ function loadRows(
     ) {
       throw new CorruptionError("malformed snapshot row", path, offset);
     }
-    const size = entries.size;
-    const value = row.length === 3 ? row[2] : undefined;
-    entries.set(row[0], {
-      version: row[1],
-      value,
-      hasBytes: value !== undefined && decoded.hasBytes,
-    });
-    if (entries.size === size) throw new CorruptionError("malformed snapshot row", path, offset);
+    const { values, versions } = documents;
+    const size = versions.size;
+    versions.set(row[0], row[1]);
+    if (versions.size === size) throw new CorruptionError("malformed snapshot row", path, offset);
+    if (row.length === 3) {
+      values.set(row[0], row[2]!);
+      if (decoded.hasBytes) documents.withBytes.add(row[0]);
+    }
     at = stop;
   }
   if (at !== body.length) throw new CorruptionError("snapshot block has extra bytes", path, offset);

@@ -11,7 +11,8 @@
  * @module
  */
 
-import type { DocEntry, WriteOp } from "../engine/store.ts";
+import type { WriteOp } from "../engine/store.ts";
+import { containsBytes } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import {
   type DeltaEvent,
@@ -31,8 +32,8 @@ export interface DocChange {
   readonly lsn: number;
   /** The write. */
   readonly op: WriteOp;
-  /** The entry before the write. */
-  readonly previous: DocEntry | undefined;
+  /** The stored value before the write (`undefined`: absent or deleted). */
+  readonly previous: Value | undefined;
   /** Whether `op.value` holds bytes (computed once per write, not per subscriber). */
   readonly hasBytes: boolean;
 }
@@ -138,14 +139,14 @@ abstract class FieldOutletBase<Event> extends Outlet<FieldChange, Event> impleme
 
   onWrite(change: DocChange): void {
     if (change.lsn <= this.target.skipThroughLsn) return;
-    const oldValue = valueAt(change.previous?.value, this.#segments);
+    const oldValue = valueAt(change.previous, this.#segments);
     const newValue = valueAt(change.op.value, this.#segments);
     if (sameValue(oldValue, newValue)) return;
     this.offer({
       version: change.op.version,
       oldValue,
       newValue,
-      hasBytes: change.hasBytes || change.previous?.hasBytes === true,
+      hasBytes: change.hasBytes || (oldValue !== undefined && containsBytes(oldValue)),
     });
   }
 

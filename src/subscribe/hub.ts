@@ -47,7 +47,6 @@ import {
   parseFieldPath,
   type StreamOptions,
   type SubscribeOptions,
-  userValue,
   type WatchOptions,
 } from "./events.ts";
 import { type CommitListener, type FeedFilter, FeedOutlet } from "./feed_outlet.ts";
@@ -147,12 +146,12 @@ export class SubscriptionHub {
     const outlet = new DocOutlet(target, capacity, signal);
     if (!this.#attachDoc(collection, docId, outlet)) return outlet.stream;
     if (initial) {
-      const entry = this.#engine.store.entry(collection, docId);
-      const value = entry === undefined ? undefined : userValue(entry.value, entry.hasBytes);
+      const store = this.#engine.store;
+      const value = store.read(collection, docId);
       outlet.offerInitial({
         collection,
         docId,
-        version: entry?.version ?? 0,
+        version: store.version(collection, docId),
         value,
         deleted: value === undefined,
       });
@@ -177,8 +176,12 @@ export class SubscriptionHub {
       : new FieldOutlet(target, { given, segments }, settings);
     if (!this.#attachDoc(collection, docId, outlet)) return outlet.stream;
     if (initial) {
-      const entry = this.#engine.store.entry(collection, docId);
-      outlet.offerInitial(entry?.version ?? 0, entry?.value, entry?.hasBytes ?? false);
+      const store = this.#engine.store;
+      outlet.offerInitial(
+        store.version(collection, docId),
+        store.value(collection, docId),
+        store.hasBytes(collection, docId),
+      );
     }
     return outlet.stream;
   }
@@ -275,10 +278,11 @@ export class SubscriptionHub {
   }
 
   *#scan(collection: string): Generator<ScannedDoc> {
-    const entries = this.#engine.store.collection(collection)?.entries;
-    if (entries === undefined) return;
-    for (const [docId, entry] of entries) {
-      if (entry.value !== undefined) yield { docId, value: entry.value, hasBytes: entry.hasBytes };
+    const documents = this.#engine.store.collection(collection);
+    if (documents === undefined) return;
+    const { values, withBytes } = documents;
+    for (const [docId, value] of values) {
+      yield { docId, value, hasBytes: withBytes.size !== 0 && withBytes.has(docId) };
     }
   }
 

@@ -96,7 +96,7 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
         const isIn = this.#selects(op.docId, op.value);
         const base = { collection, docId: op.docId, version: op.version };
         if (isIn) {
-          if (wasIn && sameValue(event.previous[i]?.value, op.value)) continue;
+          if (wasIn && sameValue(event.previous[i], op.value)) continue;
           this.#members.add(op.docId);
           this.offer({ ...base, type: wasIn ? "changed" : "added", value: op.value! });
         } else if (wasIn) {

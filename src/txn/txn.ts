@@ -91,12 +91,11 @@ export class Txn {
       if (staged === DELETE) return undefined;
       return staged.hasBytes ? copyBytesDeep(staged.value) : staged.value;
     }
-    const entry = this.#engine.store.entry(collection, docId);
+    const store = this.#engine.store;
     let reads = this.#reads.get(collection);
     if (reads === undefined) this.#reads.set(collection, reads = new Map());
-    if (!reads.has(docId)) reads.set(docId, entry?.version ?? 0);
-    if (entry === undefined || entry.value === undefined) return undefined;
-    return entry.hasBytes ? copyBytesDeep(entry.value) : entry.value;
+    if (!reads.has(docId)) reads.set(docId, store.version(collection, docId));
+    return store.read(collection, docId);
   }
 
   /**
@@ -246,9 +245,8 @@ export class Txn {
     const hasBytes: boolean[] = [];
     for (const [collection, writes] of this.#writes) {
       for (const [docId, staged] of writes) {
-        const entry = store.entry(collection, docId);
-        if (staged === DELETE && (entry === undefined || entry.value === undefined)) continue;
-        const version = (entry?.version ?? 0) + 1;
+        if (staged === DELETE && store.value(collection, docId) === undefined) continue;
+        const version = store.version(collection, docId) + 1;
         const value = staged === DELETE ? undefined : staged.value;
         ops.push({ collection, docId, version, value });
         hasBytes.push(staged !== DELETE && staged.hasBytes);
