@@ -21,7 +21,7 @@ import { type CommitResult, Txn } from "./txn/txn.ts";
 import { encodeCompositeKey, encodeKey, type KeyPart } from "./codec/keys.ts";
 import type { IndexDefinition } from "./index/document_index.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
-import { Query } from "./index/query.ts";
+import { Query, queryCandidates } from "./index/query.ts";
 import { prefixEnd } from "./index/sorted_keys.ts";
 import { cloneFrozen, lastCloneHadBytes } from "./value/freeze.ts";
 import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
@@ -1098,7 +1098,8 @@ export class Glen {
    * acknowledged commits change the result. `where` receives frozen values; if it throws, this
    * stream errors with that error (nothing else is affected). `query` follows the filter of a
    * `db.query(collection)` (for example an index range such as `where("age", ">=", 18)`); its
-   * ordering and limit do not apply.
+   * ordering and limit do not apply. With a `query` whose plan uses an index (see `explain()`),
+   * the initial result reads that index range instead of scanning the collection.
    *
    * @example
    * ```ts
@@ -1125,7 +1126,9 @@ export class Glen {
     const follow = where === undefined
       ? (value: Value) => query.test(value)
       : (value: Value, docId: string) => where(value, docId) && query.test(value);
-    return this.#subscriptions.liveQuery(collection, { ...rest, where: follow });
+    // The initial result reads the index range the query's planner picks, if any.
+    const candidates = query instanceof Query ? queryCandidates(query, collection) : undefined;
+    return this.#subscriptions.liveQuery(collection, { ...rest, where: follow }, candidates);
   }
 
   #checkSubscription(collection: string, docId: string | undefined): void {

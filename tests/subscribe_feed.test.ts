@@ -19,6 +19,7 @@ import {
   type DocEvent,
   EncoderStream,
   Glen,
+  type Query,
   StreamOverflowError,
   type Value,
 } from "../mod.ts";
@@ -333,6 +334,39 @@ describe("liveQuery() over a query", () => {
       () => db.liveQuery("users", { query: {} as { test(v: unknown): boolean } }),
       TypeError,
     );
+    await db.close();
+  });
+
+  test("the initial result reads the query's index range, not the whole collection", async () => {
+    const db = await Glen.open();
+    await db.putMany("users", range(0, 999).map((i) => [`u${i}`, { age: i % 100 }]));
+    await db.put("users", "odd", { age: "x" });
+    const initialIds = async (query: Query, where?: () => boolean) => {
+      const reader = db.liveQuery("users", { query, where }).getReader();
+      const event = (await reader.read()).value as {
+        type: string;
+        results: ReadonlyArray<readonly [string, unknown]>;
+      };
+      await reader.cancel();
+      assert.equal(event.type, "initial");
+      return event.results.map(([id]) => id).sort();
+    };
+    const adults = db.query("users").where("age", ">=", 95);
+    const scanned = await initialIds(adults); // no index yet: a scan
+    assert.equal(scanned.length, 50);
+    await db.createIndex("users", "byAge", "age");
+    assert.equal(adults.explain().index, "byAge");
+    let calls = 0;
+    const counted = await initialIds(adults, () => (calls++, true));
+    assert.deepEqual(counted, scanned);
+    assert.equal(calls, 50, "where() ran on the index range's documents only");
+    // "in" walks several ranges; a query of another collection falls back to a scan.
+    const some = db.query("users").where("age", "in", [1, 2, 1]);
+    assert.equal((await initialIds(some)).length, 20);
+    calls = 0;
+    const other = db.query("others").where("age", ">=", 95);
+    assert.deepEqual(await initialIds(other, () => (calls++, true)), scanned);
+    assert.equal(calls, 1001);
     await db.close();
   });
 });

@@ -15,6 +15,7 @@ export {
   type Operator,
   or,
   Query,
+  queryCandidates,
   type QueryPage,
   type QueryPlan,
   type QuerySource,

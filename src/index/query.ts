@@ -163,6 +163,19 @@ export interface QuerySource {
   assertOpen(): void;
 }
 
+/** Set by `Query`'s static block: the reader behind {@linkcode queryCandidates}. */
+let candidatesOf: (query: Query, collection: string) => Iterable<string> | undefined;
+
+/**
+ * The ids of every document of `collection` that may match `query`'s filter, read from the index
+ * its planner would use (each id once, ordering and limit ignored), or `undefined` when the
+ * query would scan or belongs to another collection. Candidates still need `query.test()`.
+ * Internal: live queries build their initial result with it.
+ */
+export function queryCandidates(query: Query, collection: string): Iterable<string> | undefined {
+  return candidatesOf(query, collection);
+}
+
 /**
  * A query over one collection. Builder methods return a new query; `all()`, `page()`,
  * `count()` and `explain()` run it (synchronously, on the current data).
@@ -185,6 +198,16 @@ export class Query {
   readonly #source: QuerySource;
   readonly #collection: string;
   readonly #state: QueryState;
+
+  static {
+    candidatesOf = (query, collection) => {
+      if (query.#collection !== collection) return undefined;
+      query.#source.assertOpen();
+      const plan = query.#plan();
+      if (plan === undefined) return undefined;
+      return plan.ranges > 1 ? new Set(plan.docIds()) : plan.docIds();
+    };
+  }
 
   /** @internal Use `db.query(collection)`. */
   constructor(source: QuerySource, collection: string, state?: QueryState) {

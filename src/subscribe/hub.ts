@@ -255,8 +255,15 @@ export class SubscriptionHub {
     return outlet.stream;
   }
 
-  /** `db.liveQuery()`. */
-  liveQuery(collection: string, options: LiveQueryOptions): ReadableStream<LiveQueryEvent> {
+  /**
+   * `db.liveQuery()`. `candidates`: ids that include every document the filter can select (from
+   * an index range); the initial result then reads just those instead of the whole collection.
+   */
+  liveQuery(
+    collection: string,
+    options: LiveQueryOptions,
+    candidates?: Iterable<string>,
+  ): ReadableStream<LiveQueryEvent> {
     const { prefix, where } = options;
     if (prefix !== undefined && typeof prefix !== "string") {
       throw new TypeError(`liveQuery() prefix must be a string, got ${typeof prefix}`);
@@ -271,17 +278,25 @@ export class SubscriptionHub {
       detach: (listener) => this.#detachCommits(listener, collections),
     }, { capacity, signal });
     if (!outlet.open) return outlet.stream;
-    outlet.start(this.#scan(collection));
+    outlet.start(this.#scan(collection, candidates));
     if (this.#closed) outlet.end();
     else if (outlet.open) this.#attachCommits(outlet, collections);
     return outlet.stream;
   }
 
-  *#scan(collection: string): Generator<ScannedDoc> {
+  *#scan(collection: string, candidates?: Iterable<string>): Generator<ScannedDoc> {
     const documents = this.#engine.store.collection(collection);
     if (documents === undefined) return;
     const { values, withBytes } = documents;
-    for (const [docId, value] of values) {
+    if (candidates === undefined) {
+      for (const [docId, value] of values) {
+        yield { docId, value, hasBytes: withBytes.size !== 0 && withBytes.has(docId) };
+      }
+      return;
+    }
+    for (const docId of candidates) {
+      const value = values.get(docId);
+      if (value === undefined) continue;
       yield { docId, value, hasBytes: withBytes.size !== 0 && withBytes.has(docId) };
     }
   }

@@ -15,8 +15,9 @@
  * result).
  *
  * Queries: `db.liveQuery(c, { query })` follows a `db.query(c)` filter (an index range such as
- * `where("age", ">=", 18)` included) through its `test()`; the initial result is still a
- * collection scan. Reading it from the index instead would change only the initial scan here.
+ * `where("age", ">=", 18)` included) through its `test()`; when the query's planner picks an
+ * index, the initial result reads only that index range's documents (`queryCandidates`), else it
+ * scans the collection. Later commits are matched one write at a time either way.
  *
  * @module
  */
