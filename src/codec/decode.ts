@@ -146,6 +146,55 @@ export function decodeFrozen(
 }
 
 /**
+ * Internal (not part of the public codec API): reads the header of the array that starts at
+ * `start` in `bytes[start, stop)` and decodes only its first `into.length` elements into `into`
+ * (frozen from depth 2, like {@linkcode decodeFrozen} with `freezeFrom` 2); `result.end` receives
+ * the offset of the first element not decoded. Returns the array's length, which must be at
+ * least `into.length`. Lets snapshot loading read a row's id and version and keep its document
+ * value encoded until first use.
+ *
+ * @throws {CodecError} when the input is not such an array
+ */
+export function decodeArrayPrefix(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  resolved: Limits,
+  into: Value[],
+  result: FrozenDecodeResult,
+): number {
+  prefixInto = into;
+  try {
+    const length = withInput(bytes, start, stop, resolved, 0, 2, readArrayPrefix) as number;
+    result.end = leadingEnd;
+    result.hasBytes = leadingHasBytes;
+    return length;
+  } finally {
+    prefixInto = [];
+  }
+}
+
+/** Where `readArrayPrefix` puts the elements it decodes. */
+let prefixInto: Value[] = [];
+
+function readArrayPrefix(): Value {
+  const into = prefixInto;
+  if (pos >= end) truncated(pos);
+  const tag = src[pos++]!;
+  let length: number;
+  if (tag >= TAG_FIXARRAY && tag < TAG_FIXOBJECT) length = tag - TAG_FIXARRAY;
+  else if (tag === TAG_ARRAY) length = readLength("maxArrayLen", limits.maxArrayLen, 1);
+  else return fail("expected an array", pos - 1);
+  if (length < into.length) {
+    fail(`array of ${length} elements, expected ${into.length} or more`, pos);
+  }
+  for (let i = 0; i < into.length; i++) into[i] = readValue(2);
+  leadingEnd = pos;
+  leadingHasBytes = sawBytes;
+  return length;
+}
+
+/**
  * Runs `read` over `bytes[start, stop)` on fresh decoder state and restores the caller's state
  * afterwards, so a decode started while another is running (a stream callback, a getter) cannot
  * disturb it.

@@ -27,6 +27,7 @@ import {
   readSnapshot,
   SNAPSHOT_SUFFIX,
   snapshotPath,
+  type StoredValue,
   writeSnapshot,
 } from "../snapshot/snapshot.ts";
 import { decode } from "../codec/decode.ts";
@@ -357,7 +358,7 @@ export class Engine {
     // Capture every collection at one LSN, synchronously, and make the WAL durable up to it.
     const lsn = this.#lastLsn;
     const schema = this.#schema;
-    const captured: Array<[string, Map<string, number>, Map<string, Value>]> = [];
+    const captured: Array<[string, Map<string, number>, Map<string, StoredValue>]> = [];
     for (const [name, collection] of this.store.allCollections()) {
       captured.push([name, new Map(collection.versions), new Map(collection.values)]);
     }

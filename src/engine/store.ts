@@ -7,8 +7,11 @@
  * - a stored value is deeply frozen and shares nothing with any caller;
  * - versions of a document only grow: a delete leaves a tombstone (the id stays in `versions`,
  *   leaves `values`) and a re-created document continues after it (no ABA for transactions);
- * - every id in `values` is in `versions`; `withBytes` holds exactly the ids of live values that
- *   contain a `Uint8Array`;
+ * - every id in `values` is in `versions`; `withBytes` holds exactly the ids of decoded live
+ *   values that contain a `Uint8Array`;
+ * - a value loaded from a snapshot stays encoded (`EncodedValue`) until first use; `encodedCount`
+ *   counts those, and every reader goes through `read`, `value` or `live`, which decode it and
+ *   store the decoded value in its place (nothing outside this class sees an `EncodedValue`);
  * - applying the same write (same version) twice leaves the same state (replay is idempotent).
  *
  * @module
@@ -19,7 +22,7 @@ import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
 import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
-import type { CollectionDocuments } from "../snapshot/snapshot.ts";
+import { type CollectionDocuments, decodeStored, EncodedValue } from "../snapshot/snapshot.ts";
 import type { Value } from "../value/value.ts";
 
 /** One write of a commit: a put when `value` is defined, a delete otherwise. */
@@ -62,17 +65,37 @@ export class DocumentStore {
     // The cache check inlined: this is the read path of every get.
     const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
     if (found === undefined) return undefined;
-    const value = found.values.get(docId);
-    if (value === undefined || found.withBytes.size === 0 || !found.withBytes.has(docId)) {
-      return value;
+    let value = found.values.get(docId);
+    if (value === undefined) return undefined;
+    // Only a collection loaded from a snapshot pays for the check (it reads the value's header).
+    if (found.encodedCount !== 0 && value instanceof EncodedValue) {
+      value = decodeInPlace(found, docId, value);
     }
-    return copyBytesDeep(value);
+    if (found.withBytes.size === 0 || !found.withBytes.has(docId)) return value as Value;
+    return copyBytesDeep(value as Value);
   }
 
   /** A live document's stored frozen value (bytes not copied: for internal readers only). */
   value(collection: string, docId: string): Value | undefined {
     const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
-    return found === undefined ? undefined : found.values.get(docId);
+    if (found === undefined) return undefined;
+    const value = found.values.get(docId);
+    if (found.encodedCount !== 0 && value instanceof EncodedValue) {
+      return decodeInPlace(found, docId, value);
+    }
+    return value as Value | undefined;
+  }
+
+  /**
+   * Every live document of a collection as `[docId, stored frozen value]` (bytes not copied), in
+   * the order of `values`; values still encoded are decoded on the way.
+   */
+  *live(collection: string): Generator<[string, Value]> {
+    const found = this.#find(collection);
+    if (found === undefined) return;
+    for (const [docId, value] of found.values) {
+      yield [docId, value instanceof EncodedValue ? decodeInPlace(found, docId, value) : value];
+    }
   }
 
   /** The current version of a document: 0 if it never existed, else its (tombstone) version. */
@@ -84,7 +107,9 @@ export class DocumentStore {
   /** Whether a live document's stored value holds a `Uint8Array` somewhere. */
   hasBytes(collection: string, docId: string): boolean {
     const found = this.#find(collection);
-    return found !== undefined && found.withBytes.size !== 0 && found.withBytes.has(docId);
+    if (found === undefined) return false;
+    if (found.encodedCount !== 0) this.value(collection, docId); // decode first: then it knows
+    return found.withBytes.size !== 0 && found.withBytes.has(docId);
   }
 
   /** The collection, if it has ever been written. */
@@ -117,12 +142,20 @@ export class DocumentStore {
   apply(op: WriteOp, hasBytes: boolean): void {
     let collection = this.#find(op.collection);
     if (collection === undefined) {
-      collection = { values: new Map(), versions: new Map(), withBytes: new Set() };
+      collection = {
+        values: new Map(),
+        encodedCount: 0,
+        versions: new Map(),
+        withBytes: new Set(),
+      };
       this.#collections.set(op.collection, collection);
       this.#lastName = op.collection;
       this.#lastCollection = collection;
     }
     const { docId, value } = op;
+    if (collection.encodedCount !== 0 && collection.values.get(docId) instanceof EncodedValue) {
+      collection.encodedCount--; // replaced or deleted before it was ever read
+    }
     collection.versions.set(docId, op.version);
     if (value === undefined) collection.values.delete(docId);
     else collection.values.set(docId, value);
@@ -136,6 +169,16 @@ export class DocumentStore {
     this.#lastName = name;
     this.#lastCollection = documents;
   }
+}
+
+/** Decodes an encoded value of `collection` and stores the result in its place. */
+function decodeInPlace(collection: Collection, docId: string, encoded: EncodedValue): Value {
+  const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
+  const value = decodeStored(encoded, decoded);
+  collection.values.set(docId, value);
+  collection.encodedCount--;
+  if (decoded.hasBytes) collection.withBytes.add(docId);
+  return value;
 }
 
 /** Limits for whole commit bodies: the op list may exceed per-value limits; values do not. */

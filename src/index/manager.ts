@@ -267,13 +267,13 @@ function groupByCollection(ops: readonly WriteOp[]): Map<string, WriteOp[]> {
 
 /** Fills a fresh index from the store; returns the first unique clash, if any. */
 function fill(index: DocumentIndex, store: DocumentStore): [string, string] | undefined {
-  const collection = store.collection(index.definition.collection);
+  const collection = index.definition.collection;
   let clash: [string, string] | undefined;
   if (!index.definition.unique) {
-    index.addMany([...collection?.values ?? []]);
+    index.addMany([...store.live(collection)]);
     return undefined;
   }
-  for (const [docId, value] of collection?.values ?? []) {
+  for (const [docId, value] of store.live(collection)) {
     const clashes = index.add(docId, value);
     if (clashes.length > 0) clash ??= [docId, clashes[0]!];
   }

@@ -349,8 +349,7 @@ export class Query {
       return true;
     };
     if (plan === undefined) {
-      const values = this.#source.store.collection(this.#collection)?.values ?? [];
-      for (const [docId, value] of values) accept(docId, value);
+      for (const [docId, value] of this.#source.store.live(this.#collection)) accept(docId, value);
     } else {
       // One range of a non-multi index lists each document once; several ranges ("in") may not.
       const seen = plan.ranges > 1 ? new Set<string>() : undefined;

@@ -11,7 +11,12 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
-import { decode, decodeFrozen, type FrozenDecodeResult } from "../codec/decode.ts";
+import {
+  decode,
+  decodeArrayPrefix,
+  decodeFrozen,
+  type FrozenDecodeResult,
+} from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
 import { AtomicFileWriter } from "../io/atomic.ts";
@@ -50,14 +55,76 @@ export const SNAPSHOT_SUFFIX = ".snap";
 
 const ROW_LIMITS = Object.freeze(resolveLimits({ maxDepth: MAX_DEPTH_CEILING }));
 
+/** The bytes of a snapshot entries block, shared by the encoded values it holds. */
+interface LoadedBlock {
+  readonly body: Uint8Array;
+  readonly path: string;
+  readonly offset: number;
+}
+
+/**
+ * A document value loaded from a snapshot and not decoded yet: its place in a block whose
+ * checksum was verified at open. The store decodes it on first use ({@linkcode decodeStored})
+ * and keeps the decoded value instead, so a reopen does not decode documents nobody reads.
+ * While any value of a block is still encoded, the block's bytes stay in memory.
+ */
+export class EncodedValue {
+  /** The block holding the value. */
+  readonly block: LoadedBlock;
+  /** Where the value's bytes start in `block.body`. */
+  readonly start: number;
+  /** Where they end. */
+  readonly end: number;
+
+  constructor(block: LoadedBlock, start: number, end: number) {
+    this.block = block;
+    this.start = start;
+    this.end = end;
+  }
+}
+
+/** A value as a collection stores it: decoded and frozen, or still encoded. */
+export type StoredValue = Value | EncodedValue;
+
+/**
+ * Decodes a value kept encoded since snapshot load, frozen as it is built; `decoded.hasBytes`
+ * tells whether it holds a `Uint8Array`.
+ *
+ * @throws {CorruptionError} when the bytes do not decode to exactly one value (`file`/`offset`
+ * locate the block: possible only for a file whose block checksums match data no writer made)
+ */
+export function decodeStored(encoded: EncodedValue, decoded: FrozenDecodeResult): Value {
+  const { body, path, offset } = encoded.block;
+  let value: Value;
+  try {
+    value = decodeFrozen(body, encoded.start, encoded.end, ROW_LIMITS, 1, decoded);
+  } catch (error) {
+    throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
+  }
+  if (decoded.end !== encoded.end) {
+    throw new CorruptionError("undecodable snapshot row", path, offset, {
+      cause: new CodecError(
+        `${encoded.end - decoded.end} trailing bytes after the value`,
+        decoded.end,
+      ),
+    });
+  }
+  return value;
+}
+
 /**
  * The documents of one collection, as the store keeps them and a snapshot holds them: live values
  * and versions in two maps, so that a read finds a value with one lookup and no entry object.
  * A document in `versions` but not in `values` is a tombstone (deleted, its version kept).
  */
 export interface CollectionDocuments {
-  /** Live documents: id → deeply frozen value. */
-  readonly values: Map<string, Value>;
+  /**
+   * Live documents: id → deeply frozen value, or an {@linkcode EncodedValue} not decoded yet
+   * (only when `encodedCount > 0`).
+   */
+  readonly values: Map<string, StoredValue>;
+  /** How many entries of `values` are still encoded. */
+  encodedCount: number;
   /** Every document ever written, tombstones included: id → version (1 on creation, +1 per write). */
   readonly versions: Map<string, number>;
   /** Ids of live documents whose value holds a `Uint8Array` somewhere (reads copy the bytes). */
@@ -85,7 +152,7 @@ export async function writeSnapshot(
     collection: string;
     lsn: number;
     versions: Iterable<[string, number]>;
-    values: ReadonlyMap<string, Value>;
+    values: ReadonlyMap<string, StoredValue>;
   },
   pause: () => Promise<void>,
 ): Promise<number> {
@@ -104,8 +171,10 @@ export async function writeSnapshot(
     };
     for (const [docId, version] of snapshot.versions) {
       const value = snapshot.values.get(docId);
-      const row: Value = value === undefined ? [docId, version] : [docId, version, value];
-      const bytes = encode(row, ROW_LIMITS).slice();
+      const bytes = value instanceof EncodedValue
+        ? encodedRow(docId, version, value)
+        : encode(value === undefined ? [docId, version] : [docId, version, value], ROW_LIMITS)
+          .slice();
       rows.push(bytes);
       rowBytes += 4 + bytes.length;
       entryCount++;
@@ -123,6 +192,19 @@ export async function writeSnapshot(
     writer.abort();
     throw error;
   }
+}
+
+/**
+ * The row of a value still encoded: `[docId, version, null]` encoded, its last byte (the null)
+ * replaced by the value's bytes as loaded — no decode and re-encode.
+ */
+function encodedRow(docId: string, version: number, value: EncodedValue): Uint8Array {
+  const head = encode([docId, version, null], ROW_LIMITS);
+  const length = value.end - value.start;
+  const row = new Uint8Array(head.length - 1 + length);
+  row.set(head.subarray(0, head.length - 1));
+  row.set(value.block.body.subarray(value.start, value.end), head.length - 1);
+  return row;
 }
 
 function encodeHeader(collection: string, lsn: number): Uint8Array {
@@ -201,6 +283,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
     }
     const documents: CollectionDocuments = {
       values: new Map(),
+      encodedCount: 0,
       versions: new Map(),
       withBytes: new Set(),
     };
@@ -262,9 +345,10 @@ function decodeRows(body: Uint8Array, count: number, path: string, offset: numbe
 }
 
 /**
- * Decodes the `count` rows of an entries block into `documents`. Each row is decoded in place (no
- * copy of its bytes) with its document value frozen as it is built, and the decoder reports
- * whether the value holds bytes, so no separate freeze or scan walks the value again.
+ * Loads the `count` rows of an entries block into `documents`. Each row's id and version are
+ * decoded in place (no copy of the block); its document value stays encoded
+ * ({@linkcode EncodedValue}, decoded on first use), so a reopen costs a few small decodes and two
+ * map inserts per document. The block's checksum has been verified by the caller.
  */
 function loadRows(
   documents: CollectionDocuments,
@@ -275,6 +359,9 @@ function loadRows(
 ): void {
   const view = new DataView(body.buffer, body.byteOffset, body.length);
   const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
+  const block: LoadedBlock = { body, path, offset };
+  const head: Value[] = [null, null];
+  const { values, versions } = documents;
   let at = 0;
   for (let i = 0; i < count; i++) {
     if (body.length - at < 4) throw new CorruptionError("snapshot block is short", path, offset);
@@ -283,32 +370,27 @@ function loadRows(
       throw new CorruptionError("snapshot row overruns its block", path, offset);
     }
     const stop = at + 4 + length;
-    let row: Value;
+    let fields: number;
     try {
-      // The row array is depth 1; the document value (depth 2 and deeper) is frozen.
-      row = decodeFrozen(body, at + 4, stop, ROW_LIMITS, 2, decoded);
+      fields = decodeArrayPrefix(body, at + 4, stop, ROW_LIMITS, head, decoded);
     } catch (error) {
       throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
     }
-    if (decoded.end !== stop) {
-      throw new CorruptionError("undecodable snapshot row", path, offset, {
-        cause: new CodecError(`${stop - decoded.end} trailing bytes after the value`, decoded.end),
-      });
-    }
+    const docId = head[0];
+    const version = head[1];
     if (
-      !Array.isArray(row) || (row.length !== 2 && row.length !== 3) ||
-      typeof row[0] !== "string" || typeof row[1] !== "number" ||
-      !Number.isSafeInteger(row[1]) || row[1] < 1
+      (fields !== 2 && fields !== 3) || typeof docId !== "string" ||
+      typeof version !== "number" || !Number.isSafeInteger(version) || version < 1 ||
+      (fields === 2) !== (decoded.end === stop) // a tombstone row has no value, a document one
     ) {
       throw new CorruptionError("malformed snapshot row", path, offset);
     }
-    const { values, versions } = documents;
     const size = versions.size;
-    versions.set(row[0], row[1]);
+    versions.set(docId, version);
     if (versions.size === size) throw new CorruptionError("malformed snapshot row", path, offset);
-    if (row.length === 3) {
-      values.set(row[0], row[2]!);
-      if (decoded.hasBytes) documents.withBytes.add(row[0]);
+    if (fields === 3) {
+      values.set(docId, new EncodedValue(block, decoded.end, stop));
+      documents.encodedCount++;
     }
     at = stop;
   }

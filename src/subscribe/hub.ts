@@ -285,19 +285,17 @@ export class SubscriptionHub {
   }
 
   *#scan(collection: string, candidates?: Iterable<string>): Generator<ScannedDoc> {
-    const documents = this.#engine.store.collection(collection);
-    if (documents === undefined) return;
-    const { values, withBytes } = documents;
+    const store = this.#engine.store;
     if (candidates === undefined) {
-      for (const [docId, value] of values) {
-        yield { docId, value, hasBytes: withBytes.size !== 0 && withBytes.has(docId) };
+      for (const [docId, value] of store.live(collection)) {
+        yield { docId, value, hasBytes: store.hasBytes(collection, docId) };
       }
       return;
     }
     for (const docId of candidates) {
-      const value = values.get(docId);
+      const value = store.value(collection, docId);
       if (value === undefined) continue;
-      yield { docId, value, hasBytes: withBytes.size !== 0 && withBytes.has(docId) };
+      yield { docId, value, hasBytes: store.hasBytes(collection, docId) };
     }
   }
 

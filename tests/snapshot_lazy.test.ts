@@ -1,0 +1,183 @@
+/**
+ * Values loaded from snapshots stay encoded until first use (reopen decodes ids and versions
+ * only). Every way of reaching a document — get, getDoc, getAll, queries, indexes built after
+ * reopen, subscriptions, writes over it, a further compaction that copies its bytes as loaded —
+ * must see exactly the value that was written; a value whose bytes do not decode under a valid
+ * block checksum is a CorruptionError when read, never a wrong value.
+ */
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { CorruptionError, Glen, type GlenOptions, type Value } from "../mod.ts";
+import { MemoryFileSystem, Prng } from "../testing/mod.ts";
+import { crc32c } from "../src/codec/checksum.ts";
+import { decodeArrayPrefix, type FrozenDecodeResult } from "../src/codec/decode.ts";
+import { resolveLimits } from "../src/value/limits.ts";
+import { RUN_SEED } from "./support/values.ts";
+
+function options(fs: MemoryFileSystem): GlenOptions {
+  return { fileSystem: fs, walSync: "none" };
+}
+
+/** A value of a few shapes, some holding bytes, ~0.5 KiB each so that files span many blocks. */
+function valueFor(rng: Prng, i: number): Value {
+  switch (i % 5) {
+    case 0:
+      return { i, text: "x".repeat(400 + rng.int(200)), tags: ["a", String(i)] };
+    case 1:
+      return {
+        i,
+        raw: new Uint8Array([i & 0xff, 1, 2, 3]),
+        nested: { big: BigInt(i) * 10n ** 15n },
+      };
+    case 2:
+      return [i, null, true, 1.5, "y".repeat(rng.int(600))];
+    case 3:
+      return `plain string ${i} ${"z".repeat(rng.int(500))}`;
+    default:
+      return i % 2 === 0 ? null : -i;
+  }
+}
+
+/** Writes documents (and deletes some), compacts, closes; returns the expected state. */
+async function compactedDb(fs: MemoryFileSystem, seed: number): Promise<Map<string, Value>> {
+  const rng = new Prng(seed);
+  const expected = new Map<string, Value>();
+  const db = await Glen.open("db", options(fs));
+  const docs: Array<[string, Value]> = [];
+  for (let i = 0; i < 2_000; i++) docs.push([`d${i}`, valueFor(rng, i)]);
+  for (let at = 0; at < docs.length; at += 250) await db.putMany("c", docs.slice(at, at + 250));
+  for (const [id, value] of docs) expected.set(id, value);
+  for (let k = 0; k < 200; k++) {
+    const id = `d${rng.int(docs.length)}`;
+    await db.delete("c", id);
+    expected.delete(id);
+  }
+  await db.compact();
+  await db.close();
+  return expected;
+}
+
+function assertState(db: Glen, expected: Map<string, Value>, context: string): void {
+  assert.equal(db.count("c"), expected.size, context);
+  for (const [id, value] of expected) assert.deepEqual(db.get("c", id), value, `${context}: ${id}`);
+  assert.deepEqual(new Map(db.getAll("c")), expected, context);
+}
+
+describe("values loaded from snapshots are decoded on first use", () => {
+  test(`every read path sees the written values (seed ${RUN_SEED})`, async () => {
+    const fs = new MemoryFileSystem();
+    const expected = await compactedDb(fs, RUN_SEED + 1);
+    const db = await Glen.open("db", options(fs));
+    assert.equal(db.stats().snapshotLsn, db.stats().lastLsn, "nothing left to replay");
+    // getDoc first (versions come from the snapshot), bytes are copies, values frozen.
+    const withBytes = [...expected.keys()].find((id) => Number(id.slice(1)) % 5 === 1)!;
+    const doc = db.getDoc("c", withBytes)!;
+    assert.equal(doc.version, 1);
+    const raw = (doc.value as { raw: Uint8Array }).raw;
+    raw[0] = 0xee;
+    assert.deepEqual(db.get("c", withBytes), expected.get(withBytes), "stored bytes unchanged");
+    assert.ok(Object.isFrozen(db.get("c", withBytes)));
+    // A query over undecoded documents, then an index built over them.
+    const strings = db.query("c").where("i", ">=", 1990).all().map(([id]) => id).sort();
+    const want = [...expected].filter(([, v]) => (v as { i?: number })?.i! >= 1990)
+      .map(([id]) => id).sort();
+    assert.deepEqual(strings, want);
+    await db.createIndex("c", "byI", "i");
+    for (const id of want) {
+      const i = (expected.get(id) as { i: number }).i;
+      assert.deepEqual(db.findBy("c", "byI", i), [[id, expected.get(id)]]);
+    }
+    assertState(db, expected, "after reopen");
+    await db.close();
+  });
+
+  test("writes over undecoded documents, then a compaction that copies the rest as loaded", async () => {
+    const fs = new MemoryFileSystem();
+    const expected = await compactedDb(fs, RUN_SEED + 2);
+    const rng = new Prng(RUN_SEED + 3);
+    let db = await Glen.open("db", options(fs));
+    const ids = [...expected.keys()];
+    for (let k = 0; k < 100; k++) {
+      const id = ids[rng.int(ids.length)]!;
+      if (k % 3 === 0) {
+        assert.equal(await db.delete("c", id), expected.delete(id));
+      } else {
+        const version = db.getDoc("c", id)?.version;
+        const value = { rewritten: k };
+        const written = await db.put("c", id, value);
+        if (version !== undefined) assert.equal(written, version + 1);
+        expected.set(id, value);
+      }
+    }
+    // Compact while most values are still encoded: they are written back byte for byte.
+    await db.compact();
+    await db.close();
+    db = await Glen.open("db", options(fs));
+    assertState(db, expected, "after a second compaction");
+    await db.close();
+  });
+
+  test("subscriptions and live queries see undecoded documents", async () => {
+    const fs = new MemoryFileSystem();
+    const expected = await compactedDb(fs, RUN_SEED + 4);
+    const db = await Glen.open("db", options(fs));
+    const id = [...expected.keys()].find((key) => Number(key.slice(1)) % 5 === 1)!;
+    const reader = db.subscribe("c", id, { initial: true }).getReader();
+    const first = (await reader.read()).value!;
+    assert.deepEqual(first.value, expected.get(id));
+    await reader.cancel();
+    const live = db.liveQuery("c", { prefix: "d19" }).getReader();
+    const initial = (await live.read()).value as unknown as { results: Array<[string, Value]> };
+    const want = [...expected].filter(([key]) => key.startsWith("d19"));
+    assert.deepEqual(new Map(initial.results), new Map(want));
+    await live.cancel();
+    await db.close();
+  });
+
+  test("a value that does not decode under a valid block checksum is a CorruptionError on read", async () => {
+    const fs = new MemoryFileSystem();
+    const expected = await compactedDb(fs, RUN_SEED + 5);
+    const path = "db/snapshots/c.snap";
+    const bytes = fs.readFile(path).slice();
+    const view = new DataView(bytes.buffer);
+    const headerLength = view.getUint32(12, true);
+    const body = headerLength + 16;
+    const rowLength = view.getUint32(body, true);
+    // Find where the first row's value starts, and give it a tag the codec does not define.
+    const head: Value[] = [null, null];
+    const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
+    const fields = decodeArrayPrefix(
+      bytes,
+      body + 4,
+      body + 4 + rowLength,
+      resolveLimits(),
+      head,
+      decoded,
+    );
+    assert.equal(fields, 3);
+    const damagedId = head[0] as string;
+    bytes[decoded.end] = 0xcb;
+    const bodyLength = view.getUint32(headerLength + 4, true);
+    let crc = crc32c(bytes, headerLength + 4, headerLength + 16);
+    crc = crc32c(bytes.subarray(body, body + bodyLength), 0, bodyLength, crc);
+    view.setUint32(headerLength, crc, true);
+    const file = fs.open(path, { write: true });
+    file.write(bytes, 0);
+    file.sync();
+    file.close();
+
+    const db = await Glen.open("db", options(fs)); // ids and versions are intact
+    assert.equal(db.count("c"), expected.size);
+    assert.throws(() => db.get("c", damagedId), (error: unknown) => {
+      assert.ok(error instanceof CorruptionError, String(error));
+      assert.ok(error.file.endsWith("c.snap"), error.file);
+      return true;
+    });
+    assert.throws(() => db.get("c", damagedId), CorruptionError, "and again: nothing was cached");
+    for (const [id, value] of expected) {
+      if (id !== damagedId) assert.deepEqual(db.get("c", id), value, id);
+    }
+    await db.close();
+  });
+});
