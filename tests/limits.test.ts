@@ -18,6 +18,7 @@ import {
   decode,
   DEFAULT_LIMITS,
   encode,
+  Glen,
   Id,
   LimitExceededError,
   type Limits,
@@ -26,6 +27,7 @@ import {
   resolveLimits,
   type Value,
 } from "../mod.ts";
+import { MemoryFileSystem } from "../testing/mod.ts";
 import { expectCodecError } from "./support/values.ts";
 
 function expectLimit(run: () => unknown, limit: keyof Limits, max: number, actual: number): void {
@@ -287,5 +289,28 @@ describe("GLEN_MAX_* environment variables in a child process", () => {
     const { report } = runChild({ GLEN_MAX_ARRAY_LEN: "lots" });
     assert.equal(typeof report.error, "string", JSON.stringify(report));
     assert.match(report.error as string, /^RangeError: .*GLEN_MAX_ARRAY_LEN/);
+  });
+});
+
+describe("stored data and the limits of a later open", () => {
+  test("values written under raised limits reopen under the defaults, from the WAL and from snapshots", async () => {
+    const fs = new MemoryFileSystem();
+    const big = "s".repeat(DEFAULT_LIMITS.maxStringOrBytes + 1);
+    const long = new Array<number>(DEFAULT_LIMITS.maxArrayLen + 1).fill(7);
+    const raised = {
+      maxStringOrBytes: DEFAULT_LIMITS.maxStringOrBytes * 2,
+      maxArrayLen: DEFAULT_LIMITS.maxArrayLen * 2,
+    };
+    const db = await Glen.open("db", { fileSystem: fs, walSync: "none", limits: raised });
+    await db.put("c", "big", { big, long });
+    await db.close();
+    for (const step of ["WAL replay", "snapshot"]) {
+      const again = await Glen.open("db", { fileSystem: fs, walSync: "none" }); // default limits
+      const value = again.get("c", "big") as { big: string; long: number[] };
+      assert.equal(value.big.length, big.length, step);
+      assert.equal(value.long.length, long.length, step);
+      if (step === "WAL replay") await again.compact();
+      await again.close();
+    }
   });
 });

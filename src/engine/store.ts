@@ -21,7 +21,7 @@ import { decode, decodeFrozen, type FrozenDecodeResult } from "../codec/decode.t
 import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
-import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
+import { STORED_LIMITS } from "../value/limits.ts";
 import { type CollectionDocuments, decodeStored, EncodedValue } from "../snapshot/snapshot.ts";
 import type { Value } from "../value/value.ts";
 
@@ -181,14 +181,6 @@ function decodeInPlace(collection: Collection, docId: string, encoded: EncodedVa
   return value;
 }
 
-/** Limits for whole commit bodies: the op list may exceed per-value limits; values do not. */
-const RECORD_LIMITS = Object.freeze(resolveLimits({
-  maxArrayLen: Number.MAX_SAFE_INTEGER,
-  maxObjectFields: Number.MAX_SAFE_INTEGER,
-  maxStringOrBytes: Number.MAX_SAFE_INTEGER,
-  maxDepth: MAX_DEPTH_CEILING,
-}));
-
 /**
  * The body of a commit record: an array of `[collection, docId, version, value]` (put) or
  * `[collection, docId, version]` (delete), in the value codec.
@@ -201,7 +193,7 @@ export function encodeCommit(ops: readonly WriteOp[]): Uint8Array {
       ? [op.collection, op.docId, op.version]
       : [op.collection, op.docId, op.version, op.value];
   }
-  return encode(rows, RECORD_LIMITS);
+  return encode(rows, STORED_LIMITS);
 }
 
 /**
@@ -220,7 +212,7 @@ export function decodeCommitFrozen(
   let rows: Value;
   try {
     // The op list is depth 1, each write depth 2, its value depth 3 and deeper: frozen.
-    rows = decodeFrozen(body, 0, body.length, RECORD_LIMITS, 3, decoded);
+    rows = decodeFrozen(body, 0, body.length, STORED_LIMITS, 3, decoded);
   } catch (error) {
     throw new CorruptionError("undecodable commit record", file, offset, { cause: error });
   }
@@ -243,7 +235,7 @@ export function decodeCommitFrozen(
 export function decodeCommit(body: Uint8Array, file: string, offset: number): WriteOp[] {
   let rows: Value;
   try {
-    rows = decode(body, RECORD_LIMITS);
+    rows = decode(body, STORED_LIMITS);
   } catch (error) {
     throw new CorruptionError("undecodable commit record", file, offset, { cause: error });
   }

@@ -21,7 +21,7 @@ import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
 import { AtomicFileWriter } from "../io/atomic.ts";
 import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
-import { MAX_DEPTH_CEILING, resolveLimits } from "../value/limits.ts";
+import { STORED_LIMITS } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 import { readU64, writeU64 } from "../codec/u64.ts";
 
@@ -52,8 +52,6 @@ export const BLOCK_TARGET_BYTES: number = 256 * 1024;
 export const MAX_BLOCK_BYTES: number = 1024 * 1024 * 1024;
 /** File name suffix of snapshot files. */
 export const SNAPSHOT_SUFFIX = ".snap";
-
-const ROW_LIMITS = Object.freeze(resolveLimits({ maxDepth: MAX_DEPTH_CEILING }));
 
 /** The bytes of a snapshot entries block, shared by the encoded values it holds. */
 interface LoadedBlock {
@@ -97,7 +95,7 @@ export function decodeStored(encoded: EncodedValue, decoded: FrozenDecodeResult)
   const { body, path, offset } = encoded.block;
   let value: Value;
   try {
-    value = decodeFrozen(body, encoded.start, encoded.end, ROW_LIMITS, 1, decoded);
+    value = decodeFrozen(body, encoded.start, encoded.end, STORED_LIMITS, 1, decoded);
   } catch (error) {
     throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
   }
@@ -173,7 +171,7 @@ export async function writeSnapshot(
       const value = snapshot.values.get(docId);
       const bytes = value instanceof EncodedValue
         ? encodedRow(docId, version, value)
-        : encode(value === undefined ? [docId, version] : [docId, version, value], ROW_LIMITS)
+        : encode(value === undefined ? [docId, version] : [docId, version, value], STORED_LIMITS)
           .slice();
       rows.push(bytes);
       rowBytes += 4 + bytes.length;
@@ -199,7 +197,7 @@ export async function writeSnapshot(
  * replaced by the value's bytes as loaded — no decode and re-encode.
  */
 function encodedRow(docId: string, version: number, value: EncodedValue): Uint8Array {
-  const head = encode([docId, version, null], ROW_LIMITS);
+  const head = encode([docId, version, null], STORED_LIMITS);
   const length = value.end - value.start;
   const row = new Uint8Array(head.length - 1 + length);
   row.set(head.subarray(0, head.length - 1));
@@ -334,7 +332,7 @@ function decodeRows(body: Uint8Array, count: number, path: string, offset: numbe
       throw new CorruptionError("snapshot row overruns its block", path, offset);
     }
     try {
-      rows.push(decode(body.subarray(at + 4, at + 4 + length), ROW_LIMITS));
+      rows.push(decode(body.subarray(at + 4, at + 4 + length), STORED_LIMITS));
     } catch (error) {
       throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
     }
@@ -372,7 +370,7 @@ function loadRows(
     const stop = at + 4 + length;
     let fields: number;
     try {
-      fields = decodeArrayPrefix(body, at + 4, stop, ROW_LIMITS, head, decoded);
+      fields = decodeArrayPrefix(body, at + 4, stop, STORED_LIMITS, head, decoded);
     } catch (error) {
       throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
     }

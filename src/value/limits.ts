@@ -41,6 +41,20 @@ export interface Limits {
 export const MAX_DEPTH_CEILING = 1024;
 
 /**
+ * Limits for decoding what the database itself wrote and checksummed (WAL records, snapshot rows):
+ * no size limit but the input's own length (the decoder checks every length against the bytes
+ * left before allocating) and the depth ceiling. Values were checked against the writer's limits
+ * when written; decoding them again must not depend on the limits (or `GLEN_*` variables) of a
+ * later process, or a reopen could refuse data it acknowledged.
+ */
+export const STORED_LIMITS: Readonly<Limits> = Object.freeze({
+  maxStringOrBytes: Number.MAX_SAFE_INTEGER,
+  maxArrayLen: Number.MAX_SAFE_INTEGER,
+  maxObjectFields: Number.MAX_SAFE_INTEGER,
+  maxDepth: MAX_DEPTH_CEILING,
+});
+
+/**
  * The built-in default limits (before environment variables are applied).
  *
  * @example
