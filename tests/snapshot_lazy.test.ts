@@ -143,19 +143,14 @@ describe("values loaded from snapshots are decoded on first use", () => {
     const view = new DataView(bytes.buffer);
     const headerLength = view.getUint32(12, true);
     const body = headerLength + 16;
-    const rowLength = view.getUint32(body, true);
-    // Find where the first row's value starts, and give it a tag the codec does not define.
+    // Find where the first document row's value starts (rows of deleted documents have none),
+    // and give it a tag the codec does not define.
     const head: Value[] = [null, null];
     const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-    const fields = decodeArrayPrefix(
-      bytes,
-      body + 4,
-      body + 4 + rowLength,
-      resolveLimits(),
-      head,
-      decoded,
-    );
-    assert.equal(fields, 3);
+    for (let row = body;; row += 4 + view.getUint32(row, true)) {
+      const stop = row + 4 + view.getUint32(row, true);
+      if (decodeArrayPrefix(bytes, row + 4, stop, resolveLimits(), head, decoded) === 3) break;
+    }
     const damagedId = head[0] as string;
     bytes[decoded.end] = 0xcb;
     const bodyLength = view.getUint32(headerLength + 4, true);
