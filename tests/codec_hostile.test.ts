@@ -9,7 +9,13 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { decode, encode, equals, type Value } from "../mod.ts";
+import { CodecError, decode, encode, equals, resolveLimits, type Value } from "../mod.ts";
+import {
+  decodeArrayPrefix,
+  decodeFrozen,
+  type FrozenDecodeResult,
+  skipValue,
+} from "../src/codec/decode.ts";
 import {
   TAG_ARRAY,
   TAG_BIGINT,
@@ -420,5 +426,72 @@ describe("decode() of invalid UTF-8 (WTF-8 rules)", () => {
         assert.equal(decoded, before + expected + after, `${hex(new Uint8Array(placed))}`);
       }
     }
+  });
+});
+
+describe("skipValue() and decodeArrayPrefix() (internal: lazy loading of stored values)", () => {
+  const limits = resolveLimits();
+
+  /** `skipValue` must end exactly where a full decode ends, or fail where it fails. */
+  function agree(input: Uint8Array, context: string): void {
+    let decodedEnd: number | Error;
+    try {
+      const result: FrozenDecodeResult = { end: 0, hasBytes: false };
+      decodeFrozen(input, 0, input.length, limits, 1, result);
+      decodedEnd = result.end;
+    } catch (error) {
+      decodedEnd = error as Error;
+    }
+    let skippedEnd: number | Error;
+    try {
+      skippedEnd = skipValue(input, 0, input.length, limits);
+    } catch (error) {
+      skippedEnd = error as Error;
+    }
+    if (typeof decodedEnd === "number") {
+      assert.equal(skippedEnd, decodedEnd, `${context}: ${hex(input)}`);
+    } else if (typeof skippedEnd !== "number") {
+      assert.ok(skippedEnd instanceof CodecError, `${context}: ${skippedEnd}`);
+    } else {
+      // Only what skipping does not look at may fail the decode: string contents, duplicate keys.
+      assert.ok(decodedEnd instanceof CodecError, `${context}: ${decodedEnd}`);
+      assert.match(
+        decodedEnd.message,
+        /UTF-8|duplicate|surrogate|WTF/i,
+        `${context}: ${hex(input)}`,
+      );
+    }
+  }
+
+  test(`skipValue() ends where decode ends, for random values and their mutations (seed ${RUN_SEED})`, () => {
+    const rng = new Prng(RUN_SEED ^ 0x5417);
+    for (let i = 0; i < 5_000; i++) {
+      const encoded = encode(randomValue(rng)).slice();
+      agree(encoded, `value #${i}`);
+      const mutated = encoded.slice(0, rng.int(encoded.length + 1));
+      if (mutated.length > 0) mutated[rng.int(mutated.length)] = rng.int(256);
+      agree(mutated, `mutation #${i}`);
+      agree(concat([encoded, [rng.int(256)]]), `value #${i} + 1 byte`);
+    }
+    for (const [i, value] of corpus().entries()) agree(encode(value).slice(), `corpus #${i}`);
+  });
+
+  test("decodeArrayPrefix() reads the head of an array and leaves the rest", () => {
+    const input = encode(["docs", 7, { deep: [1, 2, 3] }]).slice();
+    const head: Value[] = [null, null];
+    const result: FrozenDecodeResult = { end: 0, hasBytes: false };
+    assert.equal(decodeArrayPrefix(input, 0, input.length, limits, head, result), 3);
+    assert.deepEqual(head, ["docs", 7]);
+    assert.deepEqual(decode(input.subarray(result.end)), { deep: [1, 2, 3] });
+    const short = encode(["a"]).slice();
+    assert.throws(
+      () => decodeArrayPrefix(short, 0, short.length, limits, head, result),
+      CodecError,
+    );
+    const notArray = encode({ a: 1 }).slice();
+    assert.throws(
+      () => decodeArrayPrefix(notArray, 0, notArray.length, limits, head, result),
+      CodecError,
+    );
   });
 });

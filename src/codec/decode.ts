@@ -174,6 +174,94 @@ export function decodeArrayPrefix(
   }
 }
 
+/**
+ * Internal (not part of the public codec API): the offset just after the one value that starts at
+ * `start` in `bytes[start, stop)`, found without building it: tags, lengths (against `resolved`
+ * and the bytes left), varuints and nesting depth are checked; string contents and duplicate keys
+ * are not (decoding the value later checks them). Lets WAL replay keep document values encoded.
+ *
+ * @throws {CodecError} when no well-framed value starts at `start`
+ */
+export function skipValue(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  resolved: Limits,
+): number {
+  withInput(bytes, start, stop, resolved, 0, Infinity, skipLeading);
+  return leadingEnd;
+}
+
+function skipLeading(): Value {
+  skipOne(1);
+  leadingEnd = pos;
+  return null;
+}
+
+function skipOne(depth: number): void {
+  if (pos >= end) truncated(pos);
+  const tag = src[pos++]!;
+  if (tag < TAG_FIXSTR || tag >= TAG_NEGFIXINT) return;
+  if (tag < TAG_FIXARRAY) return skipRaw(tag - TAG_FIXSTR);
+  if (tag < TAG_FIXOBJECT) return skipArray(tag - TAG_FIXARRAY, depth);
+  if (tag < TAG_NULL) return skipObject(tag - TAG_FIXOBJECT, depth);
+  switch (tag) {
+    case TAG_NULL:
+    case TAG_FALSE:
+    case TAG_TRUE:
+      return;
+    case TAG_FLOAT64:
+      return skipRaw(8);
+    case TAG_INT:
+      readInt();
+      return;
+    case TAG_BIGINT:
+      readBigint();
+      return;
+    case TAG_STRING:
+    case TAG_BYTES:
+      return skipRaw(readLength("maxStringOrBytes", limits.maxStringOrBytes, 1));
+    case TAG_ARRAY:
+      return skipArray(readLength("maxArrayLen", limits.maxArrayLen, 1), depth);
+    case TAG_OBJECT:
+      return skipObject(readLength("maxObjectFields", limits.maxObjectFields, 2), depth);
+    case TAG_ID:
+      readId();
+      return;
+    default:
+      fail(`unknown tag 0x${tag.toString(16)}`, pos - 1);
+  }
+}
+
+function skipRaw(length: number): void {
+  if (length > end - pos) truncated(pos);
+  pos += length;
+}
+
+function skipArray(length: number, depth: number): void {
+  if (depth > limits.maxDepth) fail(`nesting deeper than maxDepth (${limits.maxDepth})`, pos - 1);
+  if (length > limits.maxArrayLen) {
+    fail(`length ${length} exceeds maxArrayLen (${limits.maxArrayLen})`, pos - 1);
+  }
+  for (let i = 0; i < length; i++) skipOne(depth + 1);
+}
+
+function skipObject(count: number, depth: number): void {
+  if (depth > limits.maxDepth) fail(`nesting deeper than maxDepth (${limits.maxDepth})`, pos - 1);
+  if (count > limits.maxObjectFields) {
+    fail(`length ${count} exceeds maxObjectFields (${limits.maxObjectFields})`, pos - 1);
+  }
+  for (let i = 0; i < count; i++) {
+    const start = pos;
+    const length = pos < end && src[pos]! < 0x80 ? src[pos++]! : readVarUint();
+    if (length > limits.maxStringOrBytes) {
+      fail(`length ${length} exceeds maxStringOrBytes (${limits.maxStringOrBytes})`, start);
+    }
+    skipRaw(length);
+    skipOne(depth + 1);
+  }
+}
+
 /** Where `readArrayPrefix` puts the elements it decodes. */
 let prefixInto: Value[] = [];
 

@@ -27,12 +27,12 @@ import {
   readSnapshot,
   SNAPSHOT_SUFFIX,
   snapshotPath,
-  type StoredValue,
   writeSnapshot,
 } from "../snapshot/snapshot.ts";
+import type { StoredValue } from "../codec/encoded.ts";
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { containsBytes, deepFreeze } from "../value/freeze.ts";
+import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { RecordType } from "../wal/format.ts";
 import { recoverWal } from "../wal/recovery.ts";
@@ -43,7 +43,7 @@ import {
   type WalWriterOptions,
 } from "../wal/writer.ts";
 import { collectionFileName } from "./names.ts";
-import { decodeCommitFrozen, DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
+import { decodeCommitLazy, DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
 
 /** Where and how the engine persists. */
 export interface EngineOptions {
@@ -184,13 +184,13 @@ export class Engine {
         if (record.type !== RecordType.commit) {
           throw new CorruptionError(`unknown WAL record type ${record.type}`, file, 0);
         }
-        // Values come back frozen; `hasBytes` false proves no value of the record has bytes.
-        const { ops, hasBytes } = decodeCommitFrozen(record.body, file, 0);
-        for (const op of ops) {
+        // Values stay encoded (decoded on first use): the record body views the segment's
+        // bytes, read once for recovery and never reused.
+        for (const op of decodeCommitLazy(record.body, file, 0)) {
           if (snapshotLsns.size > 0 && record.lsn <= (snapshotLsns.get(op.collection) ?? 0)) {
             continue;
           }
-          this.store.apply(op, hasBytes && op.value !== undefined && containsBytes(op.value));
+          this.store.replay(op);
         }
       },
     });

@@ -17,12 +17,18 @@
  * @module
  */
 
-import { decode, decodeFrozen, type FrozenDecodeResult } from "../codec/decode.ts";
+import { decode, decodeArrayPrefix, type FrozenDecodeResult, skipValue } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
-import { copyBytesDeep } from "../value/freeze.ts";
+import { containsBytes, copyBytesDeep } from "../value/freeze.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
-import { type CollectionDocuments, decodeStored, EncodedValue } from "../snapshot/snapshot.ts";
+import type { CollectionDocuments } from "../snapshot/snapshot.ts";
+import {
+  decodeStored,
+  type EncodedSource,
+  EncodedValue,
+  type StoredValue,
+} from "../codec/encoded.ts";
 import type { Value } from "../value/value.ts";
 
 /** One write of a commit: a put when `value` is defined, a delete otherwise. */
@@ -46,6 +52,22 @@ export class DocumentStore {
    */
   #lastName: string | undefined;
   #lastCollection: Collection | undefined;
+
+  #findOrCreate(name: string): Collection {
+    let collection = this.#find(name);
+    if (collection === undefined) {
+      collection = {
+        values: new Map(),
+        encodedCount: 0,
+        versions: new Map(),
+        withBytes: new Set(),
+      };
+      this.#collections.set(name, collection);
+      this.#lastName = name;
+      this.#lastCollection = collection;
+    }
+    return collection;
+  }
 
   #find(name: string): Collection | undefined {
     if (name === this.#lastName) return this.#lastCollection;
@@ -140,18 +162,7 @@ export class DocumentStore {
 
   /** Applies one write (already validated, value frozen; `hasBytes`: the value holds bytes). */
   apply(op: WriteOp, hasBytes: boolean): void {
-    let collection = this.#find(op.collection);
-    if (collection === undefined) {
-      collection = {
-        values: new Map(),
-        encodedCount: 0,
-        versions: new Map(),
-        withBytes: new Set(),
-      };
-      this.#collections.set(op.collection, collection);
-      this.#lastName = op.collection;
-      this.#lastCollection = collection;
-    }
+    const collection = this.#findOrCreate(op.collection);
     const { docId, value } = op;
     if (collection.encodedCount !== 0 && collection.values.get(docId) instanceof EncodedValue) {
       collection.encodedCount--; // replaced or deleted before it was ever read
@@ -161,6 +172,27 @@ export class DocumentStore {
     else collection.values.set(docId, value);
     if (hasBytes) collection.withBytes.add(docId);
     else if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
+  }
+
+  /**
+   * Applies one write of WAL replay, whose value may still be encoded (it is decoded on first use;
+   * whether it holds bytes is learnt then).
+   */
+  replay(op: ReplayOp): void {
+    const { docId, value } = op;
+    if (!(value instanceof EncodedValue)) {
+      this.apply(op as WriteOp, value !== undefined && containsBytes(value));
+      return;
+    }
+    const collection = this.#findOrCreate(op.collection);
+    const { values } = collection;
+    if (collection.encodedCount !== 0 && values.get(docId) instanceof EncodedValue) {
+      collection.encodedCount--;
+    }
+    collection.versions.set(docId, op.version);
+    values.set(docId, value);
+    collection.encodedCount++;
+    if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
   }
 
   /** Replaces a whole collection (snapshot load). */
@@ -196,35 +228,58 @@ export function encodeCommit(ops: readonly WriteOp[]): Uint8Array {
   return encode(rows, STORED_LIMITS);
 }
 
+/** One write of a commit record during replay: its value may still be encoded. */
+export interface ReplayOp {
+  readonly collection: string;
+  readonly docId: string;
+  readonly version: number;
+  readonly value: StoredValue | undefined;
+}
+
 /**
- * Decodes a commit record body for replay: its writes with every value already deeply frozen
- * (frozen as it is decoded, no separate walk), and whether any value holds bytes (`false`
- * proves that none does; `true` means some value may, so check each one).
+ * Decodes a commit record body for replay: each write's collection, id and version, with its
+ * value left encoded (an {@linkcode EncodedValue} over `body`, decoded on first use). The value's
+ * extent is found by {@linkcode skipValue}, which checks its framing but builds nothing. `body`
+ * must stay unchanged for as long as the store holds values from it.
  *
  * @throws {CorruptionError} when the body is not a well-formed commit (`file`/`offset` locate it)
  */
-export function decodeCommitFrozen(
-  body: Uint8Array,
-  file: string,
-  offset: number,
-): { ops: WriteOp[]; hasBytes: boolean } {
+export function decodeCommitLazy(body: Uint8Array, file: string, offset: number): ReplayOp[] {
+  const source: EncodedSource = { body, path: file, offset };
   const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-  let rows: Value;
+  const head: Value[] = [null, null, null];
+  const fail = (cause?: unknown): never => {
+    throw new CorruptionError("malformed commit record", file, offset, { cause });
+  };
   try {
-    // The op list is depth 1, each write depth 2, its value depth 3 and deeper: frozen.
-    rows = decodeFrozen(body, 0, body.length, STORED_LIMITS, 3, decoded);
+    const count = decodeArrayPrefix(body, 0, body.length, STORED_LIMITS, [], decoded);
+    const ops: ReplayOp[] = new Array(count);
+    let at = decoded.end;
+    for (let i = 0; i < count; i++) {
+      const fields = decodeArrayPrefix(body, at, body.length, STORED_LIMITS, head, decoded);
+      const [collection, docId, version] = head;
+      if (
+        (fields !== 3 && fields !== 4) || typeof collection !== "string" ||
+        typeof docId !== "string" || typeof version !== "number" ||
+        !Number.isSafeInteger(version) || version < 1
+      ) {
+        return fail();
+      }
+      let value: EncodedValue | undefined;
+      at = decoded.end;
+      if (fields === 4) {
+        const stop = skipValue(body, at, body.length, STORED_LIMITS);
+        value = new EncodedValue(source, at, stop);
+        at = stop;
+      }
+      ops[i] = { collection, docId, version, value };
+    }
+    if (at !== body.length) fail(new CodecError(`${body.length - at} trailing bytes`, at));
+    return ops;
   } catch (error) {
-    throw new CorruptionError("undecodable commit record", file, offset, { cause: error });
+    if (error instanceof CorruptionError) throw error;
+    return fail(error);
   }
-  if (decoded.end !== body.length) {
-    throw new CorruptionError("undecodable commit record", file, offset, {
-      cause: new CodecError(
-        `${body.length - decoded.end} trailing bytes after the value`,
-        decoded.end,
-      ),
-    });
-  }
-  return { ops: commitOps(rows, file, offset), hasBytes: decoded.hasBytes };
 }
 
 /**

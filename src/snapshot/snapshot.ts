@@ -11,14 +11,10 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
-import {
-  decode,
-  decodeArrayPrefix,
-  decodeFrozen,
-  type FrozenDecodeResult,
-} from "../codec/decode.ts";
+import { decode, decodeArrayPrefix, type FrozenDecodeResult } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { CodecError, CorruptionError } from "../errors.ts";
+import { CorruptionError } from "../errors.ts";
+import { type EncodedSource, EncodedValue, type StoredValue } from "../codec/encoded.ts";
 import { AtomicFileWriter } from "../io/atomic.ts";
 import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
@@ -52,63 +48,6 @@ export const BLOCK_TARGET_BYTES: number = 256 * 1024;
 export const MAX_BLOCK_BYTES: number = 1024 * 1024 * 1024;
 /** File name suffix of snapshot files. */
 export const SNAPSHOT_SUFFIX = ".snap";
-
-/** The bytes of a snapshot entries block, shared by the encoded values it holds. */
-interface LoadedBlock {
-  readonly body: Uint8Array;
-  readonly path: string;
-  readonly offset: number;
-}
-
-/**
- * A document value loaded from a snapshot and not decoded yet: its place in a block whose
- * checksum was verified at open. The store decodes it on first use ({@linkcode decodeStored})
- * and keeps the decoded value instead, so a reopen does not decode documents nobody reads.
- * While any value of a block is still encoded, the block's bytes stay in memory.
- */
-export class EncodedValue {
-  /** The block holding the value. */
-  readonly block: LoadedBlock;
-  /** Where the value's bytes start in `block.body`. */
-  readonly start: number;
-  /** Where they end. */
-  readonly end: number;
-
-  constructor(block: LoadedBlock, start: number, end: number) {
-    this.block = block;
-    this.start = start;
-    this.end = end;
-  }
-}
-
-/** A value as a collection stores it: decoded and frozen, or still encoded. */
-export type StoredValue = Value | EncodedValue;
-
-/**
- * Decodes a value kept encoded since snapshot load, frozen as it is built; `decoded.hasBytes`
- * tells whether it holds a `Uint8Array`.
- *
- * @throws {CorruptionError} when the bytes do not decode to exactly one value (`file`/`offset`
- * locate the block: possible only for a file whose block checksums match data no writer made)
- */
-export function decodeStored(encoded: EncodedValue, decoded: FrozenDecodeResult): Value {
-  const { body, path, offset } = encoded.block;
-  let value: Value;
-  try {
-    value = decodeFrozen(body, encoded.start, encoded.end, STORED_LIMITS, 1, decoded);
-  } catch (error) {
-    throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
-  }
-  if (decoded.end !== encoded.end) {
-    throw new CorruptionError("undecodable snapshot row", path, offset, {
-      cause: new CodecError(
-        `${encoded.end - decoded.end} trailing bytes after the value`,
-        decoded.end,
-      ),
-    });
-  }
-  return value;
-}
 
 /**
  * The documents of one collection, as the store keeps them and a snapshot holds them: live values
@@ -357,7 +296,7 @@ function loadRows(
 ): void {
   const view = new DataView(body.buffer, body.byteOffset, body.length);
   const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-  const block: LoadedBlock = { body, path, offset };
+  const block: EncodedSource = { body, path, offset };
   const head: Value[] = [null, null];
   const { values, versions } = documents;
   let at = 0;

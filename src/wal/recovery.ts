@@ -36,7 +36,10 @@ import {
   SEGMENT_HEADER_BYTES,
 } from "./format.ts";
 
-/** One record handed to the caller during recovery. `body` is only valid during the callback. */
+/**
+ * One record handed to the caller during recovery. `body` views the bytes of its segment as read
+ * for this recovery (a buffer of its own, never reused or changed), so the caller may keep it.
+ */
 export interface WalRecord {
   /** The record type (see `RecordType`). */
   type: number;

@@ -1,6 +1,6 @@
 /**
- * Values loaded from snapshots stay encoded until first use (reopen decodes ids and versions
- * only). Every way of reaching a document — get, getDoc, getAll, queries, indexes built after
+ * Values loaded from snapshots and replayed from the WAL stay encoded until first use (reopen
+ * decodes ids and versions only). Every way of reaching a document — get, getDoc, getAll, queries, indexes built after
  * reopen, subscriptions, writes over it, a further compaction that copies its bytes as loaded —
  * must see exactly the value that was written; a value whose bytes do not decode under a valid
  * block checksum is a CorruptionError when read, never a wrong value.
@@ -64,7 +64,7 @@ function assertState(db: Glen, expected: Map<string, Value>, context: string): v
   assert.deepEqual(new Map(db.getAll("c")), expected, context);
 }
 
-describe("values loaded from snapshots are decoded on first use", () => {
+describe("values loaded at open are decoded on first use", () => {
   test(`every read path sees the written values (seed ${RUN_SEED})`, async () => {
     const fs = new MemoryFileSystem();
     const expected = await compactedDb(fs, RUN_SEED + 1);
@@ -89,6 +89,46 @@ describe("values loaded from snapshots are decoded on first use", () => {
       assert.deepEqual(db.findBy("c", "byI", i), [[id, expected.get(id)]]);
     }
     assertState(db, expected, "after reopen");
+    await db.close();
+  });
+
+  test(`values replayed from the WAL: overwritten, deleted and re-created in the log (seed ${RUN_SEED})`, async () => {
+    const fs = new MemoryFileSystem();
+    const rng = new Prng(RUN_SEED + 6);
+    const expected = new Map<string, Value>();
+    let db = await Glen.open("db", options(fs));
+    for (let k = 0; k < 400; k++) {
+      const id = `w${rng.int(60)}`;
+      if (rng.chance(0.2)) {
+        await db.delete("c", id);
+        expected.delete(id);
+      } else if (rng.chance(0.3)) {
+        const other = `w${rng.int(60)}`;
+        const batch: Array<[string, Value]> = [[id, valueFor(rng, k)], [
+          other,
+          valueFor(rng, k + 1),
+        ]];
+        await db.putMany("c", batch);
+        for (const [key, value] of batch) expected.set(key, value);
+      } else {
+        const value = valueFor(rng, k);
+        await db.put("c", id, value);
+        expected.set(id, value);
+      }
+    }
+    const versions = new Map([...expected.keys()].map((id) => [id, db.getDoc("c", id)!.version]));
+    await db.close();
+    db = await Glen.open("db", options(fs));
+    assert.equal(db.stats().snapshotLsn, 0, "everything came from the WAL");
+    for (const [id, version] of versions) assert.equal(db.getDoc("c", id)?.version, version, id);
+    assertState(db, expected, "after WAL replay");
+    // A snapshot of replayed values that were never read copies their bytes as replayed.
+    await db.close();
+    db = await Glen.open("db", options(fs));
+    await db.compact();
+    await db.close();
+    db = await Glen.open("db", options(fs));
+    assertState(db, expected, "after compacting replayed values");
     await db.close();
   });
 
