@@ -414,12 +414,8 @@ export class Glen {
       const store = this.#engine.store;
       const version = store.version(collection, docId) + 1;
       const op = { collection, docId, version, value: frozen };
-      return this.#engine.commitWith(
-        [op],
-        [hasBytes],
-        [store.value(collection, docId)],
-        version,
-      );
+      const previous = version === 1 ? undefined : store.value(collection, docId);
+      return this.#engine.commitWith([op], [hasBytes], [previous], version);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -502,9 +498,11 @@ export class Glen {
       const store = this.#engine.store;
       let i = 0;
       for (const [docId, value] of staged) {
-        ops[i] = { collection, docId, version: store.version(collection, docId) + 1, value };
+        const version = store.version(collection, docId);
+        ops[i] = { collection, docId, version: version + 1, value };
         hasBytes[i] = withBytes !== undefined && withBytes.has(docId);
-        previous[i++] = store.value(collection, docId);
+        // A document never written has no value: skip the second lookup (most of a bulk load).
+        previous[i++] = version === 0 ? undefined : store.value(collection, docId);
       }
       return this.#engine.commitWith(ops, hasBytes, previous, undefined);
     } catch (error) {
