@@ -75,6 +75,8 @@ export interface CommitEvent {
   readonly ops: readonly WriteOp[];
   /** Each written document's stored value before the commit (`undefined`: absent or deleted). */
   readonly previous: readonly (Value | undefined)[];
+  /** Whether each write's value holds a `Uint8Array` (readers then copy it). */
+  readonly hasBytes: readonly boolean[];
 }
 
 /**
@@ -264,7 +266,7 @@ export class Engine {
     const durable = this.#append(RecordType.commit, encodeCommit(ops), result);
     for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
     if (observers.length === 0) return durable;
-    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous };
+    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous, hasBytes };
     for (const observer of observers) observer.applied?.(event);
     if (observers.some((observer) => observer.durable !== undefined)) {
       durable.then(() => {

@@ -24,7 +24,6 @@
  */
 
 import type { CommitEvent, Engine } from "../engine/engine.ts";
-import { containsBytes } from "../value/freeze.ts";
 import {
   DeltaOutlet,
   type DocChange,
@@ -102,14 +101,13 @@ export class SubscriptionHub {
   #dispatch(event: CommitEvent): void {
     this.#ackedLsn = event.lsn;
     this.#history.record(event);
-    const { ops, previous, lsn } = event;
+    const { ops, previous, lsn, hasBytes } = event;
     if (this.#docs.size > 0) {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         const listeners = this.#docs.get(op.collection)?.get(op.docId);
         if (listeners === undefined) continue;
-        const hasBytes = op.value !== undefined && containsBytes(op.value);
-        const change: DocChange = { lsn, op, previous: previous[i], hasBytes };
+        const change: DocChange = { lsn, op, previous: previous[i], hasBytes: hasBytes[i]! };
         for (const listener of listeners) {
           try {
             listener.onWrite(change);
