@@ -9,9 +9,10 @@
  *   leaves `values`) and a re-created document continues after it (no ABA for transactions);
  * - every id in `values` is in `versions`; `withBytes` holds exactly the ids of decoded live
  *   values that contain a `Uint8Array`;
- * - a value loaded from a snapshot stays encoded (`EncodedValue`) until first use; `encodedCount`
- *   counts those, and every reader goes through `read`, `value` or `live`, which decode it and
- *   store the decoded value in its place (nothing outside this class sees an `EncodedValue`);
+ * - a value loaded at open (from a snapshot or the WAL) stays encoded (`EncodedValue`) until
+ *   first use; `encodedCount` counts those, and every reader of values goes through `read`,
+ *   `value` or `live`, which decode it and store the decoded value in its place (the snapshot
+ *   writer is the one other reader: it copies an encoded value's bytes as they are);
  * - applying the same write (same version) twice leaves the same state (replay is idempotent).
  *
  * @module
@@ -89,7 +90,8 @@ export class DocumentStore {
     if (found === undefined) return undefined;
     let value = found.values.get(docId);
     if (value === undefined) return undefined;
-    // Only a collection loaded from a snapshot pays for the check (it reads the value's header).
+    // Only a collection with values still encoded since open pays for the check (it reads the
+    // value's header).
     if (found.encodedCount !== 0 && value instanceof EncodedValue) {
       value = decodeInPlace(found, docId, value);
     }

@@ -74,13 +74,14 @@ export interface LoadedSnapshot {
   collection: string;
   /** The LSN the snapshot covers: it reflects every write with LSN ≤ this. */
   lsn: number;
-  /** Documents and tombstones, values frozen. */
+  /** Documents and tombstones; every value still encoded (decoded on first use). */
   documents: CollectionDocuments;
 }
 
 /**
  * Writes the snapshot of `collection` at `lsn` to `path`, streaming every document of `versions`
- * with its value from `values` (neither may change while this runs). Yields to the event loop between blocks via `pause`.
+ * with its value from `values` (neither may change while this runs); a value still encoded is
+ * copied as it is. Yields to the event loop between blocks via `pause`.
  */
 export async function writeSnapshot(
   fs: FileSystem,
