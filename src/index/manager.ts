@@ -23,6 +23,7 @@ import type { DocumentStore, WriteOp } from "../engine/store.ts";
 import { CorruptionError, GlenError, UniqueConstraintError } from "../errors.ts";
 import type { Value } from "../value/value.ts";
 import { DocumentIndex, type IndexDefinition } from "./document_index.ts";
+import type { IndexEntry } from "./sorted_keys.ts";
 import { parsePath } from "./path.ts";
 
 /** Options of `createIndex`. */
@@ -39,6 +40,8 @@ export interface CreateIndexOptions {
 export const MAX_INDEX_NAME_LENGTH = 128;
 /** Documents indexed between two yields to the event loop while building. */
 const BUILD_SLICE = 20_000;
+/** Commits of at least this many writes insert their new index keys as one sorted batch. */
+const BULK_MIN = 64;
 
 interface Building {
   index: DocumentIndex;
@@ -52,6 +55,8 @@ export class IndexManager implements CommitObserver {
   readonly #active = new Map<string, Map<string, DocumentIndex>>();
   /** collection → name → index being built. */
   readonly #building = new Map<string, Map<string, Building>>();
+  /** Whether some active index is unique (else `check` has nothing to do). */
+  #hasUnique = false;
 
   private constructor(engine: Engine) {
     this.#engine = engine;
@@ -76,6 +81,7 @@ export class IndexManager implements CommitObserver {
         );
       }
       manager.#mapFor(manager.#active, definition.collection).set(definition.name, index);
+      manager.#hasUnique ||= definition.unique;
     }
     engine.addObserver(manager);
     return manager;
@@ -142,8 +148,10 @@ export class IndexManager implements CommitObserver {
       // Activate in the same synchronous step that finished the fill: from here on, `check`
       // keeps a unique index free of duplicates.
       this.#mapFor(this.#active, collection).set(name, building.index);
+      this.#hasUnique ||= definition.unique;
     } finally {
       buildingMap.delete(name);
+      if (buildingMap.size === 0) this.#building.delete(collection);
     }
     await this.#engine.setSchema(withDefinitions(this.#engine.schema, this.definitions()));
   }
@@ -153,6 +161,7 @@ export class IndexManager implements CommitObserver {
     this.get(collection, name);
     this.#engine.assertWritable();
     this.#active.get(collection)!.delete(name);
+    this.#hasUnique = this.definitions().some((d) => d.unique);
     await this.#engine.setSchema(withDefinitions(this.#engine.schema, this.definitions()));
   }
 
@@ -176,16 +185,20 @@ export class IndexManager implements CommitObserver {
       if (index.definition.unique) {
         for (let i = at; i < end; i++) {
           const docId = docIds[i]!;
-          const clashes = index.add(docId, store.entry(name, docId)?.value);
+          const entry = store.entry(name, docId);
+          const clashes = index.add(docId, entry?.value, entry?.hasBytes ?? false);
           if (clashes.length > 0) building.clash ??= [docId, clashes[0]!];
         }
       } else {
         const slice: Array<[string, Value | undefined]> = [];
+        const bytes: boolean[] = [];
         for (let i = at; i < end; i++) {
           const docId = docIds[i]!;
-          slice.push([docId, store.entry(name, docId)?.value]);
+          const entry = store.entry(name, docId);
+          slice.push([docId, entry?.value]);
+          bytes.push(entry?.hasBytes ?? false);
         }
-        index.addMany(slice);
+        index.addMany(slice, (i) => bytes[i]!);
       }
       done = end;
       if (done % BUILD_SLICE === 0) onProgress?.({ done, total });
@@ -195,6 +208,7 @@ export class IndexManager implements CommitObserver {
 
   /** Rejects a commit that would violate a unique index (`CommitObserver.check`). */
   check(ops: readonly WriteOp[]): void {
+    if (!this.#hasUnique) return;
     for (const [collection, group] of groupByCollection(ops)) {
       const indexes = this.#active.get(collection);
       if (indexes === undefined) continue;
@@ -207,24 +221,63 @@ export class IndexManager implements CommitObserver {
   /** Keeps every index in step with a commit (`CommitObserver.applied`). */
   applied(event: CommitEvent): void {
     const { ops, previous } = event;
+    const store = this.#engine.store;
+    if (ops.length >= BULK_MIN && this.#building.size === 0) {
+      this.#appliedBulk(ops, previous, store);
+      return;
+    }
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const active = this.#active.get(op.collection);
-      if (active !== undefined) {
-        for (const index of active.values()) {
-          index.remove(op.docId, previous[i]?.value);
-          index.add(op.docId, op.value);
-        }
-      }
       const building = this.#building.get(op.collection);
+      if (active === undefined && building === undefined) continue;
+      const hasBytes = hasBytesOf(store, op);
+      const before = previous[i]?.value;
+      if (active !== undefined) {
+        for (const index of active.values()) index.update(op.docId, before, op.value, hasBytes);
+      }
       if (building !== undefined) {
         for (const build of building.values()) {
-          build.index.remove(op.docId, previous[i]?.value);
-          const clashes = build.index.add(op.docId, op.value);
+          const clashes = build.index.update(op.docId, before, op.value, hasBytes);
           if (clashes.length > 0) build.clash ??= [op.docId, clashes[0]!];
         }
       }
     }
+  }
+
+  /**
+   * `applied` for a large commit (no index being built): per index, keys that stay are updated
+   * in place and the rest removed one by one, and the new keys are inserted in one sorted batch
+   * ({@linkcode SortedKeys.insertMany}). Same result as the per-document path: the writes of
+   * one commit are to distinct documents, and every entry key holds its document's id, so no
+   * two writes touch the same entry.
+   */
+  #appliedBulk(
+    ops: readonly WriteOp[],
+    previous: CommitEvent["previous"],
+    store: DocumentStore,
+  ): void {
+    let collection: string | undefined;
+    let active: Map<string, DocumentIndex> | undefined;
+    let batches: Map<DocumentIndex, IndexEntry[]> | undefined;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.collection !== collection) {
+        collection = op.collection;
+        active = this.#active.get(collection);
+      }
+      if (active === undefined) continue;
+      const hasBytes = hasBytesOf(store, op);
+      const before = previous[i]?.value;
+      for (const index of active.values()) {
+        batches ??= new Map();
+        let batch = batches.get(index);
+        if (batch === undefined) batches.set(index, batch = []);
+        index.update(op.docId, before, op.value, hasBytes, batch);
+      }
+    }
+    if (batches === undefined) return;
+    for (const [index, batch] of batches) index.entries.insertMany(batch);
   }
 
   #mapFor<T>(maps: Map<string, Map<string, T>>, collection: string): Map<string, T> {
@@ -255,6 +308,14 @@ function checkUnique(index: DocumentIndex, ops: readonly WriteOp[]): void {
   }
 }
 
+/**
+ * Whether the value a commit wrote may hold bytes, read back from the store where the commit has
+ * just put it (a lookup of a document the commit touched a moment ago).
+ */
+function hasBytesOf(store: DocumentStore, op: WriteOp): boolean {
+  return op.value !== undefined && (store.entry(op.collection, op.docId)?.hasBytes ?? true);
+}
+
 function groupByCollection(ops: readonly WriteOp[]): Map<string, WriteOp[]> {
   const groups = new Map<string, WriteOp[]>();
   for (const op of ops) {
@@ -271,12 +332,16 @@ function fill(index: DocumentIndex, store: DocumentStore): [string, string] | un
   let clash: [string, string] | undefined;
   if (!index.definition.unique) {
     const docs: Array<[string, Value | undefined]> = [];
-    for (const [docId, entry] of collection?.entries ?? []) docs.push([docId, entry.value]);
-    index.addMany(docs);
+    const bytes: boolean[] = [];
+    for (const [docId, entry] of collection?.entries ?? []) {
+      docs.push([docId, entry.value]);
+      bytes.push(entry.hasBytes);
+    }
+    index.addMany(docs, (i) => bytes[i]!);
     return undefined;
   }
   for (const [docId, entry] of collection?.entries ?? []) {
-    const clashes = index.add(docId, entry.value);
+    const clashes = index.add(docId, entry.value, entry.hasBytes);
     if (clashes.length > 0) clash ??= [docId, clashes[0]!];
   }
   return clash;

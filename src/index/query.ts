@@ -28,7 +28,7 @@ import type { Value } from "../value/value.ts";
 import type { DocumentIndex } from "./document_index.ts";
 import type { IndexManager } from "./manager.ts";
 import { parsePath, readPath } from "./path.ts";
-import { prefixEnd } from "./sorted_keys.ts";
+import { bytesToKeyString, type IndexEntry, prefixEnd } from "./sorted_keys.ts";
 
 /** Comparison operators of {@linkcode Query.where}. */
 export type Operator = "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "exists" | "startsWith";
@@ -251,9 +251,13 @@ export class Query {
 
   /** Runs the query: `[docId, value]` pairs in result order. */
   all(): Array<[string, Value]> {
-    return this.#run(this.#state.limit).map((
-      [docId, value],
-    ) => [docId, this.#project(docId, value)]);
+    const rows = this.#run(this.#state.limit);
+    const result: Array<[string, Value]> = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [docId, value, hasBytes] = rows[i]!;
+      result[i] = [docId, this.#project(value, hasBytes)];
+    }
+    return result;
   }
 
   /** Runs the query and returns one page plus the cursor of the next. */
@@ -263,9 +267,12 @@ export class Query {
     const more = limit !== undefined && rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     const page: QueryPage = {
-      items: items.map(([docId, value]) => [docId, this.#project(docId, value)]),
+      items: items.map(([docId, value, hasBytes]) => [docId, this.#project(value, hasBytes)]),
     };
-    if (more && items.length > 0) page.cursor = this.#encodeCursor(items.at(-1)!);
+    if (more && items.length > 0) {
+      const [docId, value] = items.at(-1)!;
+      page.cursor = this.#encodeCursor(docId, value);
+    }
     return page;
   }
 
@@ -312,36 +319,35 @@ export class Query {
     return new Query(this.#source, this.#collection, { ...this.#state, ...changes });
   }
 
-  #run(limit: number | undefined): Array<[string, Value]> {
+  #run(limit: number | undefined): Row[] {
     this.#source.assertOpen();
     if (limit === 0) return [];
     const filter: Filter = { and: this.#state.filters };
     const after = this.#state.after;
     const plan = this.#plan();
-    const rows: Array<[string, Value]> = [];
-    const accept = (docId: string, value: Value): boolean => {
+    const rows: Row[] = [];
+    const accept = (docId: string, value: Value, hasBytes: boolean): boolean => {
       if (!matches(filter, value)) return false;
       if (after !== undefined && this.#compareToCursor(docId, value, after) <= 0) return false;
-      rows.push([docId, value]);
+      rows.push([docId, value, hasBytes]);
       return true;
     };
     if (plan === undefined) {
       for (const [docId, entry] of this.#source.store.collection(this.#collection)?.entries ?? []) {
-        if (entry.value !== undefined) accept(docId, entry.value);
+        if (entry.value !== undefined) accept(docId, entry.value, entry.hasBytes);
       }
     } else {
       // One range of a non-multi index lists each document once; several ranges ("in") may not.
+      // Index entries carry their document's current value: no store lookup per candidate.
       const seen = plan.ranges > 1 ? new Set<string>() : undefined;
-      for (const docId of plan.docIds()) {
+      plan.scan((entry) => {
         if (seen !== undefined) {
-          if (seen.has(docId)) continue;
-          seen.add(docId);
+          if (seen.has(entry.docId)) return true;
+          seen.add(entry.docId);
         }
-        const value = this.#source.store.entry(this.#collection, docId)?.value;
-        if (value !== undefined && accept(docId, value) && plan.ordered && rows.length === limit) {
-          return rows;
-        }
-      }
+        return !(accept(entry.docId, entry.value, entry.hasBytes) && plan.ordered &&
+          rows.length === limit);
+      });
       if (plan.ordered) return rows;
     }
     rows.sort((a, b) => this.#compareRows(a[0], a[1], b[0], b[1]));
@@ -380,7 +386,7 @@ export class Query {
     return this.#compareKeys(this.#sortKey(value), docId, keys, after.at(-1) as string);
   }
 
-  #encodeCursor([docId, value]: [string, Value]): string {
+  #encodeCursor(docId: string, value: Value): string {
     const parts: Value[] = this.#sortKey(value).map((v) => v === undefined ? [] : [v]);
     parts.push(docId);
     let binary = "";
@@ -406,9 +412,8 @@ export class Query {
     throw new TypeError("Invalid query cursor (it must come from page() of the same ordering)");
   }
 
-  #project(docId: string, value: Value): Value {
+  #project(value: Value, hasBytes: boolean): Value {
     const select = this.#state.select;
-    const hasBytes = this.#source.store.entry(this.#collection, docId)?.hasBytes ?? true;
     const copied = hasBytes ? copyBytesDeep(value) : value;
     if (select === undefined) return copied;
     const out: { [key: string]: Value } = {};
@@ -449,12 +454,16 @@ export class Query {
 interface Plan {
   index: DocumentIndex;
   condition: Condition;
-  /** How many key ranges `docIds()` walks. */
+  /** How many key ranges `scan()` walks. */
   ranges: number;
   score: number;
   ordered: boolean;
-  docIds(): Iterable<string>;
+  /** Visits the entries of the ranges in order until `visit` returns `false`. */
+  scan(visit: (entry: IndexEntry) => boolean): void;
 }
+
+/** A result row: document id, value, and whether the value may hold bytes. */
+type Row = [string, Value, boolean];
 
 function planFor(
   index: DocumentIndex,
@@ -510,11 +519,17 @@ function planFor(
     ranges: ranges.length,
     score: score + (ordered ? 5 : 0),
     ordered,
-    *docIds() {
+    scan(visit) {
+      let going = true;
+      const visitWhileGoing = (entry: IndexEntry): boolean => going = visit(entry);
       for (const [from, to] of ranges) {
-        for (const entry of index.entries.range(from, to, ordered && descending)) {
-          yield entry.docId;
-        }
+        index.entries.scan(
+          bytesToKeyString(from),
+          bytesToKeyString(to),
+          ordered && descending,
+          visitWhileGoing,
+        );
+        if (!going) return;
       }
     },
   };
