@@ -185,6 +185,21 @@ async function benchBuild(
   ];
 }
 
+/**
+ * A full collection before each measurement where the runtime offers one (Bun; Node and Deno
+ * with `--expose-gc`), else none. mitata's default on a runtime without an exposed `gc` is to
+ * allocate a 1 GiB `Uint8Array` before every measurement: with a million documents in the heap
+ * that external-memory pressure set off major collections inside the timed samples and made
+ * single rounds 10-100 times slower (findBy 5-10 µs/op in a plain loop read as 90 µs/op, a
+ * 100-row query as 20 ms/op, on either side at random).
+ */
+const FULL_GC: false | (() => void) = (() => {
+  const { gc, Bun } = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (typeof gc === "function") return () => gc();
+  if (Bun !== undefined) return () => Bun.gc(true);
+  return false;
+})();
+
 /** A read workload: a glen call and the SQLite call over the same keys, back to back. */
 async function benchRead(
   options: Options,
@@ -206,7 +221,11 @@ async function benchRead(
   for (let round = 0; round < options.rounds; round++) {
     const times: number[] = [];
     for (const call of calls) {
-      const stats = await measure(call, { min_cpu_time: options.timeMs * 1e6, max_samples: 1e9 });
+      const stats = await measure(call, {
+        min_cpu_time: options.timeMs * 1e6,
+        max_samples: 1e9,
+        gc: FULL_GC,
+      });
       times.push(stats.avg);
     }
     glenNs.push(times[0]!);
