@@ -298,3 +298,60 @@ async function largeCommitRun(seed: number): Promise<void> {
   }
   await db.close();
 }
+
+describe("index builds", () => {
+  test(`writes made while indexes are built from a snapshot end up indexed (seed ${RUN_SEED})`, async () => {
+    const rng = new Prng(RUN_SEED);
+    const db = await Glen.open();
+    const model = new Map<string, Doc>();
+    const randomDoc = (): Doc => {
+      const doc: Doc = { n: rng.int(50) };
+      if (rng.chance(0.5)) doc.t = [rng.int(5), rng.int(5)];
+      if (rng.chance(0.1)) doc.blob = rng.bytes(2);
+      return doc;
+    };
+    const docs: Array<[string, Doc]> = [];
+    for (let i = 0; i < 70_000; i++) docs.push([`d${i}`, randomDoc()]);
+    await db.putMany("big", docs);
+    for (const [id, doc] of docs) model.set(id, doc);
+    let done = false;
+    const builds = Promise.all([
+      db.createIndex("big", "byN", "n"),
+      db.createIndex("big", "eachT", "t", { multi: true }),
+      db.createIndex("big", "byNT", ["n", "t"]),
+    ]).finally(() => done = true);
+    let writes = 0;
+    while (!done) {
+      const roll = rng.int(4);
+      const id = `d${rng.int(80_000)}`;
+      if (roll === 0) {
+        await db.delete("big", id);
+        model.delete(id);
+      } else if (roll === 1) {
+        const batch: Array<[string, Doc]> = [];
+        for (let i = 0; i < 100; i++) batch.push([`d${rng.int(80_000)}`, randomDoc()]);
+        await db.putMany("big", batch);
+        for (const [batchId, doc] of batch) model.set(batchId, doc);
+      } else {
+        const doc = roll === 2 ? randomDoc() : { ...model.get(id), extra: writes };
+        await db.put("big", id, doc);
+        model.set(id, doc);
+      }
+      writes++;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await builds;
+    assert.ok(writes >= 2, `only ${writes} writes landed during the builds`);
+    const expected = [...model].sort((x, y) =>
+      compare(x[1].n!, y[1].n!) || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)
+    );
+    assert.deepEqual(db.rangeBy("big", "byN", {}), expected);
+    assert.equal(db.rangeBy("big", "byNT", {}).length, model.size);
+    for (let probe = 0; probe < 5; probe++) {
+      const multi = [...model].filter(([, d]) => Array.isArray(d.t) && d.t.includes(probe))
+        .sort((x, y) => x[0] < y[0] ? -1 : 1);
+      assert.deepEqual(db.findBy("big", "eachT", probe), multi);
+    }
+    await db.close();
+  });
+});

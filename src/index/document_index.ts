@@ -26,7 +26,13 @@ import { compareBytes } from "../value/compare.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { parsePath, readPath } from "./path.ts";
-import { bytesToKeyString, IndexEntry, type KeyEntry, SortedKeys } from "./sorted_keys.ts";
+import {
+  bytesToKeyString,
+  compareEntries,
+  IndexEntry,
+  type KeyEntry,
+  SortedKeys,
+} from "./sorted_keys.ts";
 
 /** A persisted index definition. */
 export interface IndexDefinition {
@@ -161,6 +167,27 @@ export class DocumentIndex {
       for (const key of keys) batch.push(new IndexEntry(key, docId, value, bytes));
     }
     if (batch.length > 0) this.entries.insertMany(batch);
+  }
+
+  /**
+   * The entries of documents `docs[from..to)` (`hasBytes[i]`: whether `docs[i]`'s value may
+   * hold bytes), sorted by key: a run for {@linkcode mergeRuns}.
+   */
+  sortedEntries(
+    docs: ReadonlyArray<readonly [string, Value | undefined]>,
+    hasBytes: readonly boolean[],
+    from: number,
+    to: number,
+  ): IndexEntry[] {
+    const run: IndexEntry[] = [];
+    for (let i = from; i < to; i++) {
+      const [docId, value] = docs[i]!;
+      if (value === undefined) continue;
+      for (const key of this.#entryKeys(docId, value)) {
+        run.push(new IndexEntry(key, docId, value, hasBytes[i]!));
+      }
+    }
+    return run.sort(compareEntries);
   }
 
   /** Removes the entries of a document (given the value it was indexed with). */

@@ -23,7 +23,7 @@ import type { DocumentStore, WriteOp } from "../engine/store.ts";
 import { CorruptionError, GlenError, UniqueConstraintError } from "../errors.ts";
 import type { Value } from "../value/value.ts";
 import { DocumentIndex, type IndexDefinition } from "./document_index.ts";
-import type { IndexEntry } from "./sorted_keys.ts";
+import { type IndexEntry, mergeRuns } from "./sorted_keys.ts";
 import { parsePath } from "./path.ts";
 
 /** Options of `createIndex`. */
@@ -46,6 +46,11 @@ const BULK_MIN = 64;
 interface Building {
   index: DocumentIndex;
   clash?: [string, string];
+  /**
+   * Documents written while a non-unique index is built from a snapshot: their entries in the
+   * index come from `applied` (current), so their snapshot entries are dropped at the end.
+   */
+  touched?: Set<string>;
 }
 
 /** Owns every index of one database; see the module notes. */
@@ -171,6 +176,7 @@ export class IndexManager implements CommitObserver {
   ): Promise<void> {
     const collection = this.#engine.store.collection(building.index.definition.collection);
     if (collection === undefined) return;
+    if (!building.index.definition.unique) return this.#fillFromSnapshot(building, onProgress);
     const total = collection.entries.size;
     let done = 0;
     const docIds = [...collection.entries.keys()]; // writes during the build may add entries
@@ -182,28 +188,62 @@ export class IndexManager implements CommitObserver {
     for (let at = 0; at < docIds.length; at += BUILD_SLICE) {
       if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
       const end = Math.min(at + BUILD_SLICE, docIds.length);
-      if (index.definition.unique) {
-        for (let i = at; i < end; i++) {
-          const docId = docIds[i]!;
-          const entry = store.entry(name, docId);
-          const clashes = index.add(docId, entry?.value, entry?.hasBytes ?? false);
-          if (clashes.length > 0) building.clash ??= [docId, clashes[0]!];
-        }
-      } else {
-        const slice: Array<[string, Value | undefined]> = [];
-        const bytes: boolean[] = [];
-        for (let i = at; i < end; i++) {
-          const docId = docIds[i]!;
-          const entry = store.entry(name, docId);
-          slice.push([docId, entry?.value]);
-          bytes.push(entry?.hasBytes ?? false);
-        }
-        index.addMany(slice, (i) => bytes[i]!);
+      for (let i = at; i < end; i++) {
+        const docId = docIds[i]!;
+        const entry = store.entry(name, docId);
+        const clashes = index.add(docId, entry?.value, entry?.hasBytes ?? false);
+        if (clashes.length > 0) building.clash ??= [docId, clashes[0]!];
       }
       done = end;
       if (done % BUILD_SLICE === 0) onProgress?.({ done, total });
     }
     onProgress?.({ done, total });
+  }
+
+  /**
+   * Builds a non-unique index from a snapshot of the collection taken in one synchronous pass:
+   * each slice's entries are computed and sorted into a run (yielding between slices), runs of
+   * equal size are merged as they come (a binary counter: O(n log(n / slice)) in all), and the
+   * last step, synchronous with activation, merges the runs into the index. Writes during the
+   * build reach the index through `applied` and mark their documents `touched`; the snapshot's
+   * entries of touched documents are stale or repeated, so they are dropped. Compared with
+   * merging each slice into the index (O(n) per slice, O(n²/slice) in all) and one store
+   * lookup per document, this is what makes a build of a million documents several times
+   * faster.
+   */
+  async #fillFromSnapshot(
+    building: Building,
+    onProgress: ((progress: { done: number; total: number }) => void) | undefined,
+  ): Promise<void> {
+    const index = building.index;
+    const collection = this.#engine.store.collection(index.definition.collection)!;
+    const docs: Array<[string, Value | undefined]> = [];
+    const bytes: boolean[] = [];
+    for (const [docId, entry] of collection.entries) {
+      if (entry.value === undefined) continue;
+      docs.push([docId, entry.value]);
+      bytes.push(entry.hasBytes);
+    }
+    building.touched = new Set();
+    const total = docs.length;
+    const runs: IndexEntry[][] = [];
+    for (let at = 0; at < total; at += BUILD_SLICE) {
+      if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      const end = Math.min(at + BUILD_SLICE, total);
+      runs.push(index.sortedEntries(docs, bytes, at, end));
+      while (runs.length >= 2 && runs.at(-1)!.length >= runs.at(-2)!.length) {
+        const top = runs.pop()!;
+        runs.push(mergeRuns(runs.pop()!, top));
+      }
+      if (end % BUILD_SLICE === 0) onProgress?.({ done: end, total });
+    }
+    let all: IndexEntry[] = [];
+    while (runs.length > 0) all = mergeRuns(runs.pop()!, all);
+    const touched = building.touched;
+    if (touched.size > 0) all = all.filter((entry) => !touched.has(entry.docId));
+    index.entries.insertMany(all, true);
+    building.touched = undefined;
+    onProgress?.({ done: total, total });
   }
 
   /** Rejects a commit that would violate a unique index (`CommitObserver.check`). */
@@ -238,6 +278,7 @@ export class IndexManager implements CommitObserver {
       }
       if (building !== undefined) {
         for (const build of building.values()) {
+          build.touched?.add(op.docId);
           const clashes = build.index.update(op.docId, before, op.value, hasBytes);
           if (clashes.length > 0) build.clash ??= [op.docId, clashes[0]!];
         }

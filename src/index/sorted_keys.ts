@@ -77,8 +77,26 @@ const CHUNK_FILL = (CHUNK_MAX * 3) / 4;
  */
 const SPLICE_FACTOR = 8;
 
-function compareEntries(a: IndexEntry, b: IndexEntry): number {
+/** Orders entries by key. */
+export function compareEntries(a: IndexEntry, b: IndexEntry): number {
   return a.k < b.k ? -1 : a.k > b.k ? 1 : 0;
+}
+
+/**
+ * Merges two runs of entries sorted by key, whose keys are all distinct (a key in both runs
+ * would appear twice), into one sorted run.
+ */
+export function mergeRuns(a: readonly IndexEntry[], b: readonly IndexEntry[]): IndexEntry[] {
+  const merged: IndexEntry[] = new Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let at = 0;
+  while (i < a.length && j < b.length) {
+    merged[at++] = a[i]!.k < b[j]!.k ? a[i++]! : b[j++]!;
+  }
+  while (i < a.length) merged[at++] = a[i++]!;
+  while (j < b.length) merged[at++] = b[j++]!;
+  return merged;
 }
 
 /** An ordered set of {@linkcode IndexEntry}s; see the module notes. */
@@ -153,15 +171,15 @@ export class SortedKeys {
   /**
    * Adds many entries at once (in any order); entries whose key is already present, or repeats
    * a key earlier in the batch, are skipped. Same result as calling {@linkcode insert} for each,
-   * but it sorts the batch and merges it with the current entries, chunk by chunk: each chunk
-   * that receives entries is rebuilt once (and split if it overflows), so the cost is
-   * O(k log k) for the sort plus O(CHUNK_MAX) per touched chunk, instead of a search and a
-   * splice per entry. Building an index over a whole collection, and a large commit, need
-   * this. Returns how many entries were added.
+   * but it sorts the batch and walks the chunks once, in order: a chunk that receives a few
+   * entries gets a splice each (a native block move), a chunk that receives many is rebuilt in
+   * one merge (and split if it overflows), and an empty set is filled in one pass. A large
+   * commit and the end of an index build use this. Returns how many entries were added.
+   * `sorted`: the batch is already in key order.
    */
-  insertMany(batch: IndexEntry[]): number {
+  insertMany(batch: IndexEntry[], sorted = false): number {
     if (batch.length === 0) return 0;
-    batch.sort(compareEntries);
+    if (!sorted) batch.sort(compareEntries);
     if (this.#keys.length === 0) {
       // An empty set: the sorted batch, without repeats, is the whole content.
       const merged: IndexEntry[] = [];
