@@ -7,7 +7,11 @@
  * node bench/index_run.ts                  # or: bun bench/index_run.ts, deno run -A bench/index_run.ts
  * node bench/index_run.ts --docs 200000 --rounds 3 --only findBy,rangeBy
  * node bench/index_run.ts --json
+ * node --expose-gc bench/index_run.ts     # deno run -A --v8-flags=--expose-gc bench/index_run.ts
  * ```
+ *
+ * With a `gc` to call (Bun always; Node and Deno with `--expose-gc`), every timed run and every
+ * measurement starts on a collected heap, so no run pays for the garbage of the one before it.
  *
  * Data: N documents (`--docs`, default 1,000,000) of `bench/index_workloads.ts`, in an in-memory
  * @glen/db (`Glen.open()`) and in an in-memory SQLite (`:memory:`, node:sqlite wherever it
@@ -165,10 +169,12 @@ async function benchBuild(
   const sqliteMs: number[] = [];
   const ratios: number[] = [];
   for (let round = 0; round < options.rounds; round++) {
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     let start = performance.now();
     await db.createIndex(COLLECTION, "buildGroup", "group");
     const g = performance.now() - start;
     await db.dropIndex(COLLECTION, "buildGroup");
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     start = performance.now();
     sqlite.exec("CREATE INDEX build_grp ON docs(grp)");
     const s = performance.now() - start;
@@ -257,6 +263,7 @@ async function benchPut(
   const serial = async (indexed: boolean): Promise<number> => {
     const db = await Glen.open();
     if (indexed) await db.createIndex(COLLECTION, "byGroup", "group");
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     const start = performance.now();
     for (const [id, value] of batch) await db.put(COLLECTION, id, value);
     const ms = performance.now() - start;
@@ -266,6 +273,7 @@ async function benchPut(
   const many = async (indexed: boolean): Promise<number> => {
     const db = await Glen.open();
     if (indexed) await db.createIndex(COLLECTION, "byGroup", "group");
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     const start = performance.now();
     for (let at = 0; at < count; at += 1000) {
       await db.putMany(COLLECTION, batch.slice(at, at + 1000));
