@@ -216,16 +216,29 @@ export class DocumentIndex {
       this.remove(docId, previous);
       return this.add(docId, value, hasBytes);
     }
+    if (!this.definition.multi) {
+      // At most one key on each side: no arrays.
+      const before = previous === undefined ? undefined : this.#entryKey(docId, previous);
+      const after = value === undefined ? undefined : this.#entryKey(docId, value);
+      if (before !== undefined) {
+        if (before === after) {
+          const entry = this.entries.find(after);
+          if (entry !== undefined) {
+            entry.value = value!;
+            entry.hasBytes = hasBytes;
+            return NO_KEYS;
+          }
+        }
+        this.entries.deleteKey(before);
+      }
+      if (after !== undefined) {
+        if (batch !== undefined) batch.push(new IndexEntry(after, docId, value!, hasBytes));
+        else this.entries.insertKey(after, docId, value!, hasBytes);
+      }
+      return NO_KEYS;
+    }
     const before = this.#entryKeys(docId, previous);
     const after = this.#entryKeys(docId, value);
-    if (before.length === 1 && after.length === 1 && before[0] === after[0]) {
-      const entry = this.entries.find(after[0]!);
-      if (entry !== undefined) {
-        entry.value = value!;
-        entry.hasBytes = hasBytes;
-        return NO_KEYS;
-      }
-    }
     for (const key of before) this.entries.deleteKey(key);
     for (const key of after) {
       if (batch !== undefined) batch.push(new IndexEntry(key, docId, value!, hasBytes));
