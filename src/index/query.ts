@@ -556,8 +556,15 @@ function topLevelConditions(filters: readonly Filter[]): Condition[] {
 
 /** Whether `value` (a document) matches `filter`. */
 export function matches(filter: Filter, value: Value): boolean {
-  if ("and" in filter) return filter.and.every((f) => matches(f, value));
-  if ("or" in filter) return filter.or.some((f) => matches(f, value));
+  // Loops rather than every()/some(): no closure per document.
+  if ("and" in filter) {
+    for (const f of filter.and) if (!matches(f, value)) return false;
+    return true;
+  }
+  if ("or" in filter) {
+    for (const f of filter.or) if (matches(f, value)) return true;
+    return false;
+  }
   const field = readPath(value, pathSegments(filter.path));
   const operand = filter.value;
   if (filter.op === "exists") return (field !== undefined) === operand;

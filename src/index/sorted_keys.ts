@@ -402,16 +402,20 @@ export class SortedKeys {
     const keys = this.#keys;
     const entries = this.#entries;
     if (keys.length === 0) return;
+    // The bound is compared once per chunk (its last or first key), and searched for in the
+    // chunk where the range ends: no string comparison per visited entry.
     if (!reverse) {
       let c = from === undefined ? 0 : Math.max(0, this.#chunkFor(from));
       let i = from === undefined ? 0 : lowerBoundIn(keys[c]!, from);
       for (; c < keys.length; c++, i = 0) {
         const chunkKeys = keys[c]!;
         const chunkEntries = entries[c]!;
-        for (; i < chunkKeys.length; i++) {
-          if (to !== undefined && chunkKeys[i]! >= to) return;
-          if (!visit(chunkEntries[i]!)) return;
-        }
+        const length = chunkKeys.length;
+        const end = to === undefined || chunkKeys[length - 1]! < to
+          ? length
+          : lowerBoundFrom(chunkKeys, to, i);
+        for (; i < end; i++) if (!visit(chunkEntries[i]!)) return;
+        if (end < length) return;
       }
       return;
     }
@@ -421,10 +425,11 @@ export class SortedKeys {
     for (; c >= 0; c--, i = c >= 0 ? keys[c]!.length - 1 : 0) {
       const chunkKeys = keys[c]!;
       const chunkEntries = entries[c]!;
-      for (; i >= 0; i--) {
-        if (from !== undefined && chunkKeys[i]! < from) return;
-        if (!visit(chunkEntries[i]!)) return;
-      }
+      const start = from === undefined || chunkKeys[0]! >= from
+        ? 0
+        : lowerBoundFrom(chunkKeys, from, 0);
+      for (; i >= start; i--) if (!visit(chunkEntries[i]!)) return;
+      if (start > 0) return;
     }
   }
 
