@@ -10,8 +10,8 @@
  * node --expose-gc bench/index_run.ts     # deno run -A --v8-flags=--expose-gc bench/index_run.ts
  * ```
  *
- * With a `gc` to call (Bun always; Node and Deno with `--expose-gc`), every timed run and every
- * measurement starts on a collected heap, so no run pays for the garbage of the one before it.
+ * With a `gc` to call (Bun always; Node and Deno with `--expose-gc`), every timed build and put
+ * run starts on a collected heap, so no run pays for the garbage of the one before it.
  *
  * Data: N documents (`--docs`, default 1,000,000) of `bench/index_workloads.ts`, in an in-memory
  * @glen/db (`Glen.open()`) and in an in-memory SQLite (`:memory:`, node:sqlite wherever it
@@ -192,12 +192,14 @@ async function benchBuild(
 }
 
 /**
- * A full collection before each measurement where the runtime offers one (Bun; Node and Deno
- * with `--expose-gc`), else none. mitata's default on a runtime without an exposed `gc` is to
- * allocate a 1 GiB `Uint8Array` before every measurement: with a million documents in the heap
- * that external-memory pressure set off major collections inside the timed samples and made
- * single rounds 10-100 times slower (findBy 5-10 µs/op in a plain loop read as 90 µs/op, a
- * 100-row query as 20 ms/op, on either side at random).
+ * A full collection before each timed build and put run where the runtime offers one (Bun; Node
+ * and Deno with `--expose-gc`), else none. Read measurements pass `gc: false` to mitata: its
+ * default on a runtime without an exposed `gc` is to allocate a 1 GiB `Uint8Array` before every
+ * measurement, and with a million documents in the heap that external-memory pressure set off
+ * major collections inside the timed samples (single rounds 10-100 times slower on either side
+ * at random: findBy 5-10 µs/op in a plain loop read as 90 µs/op, a 100-row query as 20 ms/op);
+ * and on Deno a real `gc()` before each measurement made the query workload bimodal (34 µs/op
+ * in some rounds, 185-335 µs/op in others).
  */
 const FULL_GC: false | (() => void) = (() => {
   const { gc, Bun } = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
@@ -230,7 +232,7 @@ async function benchRead(
       const stats = await measure(call, {
         min_cpu_time: options.timeMs * 1e6,
         max_samples: 1e9,
-        gc: FULL_GC,
+        gc: false,
       });
       times.push(stats.avg);
     }
