@@ -7,7 +7,11 @@
  * node bench/index_run.ts                  # or: bun bench/index_run.ts, deno run -A bench/index_run.ts
  * node bench/index_run.ts --docs 200000 --rounds 3 --only findBy,rangeBy
  * node bench/index_run.ts --json
+ * node --expose-gc bench/index_run.ts     # deno run -A --v8-flags=--expose-gc bench/index_run.ts
  * ```
+ *
+ * With a `gc` to call (Bun always; Node and Deno with `--expose-gc`), every timed build and put
+ * run starts on a collected heap, so no run pays for the garbage of the one before it.
  *
  * Data: N documents (`--docs`, default 1,000,000) of `bench/index_workloads.ts`, in an in-memory
  * @glen/db (`Glen.open()`) and in an in-memory SQLite (`:memory:`, node:sqlite wherever it
@@ -165,10 +169,12 @@ async function benchBuild(
   const sqliteMs: number[] = [];
   const ratios: number[] = [];
   for (let round = 0; round < options.rounds; round++) {
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     let start = performance.now();
     await db.createIndex(COLLECTION, "buildGroup", "group");
     const g = performance.now() - start;
     await db.dropIndex(COLLECTION, "buildGroup");
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     start = performance.now();
     sqlite.exec("CREATE INDEX build_grp ON docs(grp)");
     const s = performance.now() - start;
@@ -184,6 +190,23 @@ async function benchBuild(
     ratioOf("build", `createIndex docs/s ÷ ${sqliteName} CREATE INDEX docs/s`, ratios, detail),
   ];
 }
+
+/**
+ * A full collection before each timed build and put run where the runtime offers one (Bun; Node
+ * and Deno with `--expose-gc`), else none. Read measurements pass `gc: false` to mitata: its
+ * default on a runtime without an exposed `gc` is to allocate a 1 GiB `Uint8Array` before every
+ * measurement, and with a million documents in the heap that external-memory pressure set off
+ * major collections inside the timed samples (single rounds 10-100 times slower on either side
+ * at random: findBy 5-10 µs/op in a plain loop read as 90 µs/op, a 100-row query as 20 ms/op);
+ * and on Deno a real `gc()` before each measurement made the query workload bimodal (34 µs/op
+ * in some rounds, 185-335 µs/op in others).
+ */
+const FULL_GC: false | (() => void) = (() => {
+  const { gc, Bun } = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+  if (typeof gc === "function") return () => gc();
+  if (Bun !== undefined) return () => Bun.gc(true);
+  return false;
+})();
 
 /** A read workload: a glen call and the SQLite call over the same keys, back to back. */
 async function benchRead(
@@ -206,7 +229,11 @@ async function benchRead(
   for (let round = 0; round < options.rounds; round++) {
     const times: number[] = [];
     for (const call of calls) {
-      const stats = await measure(call, { min_cpu_time: options.timeMs * 1e6, max_samples: 1e9 });
+      const stats = await measure(call, {
+        min_cpu_time: options.timeMs * 1e6,
+        max_samples: 1e9,
+        gc: false,
+      });
       times.push(stats.avg);
     }
     glenNs.push(times[0]!);
@@ -238,6 +265,7 @@ async function benchPut(
   const serial = async (indexed: boolean): Promise<number> => {
     const db = await Glen.open();
     if (indexed) await db.createIndex(COLLECTION, "byGroup", "group");
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     const start = performance.now();
     for (const [id, value] of batch) await db.put(COLLECTION, id, value);
     const ms = performance.now() - start;
@@ -247,6 +275,7 @@ async function benchPut(
   const many = async (indexed: boolean): Promise<number> => {
     const db = await Glen.open();
     if (indexed) await db.createIndex(COLLECTION, "byGroup", "group");
+    if (FULL_GC) FULL_GC(); // start each timed run on a collected heap
     const start = performance.now();
     for (let at = 0; at < count; at += 1000) {
       await db.putMany(COLLECTION, batch.slice(at, at + 1000));

@@ -726,8 +726,7 @@ export class Glen {
     this.#engine.assertOpen();
     const index = this.#indexes.get(collection, name);
     const prefix = this.#indexKey(index.arity, key);
-    const entries = index.entries.range(prefix, prefixEnd(prefix));
-    return this.#collect(collection, entries, options.limit, index.definition.multi);
+    return index.rows(prefix, prefixEnd(prefix), false, checkLimit(options.limit));
   }
 
   /**
@@ -776,8 +775,7 @@ export class Glen {
       const key = this.#indexKey(index.arity, max);
       to = maxInclusive ? prefixEnd(key) : key;
     }
-    const entries = index.entries.range(from, to, order === "desc");
-    return this.#collect(collection, entries, options.limit, index.definition.multi);
+    return index.rows(from, to, order === "desc", checkLimit(options.limit));
   }
 
   /**
@@ -812,34 +810,6 @@ export class Glen {
       throw new RangeError(`The index has ${arity} fields; got a key of ${parts.length}`);
     }
     return encodeCompositeKey(parts);
-  }
-
-  #collect(
-    collection: string,
-    entries: Iterable<{ docId: string }>,
-    limit: number | undefined,
-    multi: boolean,
-  ): Array<[string, Value]> {
-    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
-      throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
-    }
-    const max = limit ?? Infinity;
-    const result: Array<[string, Value]> = [];
-    if (max === 0) return result;
-    const store = this.#engine.store;
-    // Only a multi index can list one document under several keys.
-    const seen = multi ? new Set<string>() : undefined;
-    for (const { docId } of entries) {
-      if (seen !== undefined) {
-        if (seen.has(docId)) continue;
-        seen.add(docId);
-      }
-      const value = store.read(collection, docId);
-      if (value === undefined) continue;
-      result.push([docId, value]);
-      if (result.length >= max) break;
-    }
-    return result;
   }
 
   /**
@@ -1168,4 +1138,13 @@ function definedOnly<T extends object>(object: T): Partial<T> {
 async function nodeFileSystem(): Promise<FileSystem> {
   const { NodeFileSystem } = await import("./io/node_fs.ts");
   return new NodeFileSystem();
+}
+
+/** The `limit` option of `findBy`/`rangeBy` (no limit: `Infinity`). */
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined) return Infinity;
+  if (!Number.isSafeInteger(limit) || limit < 0) {
+    throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+  }
+  return limit;
 }

@@ -417,8 +417,8 @@ async function modelRun(seed: number): Promise<void> {
           return a !== undefined && compare(a, probe) === 0;
         }).map(([id]) => id).sort();
         assert.deepEqual(
-          ids(db.findBy("m", "byA", probe)),
-          brute,
+          db.findBy("m", "byA", probe),
+          brute.map((id) => [id, model.get(id)]),
           `step ${step} findBy ${String(probe)}`,
         );
         assert.deepEqual(

@@ -116,6 +116,27 @@ export function encodeKey(value: KeyPart): Uint8Array {
   return writer.result();
 }
 
+/** The writer of {@linkcode encodeKeyShared}, reused by every call. */
+const sharedWriter = new KeyWriter();
+
+/**
+ * {@linkcode encodeKey} (one part) or {@linkcode encodeCompositeKey} (an array of parts, with
+ * `composite`) without allocating: the key is written into a buffer shared by every call and is
+ * valid until the next call (`bytes[0..length)`). For hot paths that turn the key into something
+ * else at once (an index builds its entry key string from it).
+ */
+export function encodeKeyShared(
+  value: KeyPart | readonly KeyPart[],
+  composite = false,
+): { readonly bytes: Uint8Array; readonly length: number } {
+  const writer = sharedWriter;
+  writer.length = 0;
+  if (writer.bytes.length > 65_536) writer.bytes = new Uint8Array(64); // after a huge key
+  if (composite) { for (const part of value as readonly KeyPart[]) writePart(writer, part); }
+  else writePart(writer, value as KeyPart);
+  return writer;
+}
+
 /**
  * The key of a composite: the concatenation of each part's key. Comparing two composite keys
  * compares part by part; a key of fewer parts is a prefix (useful as a range bound).

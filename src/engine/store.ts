@@ -111,14 +111,16 @@ export class DocumentStore {
   }
 
   /**
-   * Every live document of a collection as `[docId, stored frozen value]` (bytes not copied), in
-   * the order of `values`; values still encoded are decoded on the way.
+   * Every live document of a collection as `[docId, stored frozen value, holds bytes]` (bytes not
+   * copied), in the order of `values`; values still encoded are decoded on the way.
    */
-  *live(collection: string): Generator<[string, Value]> {
+  *live(collection: string): Generator<[string, Value, boolean]> {
     const found = this.#find(collection);
     if (found === undefined) return;
-    for (const [docId, value] of found.values) {
-      yield [docId, value instanceof EncodedValue ? decodeInPlace(found, docId, value) : value];
+    const { withBytes } = found;
+    for (const [docId, stored] of found.values) {
+      const value = stored instanceof EncodedValue ? decodeInPlace(found, docId, stored) : stored;
+      yield [docId, value, withBytes.size !== 0 && withBytes.has(docId)];
     }
   }
 

@@ -15,11 +15,24 @@
  * @module
  */
 
-import { encodeCompositeKey, encodeKey, type KeyPart, MISSING } from "../codec/keys.ts";
+import {
+  encodeCompositeKey,
+  encodeKey,
+  encodeKeyShared,
+  type KeyPart,
+  MISSING,
+} from "../codec/keys.ts";
 import { compareBytes } from "../value/compare.ts";
+import { copyBytesDeep } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { parsePath, readPath } from "./path.ts";
-import { bytesToKeyString, type KeyEntry, SortedKeys } from "./sorted_keys.ts";
+import {
+  bytesToKeyString,
+  compareEntries,
+  IndexEntry,
+  type KeyEntry,
+  SortedKeys,
+} from "./sorted_keys.ts";
 
 /** A persisted index definition. */
 export interface IndexDefinition {
@@ -80,25 +93,55 @@ export class DocumentIndex {
    */
   #entryKeys(docId: string, value: Value | undefined): string[] {
     if (value === undefined) return NO_KEYS;
-    if (this.#paths.length === 1 && !this.definition.multi) {
-      const field = readPath(value, this.#paths[0]!);
-      return field === undefined ? NO_KEYS : [entryKey(encodeKey(field), docId)];
+    if (!this.definition.multi) {
+      const key = this.#entryKey(docId, value);
+      return key === undefined ? NO_KEYS : [key];
     }
     const keys = this.keysOf(value);
     return keys.length === 0 ? NO_KEYS : keys.map((key) => entryKey(key, docId));
   }
 
-  /** Adds the entries of a document; returns the docIds that already held one of its keys. */
-  add(docId: string, value: Value | undefined): string[] {
+  /**
+   * The one entry key of a document in an index that is not multi (`undefined`: not indexed),
+   * encoded through the codec's shared buffer: no allocation but the key string.
+   */
+  #entryKey(docId: string, value: Value): string | undefined {
+    const paths = this.#paths;
+    if (paths.length === 1) {
+      const field = readPath(value, paths[0]!);
+      if (field === undefined) return undefined;
+      const key = encodeKeyShared(field);
+      return entryKeyOf(key.bytes, key.length, docId);
+    }
+    const parts: KeyPart[] = new Array(paths.length);
+    let present = false;
+    for (let i = 0; i < paths.length; i++) {
+      const field = readPath(value, paths[i]!);
+      if (field !== undefined) present = true;
+      parts[i] = field === undefined ? MISSING : field;
+    }
+    if (!present) return undefined;
+    const key = encodeKeyShared(parts, true);
+    return entryKeyOf(key.bytes, key.length, docId);
+  }
+
+  /**
+   * Adds the entries of a document holding `value` (`hasBytes`: whether it may contain bytes);
+   * returns the docIds that already held one of its keys.
+   */
+  add(docId: string, value: Value | undefined, hasBytes: boolean): string[] {
+    if (value === undefined) return NO_KEYS;
     if (!this.definition.unique) {
-      for (const key of this.#entryKeys(docId, value)) this.entries.insertKey(key, docId);
+      for (const key of this.#entryKeys(docId, value)) {
+        this.entries.insertKey(key, docId, value, hasBytes);
+      }
       return NO_KEYS;
     }
     const clashes: string[] = [];
     for (const key of this.keysOf(value)) {
       const k = bytesToKeyString(key);
       for (const other of this.#holders(k)) if (other !== docId) clashes.push(other);
-      this.entries.insertKey(entryKey(key, docId), docId);
+      this.entries.insertKey(entryKey(key, docId), docId, value, hasBytes);
     }
     return clashes;
   }
@@ -106,24 +149,102 @@ export class DocumentIndex {
   /**
    * Adds the entries of many documents in one pass ({@linkcode SortedKeys.insertMany}); the same
    * result as `add` for each. Only for indexes that are not unique (a unique index checks every
-   * key against the others: use `add`).
+   * key against the others: use `add`). `hasBytes(i)` tells whether `docs[i]`'s value may hold
+   * bytes.
    */
-  addMany(docs: ReadonlyArray<readonly [string, Value | undefined]>): void {
+  addMany(
+    docs: ReadonlyArray<readonly [string, Value | undefined]>,
+    hasBytes: (i: number) => boolean,
+  ): void {
     if (this.definition.unique) throw new Error("addMany is for non-unique indexes");
-    const keys: string[] = [];
-    const docIds: string[] = [];
-    for (const [docId, value] of docs) {
+    const batch: IndexEntry[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      const [docId, value] = docs[i]!;
+      if (value === undefined) continue;
+      const keys = this.#entryKeys(docId, value);
+      if (keys.length === 0) continue;
+      const bytes = hasBytes(i);
+      for (const key of keys) batch.push(new IndexEntry(key, docId, value, bytes));
+    }
+    if (batch.length > 0) this.entries.insertMany(batch);
+  }
+
+  /**
+   * The entries of documents `docs[from..to)` (`hasBytes[i]`: whether `docs[i]`'s value may
+   * hold bytes), sorted by key: a run for {@linkcode mergeRuns}.
+   */
+  sortedEntries(
+    docs: ReadonlyArray<readonly [string, Value | undefined]>,
+    hasBytes: readonly boolean[],
+    from: number,
+    to: number,
+  ): IndexEntry[] {
+    const run: IndexEntry[] = [];
+    for (let i = from; i < to; i++) {
+      const [docId, value] = docs[i]!;
+      if (value === undefined) continue;
       for (const key of this.#entryKeys(docId, value)) {
-        keys.push(key);
-        docIds.push(docId);
+        run.push(new IndexEntry(key, docId, value, hasBytes[i]!));
       }
     }
-    if (keys.length > 0) this.entries.insertMany(keys, docIds);
+    return run.sort(compareEntries);
   }
 
   /** Removes the entries of a document (given the value it was indexed with). */
   remove(docId: string, value: Value | undefined): void {
     for (const key of this.#entryKeys(docId, value)) this.entries.deleteKey(key);
+  }
+
+  /**
+   * Moves a document from `previous` (the value it was indexed with; `undefined`: not indexed)
+   * to `value` (`undefined`: deleted), the same result as `remove` then `add`. When a key stays
+   * the same (the common update: the indexed field did not change), its entry is kept and only
+   * its value replaced: one search instead of a delete and an insert. With `batch` (indexes
+   * that are not unique), new entries are appended to it instead of inserted: the caller
+   * inserts them with {@linkcode SortedKeys.insertMany}. Returns the docIds that already held
+   * one of the new keys (unique indexes).
+   */
+  update(
+    docId: string,
+    previous: Value | undefined,
+    value: Value | undefined,
+    hasBytes: boolean,
+    batch?: IndexEntry[],
+  ): string[] {
+    if (this.definition.unique) {
+      // Unique: `add` reports clashes (an index being built needs them).
+      this.remove(docId, previous);
+      return this.add(docId, value, hasBytes);
+    }
+    if (!this.definition.multi) {
+      // At most one key on each side: no arrays.
+      const before = previous === undefined ? undefined : this.#entryKey(docId, previous);
+      const after = value === undefined ? undefined : this.#entryKey(docId, value);
+      if (before !== undefined) {
+        if (before === after) {
+          const entry = this.entries.find(after);
+          if (entry !== undefined) {
+            entry.value = value!;
+            entry.hasBytes = hasBytes;
+            return NO_KEYS;
+          }
+        }
+        this.entries.deleteKey(before);
+      }
+      if (after !== undefined) {
+        if (batch !== undefined) batch.push(new IndexEntry(after, docId, value!, hasBytes));
+        else this.entries.insertKey(after, docId, value!, hasBytes);
+      }
+      return NO_KEYS;
+    }
+    const before = this.#entryKeys(docId, previous);
+    const after = this.#entryKeys(docId, value);
+    for (const key of before) this.entries.deleteKey(key);
+    for (const key of after) {
+      if (batch !== undefined) batch.push(new IndexEntry(key, docId, value!, hasBytes));
+      else this.entries.insertKey(key, docId, value!, hasBytes);
+    }
+    return NO_KEYS;
   }
 
   /** Document ids holding exactly index key `key`, in id order. */
@@ -140,6 +261,38 @@ export class DocumentIndex {
     const from = bytesToKeyString(prefix);
     return this.entries.rangeKeys(from, from + "\xff", reverse);
   }
+
+  /**
+   * The documents of the entries with `from ≤ key < to` (a bound `undefined`: open), in key
+   * order (reversed with `reverse`), at most `limit`, each once, as `[docId, value]` with
+   * byte arrays copied: what `findBy` and `rangeBy` return.
+   */
+  rows(
+    from: Uint8Array | undefined,
+    to: Uint8Array | undefined,
+    reverse: boolean,
+    limit: number,
+  ): Array<[string, Value]> {
+    const result: Array<[string, Value]> = [];
+    if (limit <= 0) return result;
+    // Only a multi index can list one document under several keys.
+    const seen = this.definition.multi ? new Set<string>() : undefined;
+    this.entries.scan(
+      from === undefined ? undefined : bytesToKeyString(from),
+      to === undefined ? undefined : bytesToKeyString(to),
+      reverse,
+      (entry) => {
+        if (seen !== undefined) {
+          if (seen.has(entry.docId)) return true;
+          seen.add(entry.docId);
+        }
+        const value = entry.value;
+        result.push([entry.docId, entry.hasBytes ? copyBytesDeep(value) : value]);
+        return result.length < limit;
+      },
+    );
+    return result;
+  }
 }
 
 /** Shared empty result (never mutated). */
@@ -155,24 +308,46 @@ const STRING_TAG = encodeKey("")[0]!;
  * any other id goes through `encodeKey`. Both give the same bytes (`tests/index.test.ts`).
  */
 export function entryKey(key: Uint8Array, docId: string): string {
-  const length = key.length;
-  const bytes = new Uint8Array(length + docId.length + 3);
-  bytes.set(key);
-  bytes[length] = STRING_TAG;
-  for (let i = 0; i < docId.length; i++) {
-    const code = docId.charCodeAt(i);
-    if (code === 0 || code > 0x7f) {
-      const idKey = encodeKey(docId);
-      const full = new Uint8Array(length + idKey.length);
-      full.set(key);
-      full.set(idKey, length);
-      return bytesToKeyString(full);
+  return entryKeyOf(key, key.length, docId);
+}
+
+/**
+ * Reused code arrays by length, for entry keys up to this many bytes: `String.fromCharCode`
+ * applied to a plain array of small integers is the cheapest way to a flat byte string (several
+ * times cheaper than from a `Uint8Array`, in every engine), and reusing the array leaves the
+ * string as the only allocation.
+ */
+const CODES_MAX = 256;
+const codeArrays: number[][] = [];
+
+/** {@linkcode entryKey} of the index key `bytes[0..length)`. */
+function entryKeyOf(bytes: Uint8Array, length: number, docId: string): string {
+  const total = length + docId.length + 3;
+  if (total <= CODES_MAX) {
+    let codes = codeArrays[total];
+    if (codes === undefined) codeArrays[total] = codes = new Array<number>(total).fill(0);
+    let i = 0;
+    for (; i < length; i++) codes[i] = bytes[i]!;
+    codes[i++] = STRING_TAG;
+    for (let j = 0; j < docId.length; j++) {
+      const code = docId.charCodeAt(j);
+      if (code === 0 || code > 0x7f) return slowEntryKey(bytes, length, docId);
+      codes[i++] = code;
     }
-    bytes[length + 1 + i] = code;
+    codes[i++] = 0x00;
+    codes[i] = 0x01;
+    return String.fromCharCode.apply(null, codes);
   }
-  bytes[bytes.length - 2] = 0x00;
-  bytes[bytes.length - 1] = 0x01;
-  return bytesToKeyString(bytes);
+  return slowEntryKey(bytes, length, docId);
+}
+
+/** {@linkcode entryKeyOf} through byte arrays: long keys and ids that need encoding. */
+function slowEntryKey(bytes: Uint8Array, length: number, docId: string): string {
+  const idKey = encodeKey(docId);
+  const full = new Uint8Array(length + idKey.length);
+  full.set(bytes.subarray(0, length));
+  full.set(idKey, length);
+  return bytesToKeyString(full);
 }
 
 function distinctKeys(elements: readonly Value[]): Uint8Array[] {

@@ -28,7 +28,7 @@ import type { Value } from "../value/value.ts";
 import type { DocumentIndex } from "./document_index.ts";
 import type { IndexManager } from "./manager.ts";
 import { parsePath, readPath } from "./path.ts";
-import { prefixEnd } from "./sorted_keys.ts";
+import { bytesToKeyString, type IndexEntry, prefixEnd } from "./sorted_keys.ts";
 
 /** Comparison operators of {@linkcode Query.where}. */
 export type Operator = "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "exists" | "startsWith";
@@ -205,7 +205,12 @@ export class Query {
       query.#source.assertOpen();
       const plan = query.#plan();
       if (plan === undefined) return undefined;
-      return plan.ranges > 1 ? new Set(plan.docIds()) : plan.docIds();
+      const ids: string[] = [];
+      plan.scan((entry) => {
+        ids.push(entry.docId);
+        return true;
+      });
+      return plan.ranges > 1 ? new Set(ids) : ids;
     };
   }
 
@@ -274,9 +279,13 @@ export class Query {
 
   /** Runs the query: `[docId, value]` pairs in result order. */
   all(): Array<[string, Value]> {
-    return this.#run(this.#state.limit).map((
-      [docId, value],
-    ) => [docId, this.#project(docId, value)]);
+    const rows = this.#run(this.#state.limit);
+    const result: Array<[string, Value]> = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [docId, value, hasBytes] = rows[i]!;
+      result[i] = [docId, this.#project(value, hasBytes)];
+    }
+    return result;
   }
 
   /** Runs the query and returns one page plus the cursor of the next. */
@@ -286,9 +295,12 @@ export class Query {
     const more = limit !== undefined && rows.length > limit;
     const items = more ? rows.slice(0, limit) : rows;
     const page: QueryPage = {
-      items: items.map(([docId, value]) => [docId, this.#project(docId, value)]),
+      items: items.map(([docId, value, hasBytes]) => [docId, this.#project(value, hasBytes)]),
     };
-    if (more && items.length > 0) page.cursor = this.#encodeCursor(items.at(-1)!);
+    if (more && items.length > 0) {
+      const [docId, value] = items.at(-1)!;
+      page.cursor = this.#encodeCursor(docId, value);
+    }
     return page;
   }
 
@@ -335,34 +347,35 @@ export class Query {
     return new Query(this.#source, this.#collection, { ...this.#state, ...changes });
   }
 
-  #run(limit: number | undefined): Array<[string, Value]> {
+  #run(limit: number | undefined): Row[] {
     this.#source.assertOpen();
     if (limit === 0) return [];
     const filter: Filter = { and: this.#state.filters };
     const after = this.#state.after;
     const plan = this.#plan();
-    const rows: Array<[string, Value]> = [];
-    const accept = (docId: string, value: Value): boolean => {
+    const rows: Row[] = [];
+    const accept = (docId: string, value: Value, hasBytes: boolean): boolean => {
       if (!matches(filter, value)) return false;
       if (after !== undefined && this.#compareToCursor(docId, value, after) <= 0) return false;
-      rows.push([docId, value]);
+      rows.push([docId, value, hasBytes]);
       return true;
     };
     if (plan === undefined) {
-      for (const [docId, value] of this.#source.store.live(this.#collection)) accept(docId, value);
+      for (const [docId, value, hasBytes] of this.#source.store.live(this.#collection)) {
+        accept(docId, value, hasBytes);
+      }
     } else {
       // One range of a non-multi index lists each document once; several ranges ("in") may not.
+      // Index entries carry their document's current value: no store lookup per candidate.
       const seen = plan.ranges > 1 ? new Set<string>() : undefined;
-      for (const docId of plan.docIds()) {
+      plan.scan((entry) => {
         if (seen !== undefined) {
-          if (seen.has(docId)) continue;
-          seen.add(docId);
+          if (seen.has(entry.docId)) return true;
+          seen.add(entry.docId);
         }
-        const value = this.#source.store.value(this.#collection, docId);
-        if (value !== undefined && accept(docId, value) && plan.ordered && rows.length === limit) {
-          return rows;
-        }
-      }
+        return !(accept(entry.docId, entry.value, entry.hasBytes) && plan.ordered &&
+          rows.length === limit);
+      });
       if (plan.ordered) return rows;
     }
     rows.sort((a, b) => this.#compareRows(a[0], a[1], b[0], b[1]));
@@ -401,7 +414,7 @@ export class Query {
     return this.#compareKeys(this.#sortKey(value), docId, keys, after.at(-1) as string);
   }
 
-  #encodeCursor([docId, value]: [string, Value]): string {
+  #encodeCursor(docId: string, value: Value): string {
     const parts: Value[] = this.#sortKey(value).map((v) => v === undefined ? [] : [v]);
     parts.push(docId);
     let binary = "";
@@ -427,12 +440,8 @@ export class Query {
     throw new TypeError("Invalid query cursor (it must come from page() of the same ordering)");
   }
 
-  #project(docId: string, value: Value): Value {
+  #project(value: Value, hasBytes: boolean): Value {
     const select = this.#state.select;
-    // A document deleted since it was read may have held bytes: copy then, to be safe.
-    const store = this.#source.store;
-    const hasBytes = store.value(this.#collection, docId) === undefined ||
-      store.hasBytes(this.#collection, docId);
     const copied = hasBytes ? copyBytesDeep(value) : value;
     if (select === undefined) return copied;
     const out: { [key: string]: Value } = {};
@@ -473,12 +482,16 @@ export class Query {
 interface Plan {
   index: DocumentIndex;
   condition: Condition;
-  /** How many key ranges `docIds()` walks. */
+  /** How many key ranges `scan()` walks. */
   ranges: number;
   score: number;
   ordered: boolean;
-  docIds(): Iterable<string>;
+  /** Visits the entries of the ranges in order until `visit` returns `false`. */
+  scan(visit: (entry: IndexEntry) => boolean): void;
 }
+
+/** A result row: document id, value, and whether the value may hold bytes. */
+type Row = [string, Value, boolean];
 
 function planFor(
   index: DocumentIndex,
@@ -534,11 +547,17 @@ function planFor(
     ranges: ranges.length,
     score: score + (ordered ? 5 : 0),
     ordered,
-    *docIds() {
+    scan(visit) {
+      let going = true;
+      const visitWhileGoing = (entry: IndexEntry): boolean => going = visit(entry);
       for (const [from, to] of ranges) {
-        for (const entry of index.entries.range(from, to, ordered && descending)) {
-          yield entry.docId;
-        }
+        index.entries.scan(
+          bytesToKeyString(from),
+          bytesToKeyString(to),
+          ordered && descending,
+          visitWhileGoing,
+        );
+        if (!going) return;
       }
     },
   };
@@ -565,8 +584,15 @@ function topLevelConditions(filters: readonly Filter[]): Condition[] {
 
 /** Whether `value` (a document) matches `filter`. */
 export function matches(filter: Filter, value: Value): boolean {
-  if ("and" in filter) return filter.and.every((f) => matches(f, value));
-  if ("or" in filter) return filter.or.some((f) => matches(f, value));
+  // Loops rather than every()/some(): no closure per document.
+  if ("and" in filter) {
+    for (const f of filter.and) if (!matches(f, value)) return false;
+    return true;
+  }
+  if ("or" in filter) {
+    for (const f of filter.or) if (matches(f, value)) return true;
+    return false;
+  }
   const field = readPath(value, pathSegments(filter.path));
   const operand = filter.value;
   if (filter.op === "exists") return (field !== undefined) === operand;

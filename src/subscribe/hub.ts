@@ -285,8 +285,8 @@ export class SubscriptionHub {
   *#scan(collection: string, candidates?: Iterable<string>): Generator<ScannedDoc> {
     const store = this.#engine.store;
     if (candidates === undefined) {
-      for (const [docId, value] of store.live(collection)) {
-        yield { docId, value, hasBytes: store.hasBytes(collection, docId) };
+      for (const [docId, value, hasBytes] of store.live(collection)) {
+        yield { docId, value, hasBytes };
       }
       return;
     }
