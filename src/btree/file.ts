@@ -183,17 +183,26 @@ export class GenerationFile {
    * @throws {CorruptionError} when the node fails a check
    */
   load(ref: NodeRef, kind: number, level: number): TreeNode {
-    const key = ref.offset * CACHE_SLOTS + this.#slot;
+    return this.loadAt(ref.offset, ref.length, kind, level);
+  }
+
+  /** {@linkcode GenerationFile.load} of the node at `offset` with `length` bytes. */
+  loadAt(offset: number, length: number, kind: number, level: number): TreeNode {
+    const key = offset * CACHE_SLOTS + this.#slot;
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const node = this.read(ref, kind, level);
-    this.#cache.set(key, node, ref.length + NODE_OVERHEAD_BYTES);
+    const node = this.readAt(offset, length, kind, level);
+    this.#cache.set(key, node, length + NODE_OVERHEAD_BYTES);
     return node;
   }
 
   /** Reads and validates a node without the cache (for `check()`). */
   read(ref: NodeRef, kind: number, level: number): TreeNode {
-    const { offset, length } = ref;
+    return this.readAt(ref.offset, ref.length, kind, level);
+  }
+
+  /** {@linkcode GenerationFile.read} of the node at `offset` with `length` bytes. */
+  readAt(offset: number, length: number, kind: number, level: number): TreeNode {
     if (
       !Number.isSafeInteger(offset) || offset < PREAMBLE_BYTES || length < NODE_HEADER_BYTES ||
       length > MAX_NODE_BODY_BYTES + NODE_HEADER_BYTES || offset + length > this.end

@@ -1,7 +1,8 @@
 /**
- * Decoded B+ tree nodes and their body encoding. A node in memory is immutable once it is
- * persisted (cached nodes are shared by every snapshot); only nodes built by the commit in
- * progress are mutated, and only until they are written.
+ * B+ tree nodes in memory and their body encoding. A persisted node is kept in its encoded form
+ * (the body bytes plus typed arrays of entry positions), so a lookup binary-searches one
+ * contiguous buffer, and a commit copies unchanged runs of entries byte for byte instead of
+ * re-encoding them. A persisted node is immutable (cached nodes are shared by every snapshot).
  *
  * Leaf body: per entry `flags u8 | keyLen varint | key | rawKeyLen varint | rawKey | value`, where
  * `key` is the order-preserving key encoding (`src/codec/keys.ts`, compared as bytes), `rawKey` is
@@ -21,7 +22,7 @@ import {
   BodyReader,
   type ByteBuilder,
   ENTRY_FLAG_BLOB,
-  INLINE_VALUE_MAX_BYTES,
+  NODE_TARGET_BYTES,
   NodeKind,
   type NodeRef,
   varintBytes,
@@ -30,27 +31,56 @@ import {
 /** A stored value: inline encoded bytes, or a reference to a blob node. */
 export type StoredValue = Uint8Array | NodeRef;
 
-/** A child of a branch: persisted (a reference) or built by the commit in progress. */
-export type Child = NodeRef | LeafNode | BranchNode;
+/** A child of a branch under construction: persisted (a reference) or built by this commit. */
+export type Child = NodeRef | LeafNode | PendingBranch;
 
-/** A leaf: parallel arrays of entries in key order. */
+/**
+ * A leaf in its encoded form: entry `i` is `body[starts[i], starts[i + 1])` and its key is
+ * `body[keyStarts[i], keyStarts[i] + keyLengths[i])`. Leaves built by a commit have the same
+ * form (their blobs are written first), so they are cached as they are once written.
+ */
 export interface LeafNode {
   kind: 1;
-  keys: Uint8Array[];
-  rawKeys: Uint8Array[];
-  values: StoredValue[];
-  /** Decoded, frozen values, filled on first read (a cache of `values`). */
+  /** The body bytes, exactly (the node's own buffer or a view of its frame). */
+  body: Uint8Array;
+  /** Entries. */
+  count: number;
+  /** Start of each entry in `body`, plus the body length at index `count`. */
+  starts: Int32Array;
+  /** Start of each entry's order-preserving key in `body`. */
+  keyStarts: Int32Array;
+  /** Length of each entry's order-preserving key. */
+  keyLengths: Int32Array;
+  /** Decoded, frozen values, filled on first read (a cache of the stored values). */
   decoded: Array<Value | undefined>;
-  /** Body bytes once encoded. */
+  /** Body bytes (`body.length`). */
   bodyBytes: number;
 }
 
-/** A branch: separators and children in key order. */
+/** A persisted branch in its encoded form: separators as positions in `body`, child pointers. */
 export interface BranchNode {
+  kind: 2;
+  level: number;
+  /** Children. */
+  count: number;
+  body: Uint8Array;
+  /** Start of each separator in `body` (child 0's separator is empty and never compared). */
+  keyStarts: Int32Array;
+  keyLengths: Int32Array;
+  /** File offset of each child. */
+  childOffsets: Float64Array;
+  /** Length (frame included) of each child. */
+  childLengths: Int32Array;
+  bodyBytes: number;
+}
+
+/** A branch built by the commit in progress: separators and children (not yet all written). */
+export interface PendingBranch {
   kind: 2;
   level: number;
   keys: Uint8Array[];
   children: Child[];
+  /** Estimated body bytes (pending children count with a maximal pointer). */
   bodyBytes: number;
 }
 
@@ -61,7 +91,7 @@ export interface BlobNode {
   decoded: Value | undefined;
 }
 
-/** Any decoded node. */
+/** Any node a file load returns (and the page cache holds). */
 export type TreeNode = LeafNode | BranchNode | BlobNode;
 
 /** Whether a stored value or child is a reference (not bytes, not an in-memory node). */
@@ -69,12 +99,77 @@ export function isRef(x: StoredValue | Child): x is NodeRef {
   return !(x instanceof Uint8Array) && (x as { kind?: number }).kind === undefined;
 }
 
-/** Bytes one leaf entry takes in the body. */
+/**
+ * Compares the key of `body[start, start + length)` with `key` as unsigned bytes (a prefix sorts
+ * first): negative, zero or positive.
+ */
+export function compareKeyAt(
+  body: Uint8Array,
+  start: number,
+  length: number,
+  key: Uint8Array,
+): number {
+  const n = length < key.length ? length : key.length;
+  for (let i = 0; i < n; i++) {
+    const a = body[start + i]!;
+    const b = key[i]!;
+    if (a !== b) return a - b;
+  }
+  return length - key.length;
+}
+
+/** The order-preserving key of entry `i` (a view of the body). */
+export function leafKey(leaf: LeafNode, i: number): Uint8Array {
+  const start = leaf.keyStarts[i]!;
+  return leaf.body.subarray(start, start + leaf.keyLengths[i]!);
+}
+
+/** Where the raw key of entry `i` starts, and its length. */
+function rawKeySpan(leaf: LeafNode, i: number): [number, number] {
+  const body = leaf.body;
+  let p = leaf.keyStarts[i]! + leaf.keyLengths[i]!;
+  let length = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = body[p++]!;
+    length += (byte & 0x7f) * scale;
+    if (byte < 0x80) break;
+    scale *= 0x80;
+  }
+  return [p, length];
+}
+
+/** The value-codec encoding of the key of entry `i` as it was put (a view of the body). */
+export function leafRawKey(leaf: LeafNode, i: number): Uint8Array {
+  const [start, length] = rawKeySpan(leaf, i);
+  return leaf.body.subarray(start, start + length);
+}
+
+/** The stored value of entry `i`: inline bytes (a view of the body) or a blob reference. */
+export function leafValue(leaf: LeafNode, i: number): StoredValue {
+  const body = leaf.body;
+  const [rawStart, rawLength] = rawKeySpan(leaf, i);
+  const reader = new BodyReader(body, rawStart + rawLength, leaf.starts[i + 1]!);
+  if ((body[leaf.starts[i]!]! & ENTRY_FLAG_BLOB) === 0) return reader.slice(reader.varint());
+  return { offset: reader.varint(), length: reader.varint() };
+}
+
+/** The separator of child `i` of a persisted branch (a view of the body). */
+export function branchKey(branch: BranchNode, i: number): Uint8Array {
+  const start = branch.keyStarts[i]!;
+  return branch.body.subarray(start, start + branch.keyLengths[i]!);
+}
+
+/** The reference to child `i` of a persisted branch. */
+export function branchChild(branch: BranchNode, i: number): NodeRef {
+  return { offset: branch.childOffsets[i]!, length: branch.childLengths[i]! };
+}
+
+/** Bytes one leaf entry takes in the body (`value` inline or a blob reference). */
 export function leafEntryBytes(key: Uint8Array, rawKey: Uint8Array, value: StoredValue): number {
   let n = 1 + varintBytes(key.length) + key.length + varintBytes(rawKey.length) + rawKey.length;
-  if (value instanceof Uint8Array) {
-    n += value.length > INLINE_VALUE_MAX_BYTES ? 14 : varintBytes(value.length) + value.length;
-  } else n += varintBytes(value.offset) + varintBytes(value.length);
+  if (value instanceof Uint8Array) n += varintBytes(value.length) + value.length;
+  else n += varintBytes(value.offset) + varintBytes(value.length);
   return n;
 }
 
@@ -84,52 +179,193 @@ export function branchEntryBytes(key: Uint8Array, child: Child): number {
   return varintBytes(key.length) + key.length + varintBytes(ref.offset) + varintBytes(ref.length);
 }
 
-/** A new leaf from entry arrays (computes its size). */
-export function makeLeaf(
-  keys: Uint8Array[],
-  rawKeys: Uint8Array[],
-  values: StoredValue[],
-  decoded: Array<Value | undefined>,
-): LeafNode {
-  let bodyBytes = 0;
-  for (let i = 0; i < keys.length; i++) {
-    bodyBytes += leafEntryBytes(keys[i]!, rawKeys[i]!, values[i]!);
-  }
-  return { kind: NodeKind.leaf, keys, rawKeys, values, decoded, bodyBytes };
-}
-
-/** A new branch from separators and children (computes its size). */
-export function makeBranch(level: number, keys: Uint8Array[], children: Child[]): BranchNode {
+/** A new pending branch from separators and children (estimates its size). */
+export function makeBranch(level: number, keys: Uint8Array[], children: Child[]): PendingBranch {
   let bodyBytes = 0;
   for (let i = 0; i < keys.length; i++) bodyBytes += branchEntryBytes(keys[i]!, children[i]!);
   return { kind: NodeKind.branch, level, keys, children, bodyBytes };
 }
 
-/** Writes a leaf body; every value must already be inline bytes or a blob reference. */
-export function encodeLeafBody(leaf: LeafNode, out: ByteBuilder): void {
-  for (let i = 0; i < leaf.keys.length; i++) {
-    const key = leaf.keys[i]!;
-    const rawKey = leaf.rawKeys[i]!;
-    const value = leaf.values[i]!;
-    const inline = value instanceof Uint8Array;
-    out.reserve(1);
-    out.bytes[out.length++] = inline ? 0 : ENTRY_FLAG_BLOB;
-    out.varint(key.length);
-    out.append(key);
-    out.varint(rawKey.length);
-    out.append(rawKey);
-    if (inline) {
-      out.varint(value.length);
-      out.append(value);
-    } else {
-      out.varint(value.offset);
-      out.varint(value.length);
+const EMPTY_LEAF_ARRAY = new Int32Array([0]);
+
+/** A leaf without entries (the starting point of an empty tree). */
+export function emptyLeaf(): LeafNode {
+  return {
+    kind: NodeKind.leaf,
+    body: new Uint8Array(0),
+    count: 0,
+    starts: EMPTY_LEAF_ARRAY,
+    keyStarts: new Int32Array(0),
+    keyLengths: new Int32Array(0),
+    decoded: [],
+    bodyBytes: 0,
+  };
+}
+
+/**
+ * Builds leaf bodies: copies runs of entries of existing leaves byte for byte and encodes new
+ * entries, then cuts the result into leaves under the size target.
+ */
+export class LeafBuilder {
+  #bytes: Uint8Array;
+  #length = 0;
+  #starts: number[] = [];
+  #keyStarts: number[] = [];
+  #keyLengths: number[] = [];
+  #decoded: Array<Value | undefined> = [];
+
+  /** Starts with room for `capacity` bytes. */
+  constructor(capacity: number = NODE_TARGET_BYTES) {
+    this.#bytes = new Uint8Array(Math.max(64, capacity));
+  }
+
+  /** Entries so far. */
+  get count(): number {
+    return this.#starts.length;
+  }
+
+  /** Body bytes so far. */
+  get bodyBytes(): number {
+    return this.#length;
+  }
+
+  #reserve(extra: number): void {
+    const needed = this.#length + extra;
+    if (needed <= this.#bytes.length) return;
+    const next = new Uint8Array(Math.max(needed, this.#bytes.length * 2));
+    next.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = next;
+  }
+
+  /** Appends entries `[from, to)` of `leaf` unchanged. */
+  copy(leaf: LeafNode, from: number, to: number): void {
+    if (from >= to) return;
+    const a = leaf.starts[from]!;
+    const z = leaf.starts[to]!;
+    this.#reserve(z - a);
+    this.#bytes.set(leaf.body.subarray(a, z), this.#length);
+    const shift = this.#length - a;
+    for (let k = from; k < to; k++) {
+      this.#starts.push(leaf.starts[k]! + shift);
+      this.#keyStarts.push(leaf.keyStarts[k]! + shift);
+      this.#keyLengths.push(leaf.keyLengths[k]!);
+      this.#decoded.push(leaf.decoded[k]);
     }
+    this.#length += z - a;
+  }
+
+  /** Appends a new entry; `value` is inline bytes or a blob already written. */
+  add(key: Uint8Array, rawKey: Uint8Array, value: StoredValue): void {
+    this.#reserve(leafEntryBytes(key, rawKey, value));
+    const inline = value instanceof Uint8Array;
+    this.#starts.push(this.#length);
+    this.#bytes[this.#length++] = inline ? 0 : ENTRY_FLAG_BLOB;
+    this.#varint(key.length);
+    this.#keyStarts.push(this.#length);
+    this.#keyLengths.push(key.length);
+    this.#append(key);
+    this.#varint(rawKey.length);
+    this.#append(rawKey);
+    if (inline) {
+      this.#varint(value.length);
+      this.#append(value);
+    } else {
+      this.#varint(value.offset);
+      this.#varint(value.length);
+    }
+    this.#decoded.push(undefined);
+  }
+
+  #append(data: Uint8Array): void {
+    const bytes = this.#bytes;
+    let at = this.#length;
+    if (data.length <= 32) { for (let i = 0; i < data.length; i++) bytes[at++] = data[i]!; }
+    else {
+      bytes.set(data, at);
+      at += data.length;
+    }
+    this.#length = at;
+  }
+
+  #varint(value: number): void {
+    while (value >= 0x80) {
+      this.#bytes[this.#length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.#bytes[this.#length++] = value;
+  }
+
+  /** Bytes of entry `i` so far. */
+  #entryBytes(i: number): number {
+    return (i + 1 < this.#starts.length ? this.#starts[i + 1]! : this.#length) - this.#starts[i]!;
+  }
+
+  /**
+   * The entries as leaves of at most {@linkcode NODE_TARGET_BYTES} body bytes each (a single
+   * entry may exceed it), of about equal size; none when there are no entries. Resets the
+   * builder.
+   */
+  finish(): LeafNode[] {
+    const n = this.#starts.length;
+    const total = this.#length;
+    const leaves: LeafNode[] = [];
+    if (n === 0) return leaves;
+    if (total <= NODE_TARGET_BYTES || n === 1) {
+      leaves.push(this.#slice(0, n));
+    } else {
+      const parts = Math.ceil(total / NODE_TARGET_BYTES);
+      const share = total / parts;
+      let start = 0;
+      let bytes = 0;
+      for (let i = 0; i < n; i++) {
+        const size = this.#entryBytes(i);
+        if (i > start && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
+          leaves.push(this.#slice(start, i));
+          start = i;
+          bytes = 0;
+        }
+        bytes += size;
+      }
+      leaves.push(this.#slice(start, n));
+    }
+    this.#length = 0;
+    this.#starts = [];
+    this.#keyStarts = [];
+    this.#keyLengths = [];
+    this.#decoded = [];
+    return leaves;
+  }
+
+  /** Entries `[from, to)` as a leaf with its own exact-size buffer. */
+  #slice(from: number, to: number): LeafNode {
+    const a = this.#starts[from]!;
+    const z = to < this.#starts.length ? this.#starts[to]! : this.#length;
+    const body = this.#bytes.slice(a, z);
+    const count = to - from;
+    const starts = new Int32Array(count + 1);
+    const keyStarts = new Int32Array(count);
+    const keyLengths = new Int32Array(count);
+    for (let k = 0; k < count; k++) {
+      starts[k] = this.#starts[from + k]! - a;
+      keyStarts[k] = this.#keyStarts[from + k]! - a;
+      keyLengths[k] = this.#keyLengths[from + k]!;
+    }
+    starts[count] = z - a;
+    return {
+      kind: NodeKind.leaf,
+      body,
+      count,
+      starts,
+      keyStarts,
+      keyLengths,
+      decoded: this.#decoded.slice(from, to),
+      bodyBytes: z - a,
+    };
   }
 }
 
-/** Writes a branch body; every child must already be a reference. */
-export function encodeBranchBody(branch: BranchNode, out: ByteBuilder): void {
+/** Writes a pending branch's body; every child must already be a reference. */
+export function encodeBranchBody(branch: PendingBranch, out: ByteBuilder): void {
   for (let i = 0; i < branch.keys.length; i++) {
     const key = i === 0 ? EMPTY : branch.keys[i]!;
     const child = branch.children[i] as NodeRef;
@@ -142,32 +378,49 @@ export function encodeBranchBody(branch: BranchNode, out: ByteBuilder): void {
 
 const EMPTY = new Uint8Array(0);
 
-/** Decodes a leaf body of `count` entries; throws `RangeError` on malformed bytes. */
+/**
+ * Decodes a leaf body of `count` entries at `bytes[start..]` (to the end of `bytes`); throws
+ * `RangeError` on malformed bytes. The leaf keeps a view of `bytes`.
+ */
 export function decodeLeafBody(bytes: Uint8Array, start: number, count: number): LeafNode {
-  const reader = new BodyReader(bytes, start, bytes.length);
-  const keys: Uint8Array[] = new Array(count);
-  const rawKeys: Uint8Array[] = new Array(count);
-  const values: StoredValue[] = new Array(count);
+  const body = bytes.subarray(start);
+  const reader = new BodyReader(body, 0, body.length);
+  const starts = new Int32Array(count + 1);
+  const keyStarts = new Int32Array(count);
+  const keyLengths = new Int32Array(count);
   for (let i = 0; i < count; i++) {
+    starts[i] = reader.position;
     const flags = reader.byte();
     if ((flags & ~ENTRY_FLAG_BLOB) !== 0) throw new RangeError("unknown entry flags");
-    keys[i] = reader.slice(reader.varint());
-    rawKeys[i] = reader.slice(reader.varint());
-    if (flags === 0) values[i] = reader.slice(reader.varint());
-    else values[i] = { offset: reader.varint(), length: reader.varint() };
+    const keyLength = reader.varint();
+    keyStarts[i] = reader.position;
+    keyLengths[i] = keyLength;
+    reader.slice(keyLength);
+    reader.slice(reader.varint());
+    if (flags === 0) reader.slice(reader.varint());
+    else {
+      reader.varint();
+      reader.varint();
+    }
   }
   if (reader.position !== reader.end) throw new RangeError("trailing bytes in leaf");
+  starts[count] = body.length;
   return {
     kind: NodeKind.leaf,
-    keys,
-    rawKeys,
-    values,
+    body,
+    count,
+    starts,
+    keyStarts,
+    keyLengths,
     decoded: new Array(count),
-    bodyBytes: bytes.length - start,
+    bodyBytes: body.length,
   };
 }
 
-/** Decodes a branch body of `count` children at `level`; throws `RangeError` when malformed. */
+/**
+ * Decodes a branch body of `count` children at `level` at `bytes[start..]` (to the end); throws
+ * `RangeError` when malformed. The branch keeps a view of `bytes`.
+ */
 export function decodeBranchBody(
   bytes: Uint8Array,
   start: number,
@@ -175,13 +428,32 @@ export function decodeBranchBody(
   level: number,
 ): BranchNode {
   if (count === 0) throw new RangeError("branch without children");
-  const reader = new BodyReader(bytes, start, bytes.length);
-  const keys: Uint8Array[] = new Array(count);
-  const children: NodeRef[] = new Array(count);
+  const body = bytes.subarray(start);
+  const reader = new BodyReader(body, 0, body.length);
+  const keyStarts = new Int32Array(count);
+  const keyLengths = new Int32Array(count);
+  const childOffsets = new Float64Array(count);
+  const childLengths = new Int32Array(count);
   for (let i = 0; i < count; i++) {
-    keys[i] = reader.slice(reader.varint());
-    children[i] = { offset: reader.varint(), length: reader.varint() };
+    const keyLength = reader.varint();
+    keyStarts[i] = reader.position;
+    keyLengths[i] = keyLength;
+    reader.slice(keyLength);
+    childOffsets[i] = reader.varint();
+    const length = reader.varint();
+    if (length > 0x7fffffff) throw new RangeError("child length too large");
+    childLengths[i] = length;
   }
   if (reader.position !== reader.end) throw new RangeError("trailing bytes in branch");
-  return { kind: NodeKind.branch, level, keys, children, bodyBytes: bytes.length - start };
+  return {
+    kind: NodeKind.branch,
+    level,
+    count,
+    body,
+    keyStarts,
+    keyLengths,
+    childOffsets,
+    childLengths,
+    bodyBytes: body.length,
+  };
 }

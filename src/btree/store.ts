@@ -48,10 +48,9 @@ import {
   HEADER_BYTES,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
-  type NodeRef,
   parseGenerationName,
 } from "./format.ts";
-import type { LeafNode, TreeNode } from "./node.ts";
+import { leafKey, type LeafNode, leafRawKey, leafValue, type TreeNode } from "./node.ts";
 import {
   applyOps,
   blockAlign,
@@ -64,6 +63,7 @@ import {
   type TreeRoot,
   type UpdateContext,
   valueBytes,
+  writeBlob,
   writeNode,
 } from "./tree.ts";
 
@@ -650,11 +650,19 @@ export class BTreeStore implements BTreeReader {
     this.#checkWritable();
     const state = this.#state;
     const file = state.file;
-    const ctx: UpdateContext = { file, freedBytes: 0, countDelta: 0, freedOffsets: [] };
+    const ctx: UpdateContext = {
+      file,
+      freedBytes: 0,
+      countDelta: 0,
+      freedOffsets: [],
+      out: new ByteBuilder(),
+      base: file.end,
+      written: [],
+    };
     const result = applyOps(ctx, state, ops);
     if (result === null) return 0;
-    const out = new ByteBuilder();
-    const written: Array<[NodeRef, TreeNode]> = [];
+    const out = ctx.out;
+    const written = ctx.written;
     const root = result.root === undefined
       ? undefined
       : writeNode(file, result.root, out, file.end, written);
@@ -763,7 +771,10 @@ export class BTreeStore implements BTreeReader {
       out.length = 0;
     };
     // writeNode places a node at `base + its position in out`; `out` is flushed at `target.end`.
-    const builder = new BulkBuilder((node) => writeNode(target, node, out, target.end, []));
+    const builder = new BulkBuilder(
+      (node) => writeNode(target, node, out, target.end, []),
+      (value) => writeBlob(target, out, target.end, value, []),
+    );
     const bounds: KeyBounds = {
       min: undefined,
       max: undefined,
@@ -780,7 +791,7 @@ export class BTreeStore implements BTreeReader {
         bytesWritten: target.end + out.length,
       });
     for (const [leaf, i] of cursor(source.file, source, bounds)) {
-      builder.add(leaf.keys[i]!, leaf.rawKeys[i]!, valueBytes(source.file, leaf.values[i]!));
+      builder.addFrom(source.file, leaf, i);
       copied++;
       if (out.length >= 1024 * 1024) {
         nodeBytes += out.length;
@@ -853,7 +864,7 @@ function entryValue(
 ): Value {
   let decoded = leaf.decoded[index] as Value | WithBytes | undefined;
   if (decoded === undefined) {
-    const value = decodeStored(file, valueBytes(file, leaf.values[index]!), limits);
+    const value = decodeStored(file, valueBytes(file, leafValue(leaf, index)), limits);
     decoded = containsBytes(value) ? new WithBytes(value) : value;
     (leaf.decoded as Array<Value | WithBytes | undefined>)[index] = decoded;
   }
@@ -900,7 +911,7 @@ function* readRange(
   file.refs++;
   try {
     for (const [leaf, i] of cursor(file, state, bounds)) {
-      const key = decodeStored(file, leaf.rawKeys[i]!, limits);
+      const key = decodeStored(file, leafRawKey(leaf, i), limits);
       yield [containsBytes(key) ? copyBytesDeep(key) : key, entryValue(file, leaf, i, limits)];
     }
   } finally {
@@ -1077,11 +1088,11 @@ export class BTreeTransaction implements BTreeReader {
     file.refs++;
     try {
       for (const [leaf, i] of cursor(file, this.#state, bounds)) {
-        const key = leaf.keys[i]!;
+        const key = leafKey(leaf, i);
         yield* emitStaged(this, key);
         const last = staged[s - 1];
         if (last !== undefined && compareBytes(last.op.key, key) === 0) continue;
-        const raw = decodeStored(file, leaf.rawKeys[i]!, this.#limits);
+        const raw = decodeStored(file, leafRawKey(leaf, i), this.#limits);
         yield [
           containsBytes(raw) ? copyBytesDeep(raw) : raw,
           entryValue(file, leaf, i, this.#limits),
