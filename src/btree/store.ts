@@ -23,7 +23,7 @@
 
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { encodeKey } from "../codec/keys.ts";
+import { storeKey } from "./key.ts";
 import {
   CorruptionError,
   DatabaseClosedError,
@@ -304,12 +304,12 @@ export class BTreeStore implements BTreeReader {
    * ```
    */
   get(key: Value): Value | undefined {
-    return readGet(this.#readable(), encodeKey(key), this.#limits);
+    return readGet(this.#readable(), storeKey(key), this.#limits);
   }
 
   /** Whether `key` is present. @example See {@linkcode BTreeStore.get}. */
   has(key: Value): boolean {
-    return findEntry(this.#readable().file, this.#state, encodeKey(key)) !== undefined;
+    return findEntry(this.#readable().file, this.#state, storeKey(key)) !== undefined;
   }
 
   /**
@@ -619,7 +619,7 @@ export class BTreeStore implements BTreeReader {
   /** Validates and encodes one write. */
   #op(key: Value, value: Value | null): Op {
     const rawKey = encode(key, this.#limits).slice();
-    const ordered = encodeKey(key);
+    const ordered = storeKey(key);
     const keyBytes = Math.max(rawKey.length, ordered.length);
     if (keyBytes > MAX_KEY_BYTES) {
       throw new LimitExceededError("maxKeyBytes", MAX_KEY_BYTES, keyBytes, "B+ tree key");
@@ -890,7 +890,7 @@ function toBounds(options: RangeOptions, limits: Partial<Limits> | undefined): K
   const bound = (value: Value | undefined) => {
     if (value === undefined) return undefined;
     encode(value, limits); // validates
-    return encodeKey(value);
+    return storeKey(value);
   };
   return {
     min: bound(options.min),
@@ -955,13 +955,13 @@ export class BTreeSnapshot implements BTreeReader, Disposable {
 
   /** The value of `key` in this snapshot. */
   get(key: Value): Value | undefined {
-    return readGet(this.#open(), encodeKey(key), this.#limits);
+    return readGet(this.#open(), storeKey(key), this.#limits);
   }
 
   /** Whether `key` is present in this snapshot. */
   has(key: Value): boolean {
     const state = this.#open();
-    return findEntry(state.file, state, encodeKey(key)) !== undefined;
+    return findEntry(state.file, state, storeKey(key)) !== undefined;
   }
 
   /** The entries of this snapshot within the bounds (see {@linkcode BTreeStore.range}). */
@@ -1036,7 +1036,7 @@ export class BTreeTransaction implements BTreeReader {
   /** The value of `key`, including this transaction's writes. */
   get(key: Value): Value | undefined {
     this.#live();
-    const encoded = encodeKey(key);
+    const encoded = storeKey(key);
     const staged = this.#staged.get(keyString(encoded));
     if (staged === undefined) return readGet(this.#state, encoded, this.#limits);
     return this.#stagedValue(staged);
