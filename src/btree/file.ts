@@ -24,6 +24,7 @@ import { readExactly } from "../io/filesystem.ts";
 import type { PageCache } from "../cache/types.ts";
 import {
   BLOCK_BYTES,
+  ByteBuilder,
   checkNodeFrame,
   decodeHeader,
   decodePreamble,
@@ -247,17 +248,26 @@ export class GenerationFile {
    * for `header` (its `syncedBytes` and `rangeCrc` are filled in here). Does not sync.
    */
   appendCommit(body: Uint8Array, header: Omit<Header, "syncedBytes" | "rangeCrc">): void {
-    const headerOffset = this.end + body.length;
+    const out = new ByteBuilder(body.length + HEADER_BYTES);
+    out.append(body);
+    this.appendCommitFrom(out, header);
+  }
+
+  /**
+   * {@linkcode GenerationFile.appendCommit} of the body `out.bytes[0, out.length)`: appends the
+   * header to `out` and writes both with one write.
+   */
+  appendCommitFrom(out: ByteBuilder, header: Omit<Header, "syncedBytes" | "rangeCrc">): void {
+    const bodyLength = out.length;
+    const headerOffset = this.end + bodyLength;
     if (headerOffset % BLOCK_BYTES !== 0) throw new Error("commit body must end at a block");
-    const rangeCrc = crc32c(body, 0, body.length, this.rangeCrc);
+    const rangeCrc = crc32c(out.bytes, 0, bodyLength, this.rangeCrc);
     const headerBytes = encodeHeader(
       { ...header, syncedBytes: this.syncedBytes, rangeCrc },
       this.salt,
     );
-    const all = new Uint8Array(body.length + HEADER_BYTES);
-    all.set(body, 0);
-    all.set(headerBytes, body.length);
-    this.handle.write(all, this.end);
+    out.append(headerBytes);
+    this.handle.write(out.bytes.subarray(0, out.length), this.end);
     this.rangeCrc = crc32c(headerBytes, 0, HEADER_BYTES, rangeCrc);
     this.headerOffset = headerOffset;
     this.headerSyncedBytes = this.syncedBytes;

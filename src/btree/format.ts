@@ -233,6 +233,19 @@ export function decodeHeader(
   return header;
 }
 
+const saltCrcs = new WeakMap<Uint8Array, number>();
+const position = new Uint8Array(8);
+
+/** The CRC-32C of `salt` (the seed of every salted checksum of its file), memoized. */
+function saltCrc(salt: Uint8Array): number {
+  let crc = saltCrcs.get(salt);
+  if (crc === undefined) {
+    crc = crc32c(salt);
+    saltCrcs.set(salt, crc);
+  }
+  return crc;
+}
+
 /** The salted checksum of a node frame at `offset`: salt, offset (u64 LE), bytes 4..end. */
 export function nodeChecksum(
   salt: Uint8Array,
@@ -241,9 +254,15 @@ export function nodeChecksum(
   start: number,
   end: number,
 ): number {
-  const position = new Uint8Array(8);
-  writeU64(new DataView(position.buffer), 0, offset);
-  return crc32c(frame, start + 4, end, crc32c(position, 0, 8, crc32c(salt)));
+  let low = offset >>> 0;
+  let high = Math.floor(offset / 0x100000000);
+  for (let i = 0; i < 4; i++) {
+    position[i] = low & 0xff;
+    position[i + 4] = high & 0xff;
+    low >>>= 8;
+    high >>>= 8;
+  }
+  return crc32c(frame, start + 4, end, crc32c(position, 0, 8, saltCrc(salt)));
 }
 
 /**
@@ -258,14 +277,21 @@ export function sealNode(
   salt: Uint8Array,
   offset: number,
 ): void {
-  const view = new DataView(frame.buffer, frame.byteOffset + start, NODE_HEADER_BYTES);
-  view.setUint8(4, fields.kind);
-  view.setUint8(5, fields.level);
-  view.setUint16(6, fields.count, true);
-  view.setUint32(8, fields.bodyBytes, true);
-  view.setUint32(12, 0, true);
+  frame[start + 4] = fields.kind;
+  frame[start + 5] = fields.level;
+  writeU32(frame, start + 6, fields.count, 2);
+  writeU32(frame, start + 8, fields.bodyBytes, 4);
+  writeU32(frame, start + 12, 0, 4);
   const end = start + NODE_HEADER_BYTES + fields.bodyBytes;
-  view.setUint32(0, nodeChecksum(salt, offset, frame, start, end), true);
+  writeU32(frame, start, nodeChecksum(salt, offset, frame, start, end), 4);
+}
+
+/** Writes the low `bytes` bytes of `value`, little-endian. */
+function writeU32(target: Uint8Array, at: number, value: number, bytes: number): void {
+  for (let i = 0; i < bytes; i++) {
+    target[at + i] = value & 0xff;
+    value >>>= 8;
+  }
 }
 
 /** The frame fields of a node, as {@linkcode checkNodeFrame} returns them. */
@@ -387,6 +413,12 @@ export class BodyReader {
       scale *= 0x80;
     }
     throw new RangeError("varint too long");
+  }
+
+  /** Skips `length` bytes. */
+  skip(length: number): void {
+    if (length > this.end - this.position) throw new RangeError("node body cut short");
+    this.position += length;
   }
 
   /** `length` bytes as a view (no copy). */

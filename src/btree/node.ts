@@ -46,11 +46,11 @@ export interface LeafNode {
   /** Entries. */
   count: number;
   /** Start of each entry in `body`, plus the body length at index `count`. */
-  starts: Int32Array;
+  starts: number[];
   /** Start of each entry's order-preserving key in `body`. */
-  keyStarts: Int32Array;
+  keyStarts: number[];
   /** Length of each entry's order-preserving key. */
-  keyLengths: Int32Array;
+  keyLengths: number[];
   /** Decoded, frozen values, filled on first read (a cache of the stored values). */
   decoded: Array<Value | undefined>;
   /** Body bytes (`body.length`). */
@@ -65,12 +65,12 @@ export interface BranchNode {
   count: number;
   body: Uint8Array;
   /** Start of each separator in `body` (child 0's separator is empty and never compared). */
-  keyStarts: Int32Array;
-  keyLengths: Int32Array;
+  keyStarts: number[];
+  keyLengths: number[];
   /** File offset of each child. */
-  childOffsets: Float64Array;
+  childOffsets: number[];
   /** Length (frame included) of each child. */
-  childLengths: Int32Array;
+  childLengths: number[];
   bodyBytes: number;
 }
 
@@ -186,17 +186,15 @@ export function makeBranch(level: number, keys: Uint8Array[], children: Child[])
   return { kind: NodeKind.branch, level, keys, children, bodyBytes };
 }
 
-const EMPTY_LEAF_ARRAY = new Int32Array([0]);
-
 /** A leaf without entries (the starting point of an empty tree). */
 export function emptyLeaf(): LeafNode {
   return {
     kind: NodeKind.leaf,
     body: new Uint8Array(0),
     count: 0,
-    starts: EMPTY_LEAF_ARRAY,
-    keyStarts: new Int32Array(0),
-    keyLengths: new Int32Array(0),
+    starts: [0],
+    keyStarts: [],
+    keyLengths: [],
     decoded: [],
     bodyBytes: 0,
   };
@@ -204,7 +202,8 @@ export function emptyLeaf(): LeafNode {
 
 /**
  * Builds leaf bodies: copies runs of entries of existing leaves byte for byte and encodes new
- * entries, then cuts the result into leaves under the size target.
+ * entries, then cuts the result into leaves under the size target. The work buffer is reused;
+ * each finished leaf gets its own exact-size copy (a cached leaf must not pin a larger buffer).
  */
 export class LeafBuilder {
   #bytes: Uint8Array;
@@ -215,7 +214,7 @@ export class LeafBuilder {
   #decoded: Array<Value | undefined> = [];
 
   /** Starts with room for `capacity` bytes. */
-  constructor(capacity: number = NODE_TARGET_BYTES) {
+  constructor(capacity: number = 2 * NODE_TARGET_BYTES) {
     this.#bytes = new Uint8Array(Math.max(64, capacity));
   }
 
@@ -245,11 +244,15 @@ export class LeafBuilder {
     this.#reserve(z - a);
     this.#bytes.set(leaf.body.subarray(a, z), this.#length);
     const shift = this.#length - a;
+    const starts = this.#starts;
+    const keyStarts = this.#keyStarts;
+    const keyLengths = this.#keyLengths;
+    const decoded = this.#decoded;
     for (let k = from; k < to; k++) {
-      this.#starts.push(leaf.starts[k]! + shift);
-      this.#keyStarts.push(leaf.keyStarts[k]! + shift);
-      this.#keyLengths.push(leaf.keyLengths[k]!);
-      this.#decoded.push(leaf.decoded[k]);
+      starts.push(leaf.starts[k]! + shift);
+      keyStarts.push(leaf.keyStarts[k]! + shift);
+      keyLengths.push(leaf.keyLengths[k]!);
+      decoded.push(leaf.decoded[k]);
     }
     this.#length += z - a;
   }
@@ -328,40 +331,72 @@ export class LeafBuilder {
       }
       leaves.push(this.#slice(start, n));
     }
+    this.reset();
+    return leaves;
+  }
+
+  /** Drops every entry added so far. */
+  reset(): void {
+    if (this.#bytes.length > SCRATCH_KEEP_BYTES) this.#bytes = new Uint8Array(SCRATCH_KEEP_BYTES);
+    if (this.#starts.length === 0 && this.#length === 0) return;
     this.#length = 0;
     this.#starts = [];
     this.#keyStarts = [];
     this.#keyLengths = [];
     this.#decoded = [];
-    return leaves;
   }
 
   /** Entries `[from, to)` as a leaf with its own exact-size buffer. */
   #slice(from: number, to: number): LeafNode {
+    const whole = from === 0 && to === this.#starts.length;
     const a = this.#starts[from]!;
     const z = to < this.#starts.length ? this.#starts[to]! : this.#length;
     const body = this.#bytes.slice(a, z);
-    const count = to - from;
-    const starts = new Int32Array(count + 1);
-    const keyStarts = new Int32Array(count);
-    const keyLengths = new Int32Array(count);
-    for (let k = 0; k < count; k++) {
-      starts[k] = this.#starts[from + k]! - a;
-      keyStarts[k] = this.#keyStarts[from + k]! - a;
-      keyLengths[k] = this.#keyLengths[from + k]!;
+    let starts: number[];
+    let keyStarts: number[];
+    let keyLengths: number[];
+    if (whole) {
+      // the arrays are handed over (finish() replaces them)
+      starts = this.#starts;
+      keyStarts = this.#keyStarts;
+      keyLengths = this.#keyLengths;
+    } else {
+      starts = this.#starts.slice(from, to);
+      keyStarts = this.#keyStarts.slice(from, to);
+      keyLengths = this.#keyLengths.slice(from, to);
+      if (a !== 0) {
+        for (let k = 0; k < starts.length; k++) {
+          starts[k] = starts[k]! - a;
+          keyStarts[k] = keyStarts[k]! - a;
+        }
+      }
     }
-    starts[count] = z - a;
+    starts.push(z - a);
     return {
       kind: NodeKind.leaf,
       body,
-      count,
+      count: to - from,
       starts,
       keyStarts,
       keyLengths,
-      decoded: this.#decoded.slice(from, to),
+      decoded: whole ? this.#decoded : this.#decoded.slice(from, to),
       bodyBytes: z - a,
     };
   }
+}
+
+let scratchBuilder: LeafBuilder | undefined;
+/** A work buffer grown past this (by an unusually large leaf) is dropped when emptied. */
+const SCRATCH_KEEP_BYTES = 1024 * 1024;
+
+/**
+ * The shared leaf builder of commits (its work buffer is reused), emptied. Commits run one at a
+ * time and finish each build before starting the next.
+ */
+export function scratchLeafBuilder(): LeafBuilder {
+  scratchBuilder ??= new LeafBuilder(4 * NODE_TARGET_BYTES);
+  scratchBuilder.reset();
+  return scratchBuilder;
 }
 
 /** Writes a pending branch's body; every child must already be a reference. */
@@ -385,26 +420,26 @@ const EMPTY = new Uint8Array(0);
 export function decodeLeafBody(bytes: Uint8Array, start: number, count: number): LeafNode {
   const body = bytes.subarray(start);
   const reader = new BodyReader(body, 0, body.length);
-  const starts = new Int32Array(count + 1);
-  const keyStarts = new Int32Array(count);
-  const keyLengths = new Int32Array(count);
+  const starts: number[] = [];
+  const keyStarts: number[] = [];
+  const keyLengths: number[] = [];
   for (let i = 0; i < count; i++) {
-    starts[i] = reader.position;
+    starts.push(reader.position);
     const flags = reader.byte();
     if ((flags & ~ENTRY_FLAG_BLOB) !== 0) throw new RangeError("unknown entry flags");
     const keyLength = reader.varint();
-    keyStarts[i] = reader.position;
-    keyLengths[i] = keyLength;
-    reader.slice(keyLength);
-    reader.slice(reader.varint());
-    if (flags === 0) reader.slice(reader.varint());
+    keyStarts.push(reader.position);
+    keyLengths.push(keyLength);
+    reader.skip(keyLength);
+    reader.skip(reader.varint());
+    if (flags === 0) reader.skip(reader.varint());
     else {
       reader.varint();
       reader.varint();
     }
   }
   if (reader.position !== reader.end) throw new RangeError("trailing bytes in leaf");
-  starts[count] = body.length;
+  starts.push(body.length);
   return {
     kind: NodeKind.leaf,
     body,
@@ -430,19 +465,17 @@ export function decodeBranchBody(
   if (count === 0) throw new RangeError("branch without children");
   const body = bytes.subarray(start);
   const reader = new BodyReader(body, 0, body.length);
-  const keyStarts = new Int32Array(count);
-  const keyLengths = new Int32Array(count);
-  const childOffsets = new Float64Array(count);
-  const childLengths = new Int32Array(count);
+  const keyStarts: number[] = [];
+  const keyLengths: number[] = [];
+  const childOffsets: number[] = [];
+  const childLengths: number[] = [];
   for (let i = 0; i < count; i++) {
     const keyLength = reader.varint();
-    keyStarts[i] = reader.position;
-    keyLengths[i] = keyLength;
-    reader.slice(keyLength);
-    childOffsets[i] = reader.varint();
-    const length = reader.varint();
-    if (length > 0x7fffffff) throw new RangeError("child length too large");
-    childLengths[i] = length;
+    keyStarts.push(reader.position);
+    keyLengths.push(keyLength);
+    reader.skip(keyLength);
+    childOffsets.push(reader.varint());
+    childLengths.push(reader.varint());
   }
   if (reader.position !== reader.end) throw new RangeError("trailing bytes in branch");
   return {

@@ -176,6 +176,8 @@ class WithBytes {
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 const TEMP_SUFFIX = ".tmp";
+/** A commit buffer grown past this is not kept for the next commit. */
+const MAX_KEPT_COMMIT_BUFFER_BYTES = 16 * 1024 * 1024;
 /** `sync()` appends a fresh header when the newest one covers more unsynced bytes than this. */
 const REFRESH_HEADER_AFTER_BYTES = 1024 * 1024;
 
@@ -221,6 +223,7 @@ export class BTreeStore implements BTreeReader {
   #waiters: Array<() => void> = [];
   #compactionQueued = false;
   #lastAutoCompactionError: unknown = undefined;
+  #out = new ByteBuilder(64 * 1024);
 
   private constructor(
     fs: FileSystem,
@@ -655,7 +658,7 @@ export class BTreeStore implements BTreeReader {
       freedBytes: 0,
       countDelta: 0,
       freedOffsets: [],
-      out: new ByteBuilder(),
+      out: this.#commitBuffer(),
       base: file.end,
       written: [],
     };
@@ -682,7 +685,7 @@ export class BTreeStore implements BTreeReader {
       sequence: state.sequence + 1,
     };
     try {
-      file.appendCommit(out.bytes.subarray(0, out.length), headerOf(next, file.headerOffset));
+      file.appendCommitFrom(out, headerOf(next, file.headerOffset));
       if (this.#fileSync === "auto") file.sync();
     } catch (error) {
       throw this.#fail(error, "writing a commit failed");
@@ -692,6 +695,13 @@ export class BTreeStore implements BTreeReader {
     this.#state = next;
     this.#maybeAutoCompact();
     return ctx.countDelta;
+  }
+
+  /** The reused, emptied buffer commits are built in (one too large is let go). */
+  #commitBuffer(): ByteBuilder {
+    if (this.#out.bytes.length > MAX_KEPT_COMMIT_BUFFER_BYTES) this.#out = new ByteBuilder();
+    this.#out.length = 0;
+    return this.#out;
   }
 
   #maybeAutoCompact(): void {

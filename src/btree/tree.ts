@@ -48,6 +48,7 @@ import {
   leafValue,
   makeBranch,
   type PendingBranch,
+  scratchLeafBuilder,
   type StoredValue,
   type TreeNode,
 } from "./node.ts";
@@ -346,7 +347,7 @@ function updateLeaf(
   lo: number,
   hi: number,
 ): Item[] | null {
-  const builder = new LeafBuilder(leaf.bodyBytes + 256);
+  const builder = scratchLeafBuilder();
   let changed = false;
   let i = 0;
   const n = leaf.count;
@@ -465,7 +466,7 @@ function mergeUnderfull(ctx: UpdateContext, items: Item[], level: number): void 
     const right = items[a + 1]!;
     let merged: Item[];
     if (level === 0) {
-      const builder = new LeafBuilder(2 * NODE_TARGET_BYTES);
+      const builder = scratchLeafBuilder();
       const l = asLeaf(ctx, left);
       const r = asLeaf(ctx, right);
       builder.copy(l, 0, l.count);
