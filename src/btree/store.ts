@@ -619,16 +619,20 @@ export class BTreeStore implements BTreeReader {
     });
   }
 
-  /** Validates and encodes one write. */
+  /**
+   * Validates and encodes one write. The encodings are views `encode` never overwrites; ops live
+   * only until their commit, which copies keys and inline values into leaves (and copies a
+   * large value into its own blob), so nothing long-lived pins the encoder's buffer.
+   */
   #op(key: Value, value: Value | null): Op {
-    const rawKey = encode(key, this.#limits).slice();
+    const rawKey = encode(key, this.#limits);
     const ordered = storeKey(key);
     const keyBytes = Math.max(rawKey.length, ordered.length);
     if (keyBytes > MAX_KEY_BYTES) {
       throw new LimitExceededError("maxKeyBytes", MAX_KEY_BYTES, keyBytes, "B+ tree key");
     }
     if (value === null) return { key: ordered, rawKey, value: null };
-    const bytes = encode(value, this.#limits).slice();
+    const bytes = encode(value, this.#limits);
     if (bytes.length > this.#maxValueBytes) {
       throw new LimitExceededError("maxValueBytes", this.#maxValueBytes, bytes.length, "value");
     }

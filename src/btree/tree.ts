@@ -400,7 +400,8 @@ export function writeBlob(
   written: Array<[NodeRef, TreeNode]>,
 ): NodeRef {
   const ref = frame(file, out, base, NodeKind.blob, 0, 0, () => out.append(value));
-  written.push([ref, { kind: NodeKind.blob, bytes: value, decoded: undefined }]);
+  // its own copy: `value` may be a view of a larger buffer
+  written.push([ref, { kind: NodeKind.blob, bytes: value.slice(), decoded: undefined }]);
   return ref;
 }
 
