@@ -18,6 +18,7 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
+import { register, shiftRegister } from "./crc.ts";
 import { CorruptionError } from "../errors.ts";
 import type { FileHandle, FileSystem } from "../io/filesystem.ts";
 import { readExactly } from "../io/filesystem.ts";
@@ -261,7 +262,10 @@ export class GenerationFile {
     const bodyLength = out.length;
     const headerOffset = this.end + bodyLength;
     if (headerOffset % BLOCK_BYTES !== 0) throw new Error("commit body must end at a block");
-    const rangeCrc = crc32c(out.bytes, 0, bodyLength, this.rangeCrc);
+    // [0, bodyLength) continued from the file's range register: R(s, M) = R(0, M) ^ R(s, 0^|M|)
+    const rangeCrc = register(
+      out.register() ^ shiftRegister(register(this.rangeCrc), bodyLength),
+    );
     const headerBytes = encodeHeader(
       { ...header, syncedBytes: this.syncedBytes, rangeCrc },
       this.salt,

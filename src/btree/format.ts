@@ -15,6 +15,7 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
+import { feedRegister, register, shiftRegister } from "./crc.ts";
 import { readU64, writeU64 } from "../codec/u64.ts";
 
 /** `GLENBTR\0`: the first 8 bytes of every generation file. */
@@ -246,14 +247,8 @@ function saltCrc(salt: Uint8Array): number {
   return crc;
 }
 
-/** The salted checksum of a node frame at `offset`: salt, offset (u64 LE), bytes 4..end. */
-export function nodeChecksum(
-  salt: Uint8Array,
-  offset: number,
-  frame: Uint8Array,
-  start: number,
-  end: number,
-): number {
+/** The register state after the salt and the position `offset` (u64 LE): a node's CRC seed. */
+function nodeSeed(salt: Uint8Array, offset: number): number {
   let low = offset >>> 0;
   let high = Math.floor(offset / 0x100000000);
   for (let i = 0; i < 4; i++) {
@@ -262,13 +257,38 @@ export function nodeChecksum(
     low >>>= 8;
     high >>>= 8;
   }
-  return crc32c(frame, start + 4, end, crc32c(position, 0, 8, saltCrc(salt)));
+  return crc32c(position, 0, 8, saltCrc(salt));
+}
+
+/** The salted checksum of a node frame at `offset`: salt, offset (u64 LE), bytes 4..end. */
+export function nodeChecksum(
+  salt: Uint8Array,
+  offset: number,
+  frame: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  return crc32c(frame, start + 4, end, nodeSeed(salt, offset));
+}
+
+/**
+ * The raw CRC-32C register over a buffer's first `covered` bytes, kept up to date by
+ * {@linkcode sealNode} while nodes are appended back to back, so the checksum of a whole commit
+ * needs no second pass over its bytes.
+ */
+export interface RangeRegister {
+  /** `R(0, bytes[0, covered))` (see `crc.ts`). */
+  state: number;
+  /** Bytes covered. */
+  covered: number;
 }
 
 /**
  * Node frame layout (16 bytes, then the body): 0 checksum u32 | 4 kind u8 | 5 level u8 (0 for
  * leaves and blobs) | 6 count u16 (entries or children) | 8 body length u32 | 12 reserved u32.
- * Writes the frame header into `frame[start..start+16)`; the body must already follow it.
+ * Writes the frame header into `frame[start..start+16)`; the body must already follow it. With
+ * `range` covering exactly `frame[0, start)`, also extends it over this node (one pass over the
+ * bytes serves both checksums: the node's is derived from the plain register of bytes 4..end).
  */
 export function sealNode(
   frame: Uint8Array,
@@ -276,6 +296,7 @@ export function sealNode(
   fields: { kind: number; level: number; count: number; bodyBytes: number },
   salt: Uint8Array,
   offset: number,
+  range?: RangeRegister,
 ): void {
   frame[start + 4] = fields.kind;
   frame[start + 5] = fields.level;
@@ -283,7 +304,17 @@ export function sealNode(
   writeU32(frame, start + 8, fields.bodyBytes, 4);
   writeU32(frame, start + 12, 0, 4);
   const end = start + NODE_HEADER_BYTES + fields.bodyBytes;
-  writeU32(frame, start, nodeChecksum(salt, offset, frame, start, end), 4);
+  if (range === undefined || range.covered !== start) {
+    writeU32(frame, start, nodeChecksum(salt, offset, frame, start, end), 4);
+    return;
+  }
+  const length = end - start - 4;
+  const plain = feedRegister(0, frame, start + 4, end);
+  const checksum = register(plain ^ shiftRegister(register(nodeSeed(salt, offset)), length));
+  writeU32(frame, start, checksum, 4);
+  const afterChecksum = feedRegister(range.state, frame, start, start + 4);
+  range.state = (plain ^ shiftRegister(afterChecksum, length)) >>> 0;
+  range.covered = end;
 }
 
 /** Writes the low `bytes` bytes of `value`, little-endian. */
@@ -333,10 +364,24 @@ export class ByteBuilder {
   bytes: Uint8Array;
   /** Bytes used. */
   length = 0;
+  /** The CRC register over the nodes sealed back to back from offset 0 (see `sealNode`). */
+  range: RangeRegister = { state: 0, covered: 0 };
 
   /** Starts with room for `capacity` bytes. */
   constructor(capacity: number = 16 * 1024) {
     this.bytes = new Uint8Array(capacity);
+  }
+
+  /** Empties the builder (keeping its buffer). */
+  clear(): void {
+    this.length = 0;
+    this.range.state = 0;
+    this.range.covered = 0;
+  }
+
+  /** `R(0, bytes[0, length))`: the register `range` extended over the bytes it does not cover. */
+  register(): number {
+    return feedRegister(this.range.state, this.bytes, this.range.covered, this.length);
   }
 
   /** Makes room for `extra` more bytes. */

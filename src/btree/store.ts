@@ -704,7 +704,7 @@ export class BTreeStore implements BTreeReader {
   /** The reused, emptied buffer commits are built in (one too large is let go). */
   #commitBuffer(): ByteBuilder {
     if (this.#out.bytes.length > MAX_KEPT_COMMIT_BUFFER_BYTES) this.#out = new ByteBuilder();
-    this.#out.length = 0;
+    this.#out.clear();
     return this.#out;
   }
 
@@ -782,7 +782,7 @@ export class BTreeStore implements BTreeReader {
     let nodeBytes = 0;
     const flush = () => {
       target.appendRaw(out.bytes.subarray(0, out.length));
-      out.length = 0;
+      out.clear();
     };
     // writeNode places a node at `base + its position in out`; `out` is flushed at `target.end`.
     const builder = new BulkBuilder(

@@ -601,7 +601,8 @@ function frame(
   out.zeros(NODE_HEADER_BYTES);
   body();
   const bodyBytes = out.length - start - NODE_HEADER_BYTES;
-  sealNode(out.bytes, start, { kind, level, count, bodyBytes }, file.salt, base + start);
+  const fields = { kind, level, count, bodyBytes };
+  sealNode(out.bytes, start, fields, file.salt, base + start, out.range);
   return { offset: base + start, length: out.length - start };
 }
 
