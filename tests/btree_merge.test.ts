@@ -10,6 +10,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { BTreeStore, type Value } from "../src/btree/mod.ts";
 import { storeKey } from "../src/btree/key.ts";
+import { ByteBuilder } from "../src/btree/format.ts";
+import { decodeBranchBody, encodeBranchBody, LeafBuilder, makeBranch } from "../src/btree/node.ts";
+import { childIndex, lowerBound } from "../src/btree/tree.ts";
 import { encodeKey } from "../src/codec/keys.ts";
 import { compareBytes } from "../src/value/compare.ts";
 import { MemoryFileSystem, Prng } from "../testing/mod.ts";
@@ -190,5 +193,55 @@ describe(`batch merge against a sorted Map (seed ${RUN_SEED})`, () => {
     assert.equal(store.stats().height, 0);
     assert.deepEqual(store.check().problems, []);
     await store.close();
+  });
+});
+
+describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
+  test("lowerBound and childIndex agree with a linear scan", () => {
+    const rng = new Prng(RUN_SEED);
+    for (let round = 0; round < 300; round++) {
+      const stem = rng.bytes(rng.int(6)).map((b) => b % 4);
+      const keys = new Map<string, Uint8Array>();
+      for (let i = 1 + rng.int(40); i > 0; i--) {
+        const tail = rng.bytes(rng.int(4)).map((b) => b % 4);
+        const key = new Uint8Array([
+          ...stem.subarray(0, rng.chance(0.9) ? stem.length : rng.int(stem.length + 1)),
+          ...tail,
+        ]);
+        keys.set(key.join(), key);
+      }
+      const sortedKeys = [...keys.values()].sort(compareBytes);
+      const builder = new LeafBuilder();
+      for (const key of sortedKeys) builder.add(key, key, new Uint8Array([1]));
+      const [leaf] = builder.finish();
+      assert.ok(leaf !== undefined && leaf.count === sortedKeys.length);
+      const out = new ByteBuilder();
+      const branch = decodeBranchBody(
+        (() => {
+          encodeBranchBody(
+            makeBranch(1, sortedKeys, sortedKeys.map((_, i) => ({ offset: 64 + i, length: 20 }))),
+            out,
+          );
+          return out.bytes.slice(0, out.length);
+        })(),
+        0,
+        sortedKeys.length,
+        1,
+      );
+      for (let probe = 0; probe < 30; probe++) {
+        const key = new Uint8Array([
+          ...stem.subarray(0, rng.int(stem.length + 1)),
+          ...rng.bytes(rng.int(5)).map((b) => b % 4),
+        ]);
+        let expected = sortedKeys.findIndex((k) => compareBytes(k, key) >= 0);
+        if (expected < 0) expected = sortedKeys.length;
+        assert.equal(lowerBound(leaf, key), expected, `round ${round} key ${key.join()}`);
+        let child = 0;
+        for (let i = 1; i < sortedKeys.length; i++) {
+          if (compareBytes(sortedKeys[i]!, key) <= 0) child = i;
+        }
+        assert.equal(childIndex(branch, key), child, `round ${round} key ${key.join()}`);
+      }
+    }
   });
 });
