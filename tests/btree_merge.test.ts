@@ -11,7 +11,13 @@ import assert from "node:assert/strict";
 import { BTreeStore, type Value } from "../src/btree/mod.ts";
 import { storeKey } from "../src/btree/key.ts";
 import { ByteBuilder } from "../src/btree/format.ts";
-import { decodeBranchBody, encodeBranchBody, LeafBuilder, makeBranch } from "../src/btree/node.ts";
+import {
+  decodeBranchBody,
+  decodeLeafBody,
+  encodeBranchBody,
+  LeafBuilder,
+  makeBranch,
+} from "../src/btree/node.ts";
 import { childIndex, lowerBound } from "../src/btree/tree.ts";
 import { encodeKey } from "../src/codec/keys.ts";
 import { compareBytes } from "../src/value/compare.ts";
@@ -244,4 +250,18 @@ describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
       }
     }
   });
+});
+
+test("a leaf whose key length is not a minimal varint of at most 1,024 is malformed", () => {
+  // flags 0 · keyLen 1 · key · rawKeyLen 1 · raw key · valueLen 1 · value
+  assert.equal(decodeLeafBody(new Uint8Array([0, 1, 7, 1, 7, 1, 7]), 0, 1).count, 1);
+  // keyLen 1 written as two bytes (0x81 0x00)
+  assert.throws(
+    () => decodeLeafBody(new Uint8Array([0, 0x81, 0, 7, 1, 7, 1, 7]), 0, 1),
+    RangeError,
+  );
+  // keyLen 1025
+  const big = new Uint8Array(2000);
+  big.set([0, 0x81, 0x08]);
+  assert.throws(() => decodeLeafBody(big, 0, 1), RangeError);
 });

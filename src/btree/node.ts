@@ -22,6 +22,7 @@ import {
   BodyReader,
   type ByteBuilder,
   ENTRY_FLAG_BLOB,
+  MAX_KEY_BYTES,
   NODE_TARGET_BYTES,
   NodeKind,
   type NodeRef,
@@ -35,8 +36,9 @@ export type StoredValue = Uint8Array | NodeRef;
 export type Child = NodeRef | LeafNode | PendingBranch;
 
 /**
- * A leaf in its encoded form: entry `i` is `body[starts[i], starts[i + 1])` and its key is
- * `body[keyStarts[i], keyStarts[i] + keyLengths[i])`. Leaves built by a commit have the same
+ * A leaf in its encoded form: entry `i` is `body[starts[i], starts[i + 1])`; its key length is
+ * the varint after the flags byte and its key follows (see {@linkcode leafKeyStart}). Leaves
+ * built by a commit have the same
  * form (their blobs are written first), so they are cached as they are once written.
  */
 export interface LeafNode {
@@ -47,10 +49,6 @@ export interface LeafNode {
   count: number;
   /** Start of each entry in `body`, plus the body length at index `count`. */
   starts: number[];
-  /** Start of each entry's order-preserving key in `body`. */
-  keyStarts: number[];
-  /** Length of each entry's order-preserving key. */
-  keyLengths: number[];
   /** Decoded, frozen values, filled on first read (a cache of the stored values). */
   decoded: Array<Value | undefined>;
   /** Body bytes (`body.length`). */
@@ -120,14 +118,29 @@ export function compareKeyAt(
 
 /** The order-preserving key of entry `i` (a view of the body). */
 export function leafKey(leaf: LeafNode, i: number): Uint8Array {
-  const start = leaf.keyStarts[i]!;
-  return leaf.body.subarray(start, start + leaf.keyLengths[i]!);
+  const start = leafKeyStart(leaf.body, leaf.starts[i]!);
+  return leaf.body.subarray(start, start + leafKeyLength(leaf.body, leaf.starts[i]!));
+}
+
+/**
+ * The length of the key of the leaf entry at `body[entry..]`: the varint after the flags byte,
+ * of one or two bytes (keys are at most 1,024 bytes; decoding checked that).
+ */
+export function leafKeyLength(body: Uint8Array, entry: number): number {
+  const first = body[entry + 1]!;
+  return first < 0x80 ? first : (first & 0x7f) | (body[entry + 2]! << 7);
+}
+
+/** Where the key of the leaf entry at `body[entry..]` starts. */
+export function leafKeyStart(body: Uint8Array, entry: number): number {
+  return body[entry + 1]! < 0x80 ? entry + 2 : entry + 3;
 }
 
 /** Where the raw key of entry `i` starts, and its length. */
 function rawKeySpan(leaf: LeafNode, i: number): [number, number] {
   const body = leaf.body;
-  let p = leaf.keyStarts[i]! + leaf.keyLengths[i]!;
+  const entry = leaf.starts[i]!;
+  let p = leafKeyStart(body, entry) + leafKeyLength(body, entry);
   let length = 0;
   let scale = 1;
   for (;;) {
@@ -193,8 +206,6 @@ export function emptyLeaf(): LeafNode {
     body: new Uint8Array(0),
     count: 0,
     starts: [0],
-    keyStarts: [],
-    keyLengths: [],
     decoded: [],
     bodyBytes: 0,
   };
@@ -209,8 +220,6 @@ export class LeafBuilder {
   #bytes: Uint8Array;
   #length = 0;
   #starts: number[] = [];
-  #keyStarts: number[] = [];
-  #keyLengths: number[] = [];
   #decoded: Array<Value | undefined> = [];
 
   /** Starts with room for `capacity` bytes. */
@@ -245,13 +254,9 @@ export class LeafBuilder {
     this.#bytes.set(leaf.body.subarray(a, z), this.#length);
     const shift = this.#length - a;
     const starts = this.#starts;
-    const keyStarts = this.#keyStarts;
-    const keyLengths = this.#keyLengths;
     const decoded = this.#decoded;
     for (let k = from; k < to; k++) {
       starts.push(leaf.starts[k]! + shift);
-      keyStarts.push(leaf.keyStarts[k]! + shift);
-      keyLengths.push(leaf.keyLengths[k]!);
       decoded.push(leaf.decoded[k]);
     }
     this.#length += z - a;
@@ -264,8 +269,6 @@ export class LeafBuilder {
     this.#starts.push(this.#length);
     this.#bytes[this.#length++] = inline ? 0 : ENTRY_FLAG_BLOB;
     this.#varint(key.length);
-    this.#keyStarts.push(this.#length);
-    this.#keyLengths.push(key.length);
     this.#append(key);
     this.#varint(rawKey.length);
     this.#append(rawKey);
@@ -341,8 +344,6 @@ export class LeafBuilder {
     if (this.#starts.length === 0 && this.#length === 0) return;
     this.#length = 0;
     this.#starts = [];
-    this.#keyStarts = [];
-    this.#keyLengths = [];
     this.#decoded = [];
   }
 
@@ -353,23 +354,11 @@ export class LeafBuilder {
     const z = to < this.#starts.length ? this.#starts[to]! : this.#length;
     const body = this.#bytes.slice(a, z);
     let starts: number[];
-    let keyStarts: number[];
-    let keyLengths: number[];
     if (whole) {
-      // the arrays are handed over (finish() replaces them)
-      starts = this.#starts;
-      keyStarts = this.#keyStarts;
-      keyLengths = this.#keyLengths;
+      starts = this.#starts; // handed over (finish() replaces it)
     } else {
       starts = this.#starts.slice(from, to);
-      keyStarts = this.#keyStarts.slice(from, to);
-      keyLengths = this.#keyLengths.slice(from, to);
-      if (a !== 0) {
-        for (let k = 0; k < starts.length; k++) {
-          starts[k] = starts[k]! - a;
-          keyStarts[k] = keyStarts[k]! - a;
-        }
-      }
+      if (a !== 0) { for (let k = 0; k < starts.length; k++) starts[k] = starts[k]! - a; }
     }
     starts.push(z - a);
     return {
@@ -377,8 +366,6 @@ export class LeafBuilder {
       body,
       count: to - from,
       starts,
-      keyStarts,
-      keyLengths,
       decoded: whole ? this.#decoded : this.#decoded.slice(from, to),
       bodyBytes: z - a,
     };
@@ -421,15 +408,16 @@ export function decodeLeafBody(bytes: Uint8Array, start: number, count: number):
   const body = bytes.subarray(start);
   const reader = new BodyReader(body, 0, body.length);
   const starts: number[] = [];
-  const keyStarts: number[] = [];
-  const keyLengths: number[] = [];
   for (let i = 0; i < count; i++) {
     starts.push(reader.position);
     const flags = reader.byte();
     if ((flags & ~ENTRY_FLAG_BLOB) !== 0) throw new RangeError("unknown entry flags");
+    const keyStart = reader.position;
     const keyLength = reader.varint();
-    keyStarts.push(reader.position);
-    keyLengths.push(keyLength);
+    // searches read the length back as a one- or two-byte varint
+    if (keyLength > MAX_KEY_BYTES || reader.position - keyStart !== varintBytes(keyLength)) {
+      throw new RangeError("bad key length");
+    }
     reader.skip(keyLength);
     reader.skip(reader.varint());
     if (flags === 0) reader.skip(reader.varint());
@@ -445,8 +433,6 @@ export function decodeLeafBody(bytes: Uint8Array, start: number, count: number):
     body,
     count,
     starts,
-    keyStarts,
-    keyLengths,
     decoded: new Array(count),
     bodyBytes: body.length,
   };

@@ -43,6 +43,8 @@ import {
   LeafBuilder,
   leafEntryBytes,
   leafKey,
+  leafKeyLength,
+  leafKeyStart,
   type LeafNode,
   leafRawKey,
   leafValue,
@@ -92,21 +94,24 @@ export function childIndex(branch: BranchNode, key: Uint8Array): number {
 /** The first index ≥ `from` of `leaf` whose key is ≥ `key` (or the count). */
 export function lowerBound(leaf: LeafNode, key: Uint8Array, from: number = 0): number {
   const body = leaf.body;
-  const starts = leaf.keyStarts;
-  const lengths = leaf.keyLengths;
+  const starts = leaf.starts;
   let lo = from;
   let hi = leaf.count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeyAt(body, starts[mid]!, lengths[mid]!, key) < 0) lo = mid + 1;
-    else hi = mid;
+    const entry = starts[mid]!;
+    if (compareKeyAt(body, leafKeyStart(body, entry), leafKeyLength(body, entry), key) < 0) {
+      lo = mid + 1;
+    } else hi = mid;
   }
   return lo;
 }
 
 /** Compares the key of entry `i` of `leaf` with `key`. */
 export function compareEntry(leaf: LeafNode, i: number, key: Uint8Array): number {
-  return compareKeyAt(leaf.body, leaf.keyStarts[i]!, leaf.keyLengths[i]!, key);
+  const body = leaf.body;
+  const entry = leaf.starts[i]!;
+  return compareKeyAt(body, leafKeyStart(body, entry), leafKeyLength(body, entry), key);
 }
 
 /** The leaf whose key range holds `key`, or `undefined` for an empty tree. */
