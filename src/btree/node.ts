@@ -352,7 +352,8 @@ export class LeafBuilder {
     const whole = from === 0 && to === this.#starts.length;
     const a = this.#starts[from]!;
     const z = to < this.#starts.length ? this.#starts[to]! : this.#length;
-    const body = this.#bytes.slice(a, z);
+    const body = new Uint8Array(z - a);
+    body.set(this.#bytes.subarray(a, z));
     let starts: number[];
     if (whole) {
       starts = this.#starts; // handed over (finish() replaces it)

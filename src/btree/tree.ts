@@ -32,6 +32,7 @@ import type { GenerationFile } from "./file.ts";
 import {
   type BlobNode,
   branchChild,
+  branchEntryBytes,
   branchKey,
   type BranchNode,
   type Child,
@@ -540,7 +541,7 @@ function splitBranch(items: Item[], level: number): Item[] {
   const cuts = [0];
   let bytes = 0;
   for (let i = 0; i < items.length; i++) {
-    const size = makeBranch(level, [items[i]!.key], [items[i]!.node]).bodyBytes;
+    const size = branchEntryBytes(items[i]!.key, items[i]!.node);
     if (i > cuts[cuts.length - 1]! + 1 && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
       cuts.push(i);
       bytes = 0;
