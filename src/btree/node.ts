@@ -49,8 +49,8 @@ export interface LeafNode {
   count: number;
   /** Start of each entry in `body`, plus the body length at index `count`. */
   starts: number[];
-  /** Decoded, frozen values, filled on first read (a cache of the stored values). */
-  decoded: Array<Value | undefined>;
+  /** Decoded, frozen values, filled on first read (a cache of the stored values); created then. */
+  decoded: Array<Value | undefined> | undefined;
   /** Body bytes (`body.length`). */
   bodyBytes: number;
 }
@@ -206,7 +206,7 @@ export function emptyLeaf(): LeafNode {
     body: new Uint8Array(0),
     count: 0,
     starts: [0],
-    decoded: [],
+    decoded: undefined,
     bodyBytes: 0,
   };
 }
@@ -220,7 +220,8 @@ export class LeafBuilder {
   #bytes: Uint8Array;
   #length = 0;
   #starts: number[] = [];
-  #decoded: Array<Value | undefined> = [];
+  /** Decoded values by entry, once some copied entry had one (`undefined` until then). */
+  #decoded: Array<Value | undefined> | undefined = undefined;
 
   /** Starts with room for `capacity` bytes. */
   constructor(capacity: number = 2 * NODE_TARGET_BYTES) {
@@ -254,11 +255,13 @@ export class LeafBuilder {
     this.#bytes.set(leaf.body.subarray(a, z), this.#length);
     const shift = this.#length - a;
     const starts = this.#starts;
-    const decoded = this.#decoded;
-    for (let k = from; k < to; k++) {
-      starts.push(leaf.starts[k]! + shift);
-      decoded.push(leaf.decoded[k]);
+    const source = leaf.decoded;
+    if (source !== undefined) {
+      const decoded = this.#decoded ??= new Array(starts.length);
+      decoded.length = starts.length;
+      for (let k = from; k < to; k++) decoded.push(source[k]);
     }
+    for (let k = from; k < to; k++) starts.push(leaf.starts[k]! + shift);
     this.#length += z - a;
   }
 
@@ -279,7 +282,6 @@ export class LeafBuilder {
       this.#varint(value.offset);
       this.#varint(value.length);
     }
-    this.#decoded.push(undefined);
   }
 
   #append(data: Uint8Array): void {
@@ -344,7 +346,15 @@ export class LeafBuilder {
     if (this.#starts.length === 0 && this.#length === 0) return;
     this.#length = 0;
     this.#starts = [];
-    this.#decoded = [];
+    this.#decoded = undefined;
+  }
+
+  /** The decoded values of entries `[from, to)`, or `undefined` when there are none. */
+  #decodedSlice(from: number, to: number, whole: boolean): Array<Value | undefined> | undefined {
+    const decoded = this.#decoded;
+    if (decoded === undefined) return undefined;
+    decoded.length = this.#starts.length; // entries added after the last copy
+    return whole ? decoded : decoded.slice(from, to);
   }
 
   /** Entries `[from, to)` as a leaf with its own exact-size buffer. */
@@ -367,7 +377,7 @@ export class LeafBuilder {
       body,
       count: to - from,
       starts,
-      decoded: whole ? this.#decoded : this.#decoded.slice(from, to),
+      decoded: this.#decodedSlice(from, to, whole),
       bodyBytes: z - a,
     };
   }
@@ -434,7 +444,7 @@ export function decodeLeafBody(bytes: Uint8Array, start: number, count: number):
     body,
     count,
     starts,
-    decoded: new Array(count),
+    decoded: undefined,
     bodyBytes: body.length,
   };
 }

@@ -841,15 +841,14 @@ function headerOf(state: Omit<State, "file"> & { file?: GenerationFile }, previo
   };
 }
 
-/** Sorts ops by key and keeps the last of each run of equal keys. */
+/** Sorts ops by key and keeps the last of each run of equal keys (`sort` is stable). */
 function sortOps(ops: Op[]): Op[] {
-  const indexed = ops.map((op, index) => ({ op, index }));
-  indexed.sort((a, b) => compareBytes(a.op.key, b.op.key) || a.index - b.index);
+  ops.sort((a, b) => compareBytes(a.key, b.key));
   const result: Op[] = [];
-  for (let i = 0; i < indexed.length; i++) {
-    const next = indexed[i + 1];
-    if (next !== undefined && compareBytes(next.op.key, indexed[i]!.op.key) === 0) continue;
-    result.push(indexed[i]!.op);
+  for (let i = 0; i < ops.length; i++) {
+    const next = ops[i + 1];
+    if (next !== undefined && compareBytes(next.key, ops[i]!.key) === 0) continue;
+    result.push(ops[i]!);
   }
   return result;
 }
@@ -876,10 +875,11 @@ function entryValue(
   index: number,
   limits: Partial<Limits> | undefined,
 ): Value {
-  let decoded = leaf.decoded[index] as Value | WithBytes | undefined;
+  let decoded = leaf.decoded?.[index] as Value | WithBytes | undefined;
   if (decoded === undefined) {
     const value = decodeStored(file, valueBytes(file, leafValue(leaf, index)), limits);
     decoded = containsBytes(value) ? new WithBytes(value) : value;
+    leaf.decoded ??= new Array(leaf.count);
     (leaf.decoded as Array<Value | WithBytes | undefined>)[index] = decoded;
   }
   return decoded instanceof WithBytes ? copyBytesDeep(decoded.value) : decoded;
