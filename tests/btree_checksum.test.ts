@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { crc32c } from "../src/codec/checksum.ts";
-import { feedRegister, register, shiftRegister } from "../src/btree/crc.ts";
+import { crc32cWords, feedRegister, register, shiftRegister } from "../src/btree/crc.ts";
 import {
   ByteBuilder,
   checkNodeFrame,
@@ -69,5 +69,21 @@ test(`nodes sealed back to back: valid frames and the range register of a second
     }
     out.clear();
     assert.equal(out.register(), 0);
+  }
+});
+
+test(`crc32cWords equals crc32c at every alignment and length (seed ${RUN_SEED})`, () => {
+  const rng = new Prng(RUN_SEED);
+  const buffer = rng.bytes(9000);
+  for (let round = 0; round < 500; round++) {
+    const view = buffer.subarray(rng.int(8));
+    const start = rng.int(200);
+    const end = Math.min(view.length, start + rng.int(round % 5 === 0 ? 8000 : 300));
+    const previous = rng.chance() ? 0 : rng.next();
+    assert.equal(
+      crc32cWords(view, start, end, previous),
+      crc32c(view, start, end, previous),
+      `round ${round}: ${start}..${end}`,
+    );
   }
 });
