@@ -17,6 +17,7 @@ import {
   encodeBranchBody,
   LeafBuilder,
   makeBranch,
+  newEntry,
 } from "../src/btree/node.ts";
 import { childIndex, lowerBound } from "../src/btree/tree.ts";
 import { encodeKey } from "../src/codec/keys.ts";
@@ -225,7 +226,10 @@ describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
       const branch = decodeBranchBody(
         (() => {
           encodeBranchBody(
-            makeBranch(1, sortedKeys, sortedKeys.map((_, i) => ({ offset: 64 + i, length: 20 }))),
+            makeBranch(
+              1,
+              sortedKeys.map((k, i) => newEntry(k, { offset: 64 + i, length: 20 }, false)),
+            ),
             out,
           );
           return out.bytes.slice(0, out.length);
@@ -252,7 +256,7 @@ describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
   });
 });
 
-test("a leaf whose key length is not a minimal varint of at most 1,024 is malformed", () => {
+test("a node whose key length is not a minimal varint of at most 1,024 is malformed", () => {
   // flags 0 · keyLen 1 · key · rawKeyLen 1 · raw key · valueLen 1 · value
   assert.equal(decodeLeafBody(new Uint8Array([0, 1, 7, 1, 7, 1, 7]), 0, 1).count, 1);
   // keyLen 1 written as two bytes (0x81 0x00)
@@ -264,4 +268,56 @@ test("a leaf whose key length is not a minimal varint of at most 1,024 is malfor
   const big = new Uint8Array(2000);
   big.set([0, 0x81, 0x08]);
   assert.throws(() => decodeLeafBody(big, 0, 1), RangeError);
+  // branches: keyLen 0 · offset 64 · length 20, then keyLen 1 · key · offset · length
+  assert.equal(decodeBranchBody(new Uint8Array([0, 64, 20, 1, 9, 65, 20]), 0, 2, 1).count, 2);
+  assert.throws(
+    () => decodeBranchBody(new Uint8Array([0, 64, 20, 0x81, 0, 9, 65, 20]), 0, 2, 1),
+    RangeError,
+  );
+});
+
+test(`branches split and merge under long separators (seed ${RUN_SEED})`, async () => {
+  const rng = new Prng(RUN_SEED);
+  const store = await BTreeStore.open("tree", {
+    fileSystem: new MemoryFileSystem(),
+    autoCompact: false,
+    fileSync: "manual",
+  });
+  const key = (n: number) => `${"p".repeat(90)}${String(n).padStart(6, "0")}`;
+  const present = new Set<number>();
+  const check = async (context: string) => {
+    assert.equal(store.size, present.size, context);
+    assert.deepEqual(store.check().problems, [], context);
+    const expected = [...present].sort((a, b) => a - b).map((n) => key(n));
+    assert.deepEqual([...store.range()].map(([k]) => k), expected, context);
+  };
+  const all = Array.from({ length: 12_000 }, (_, i) => i);
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [all[i], all[j]] = [all[j]!, all[i]!];
+  }
+  for (let b = 0; b < all.length; b += 3000) {
+    const batch = all.slice(b, b + 3000);
+    await store.putMany(batch.map((n) => [key(n), n]));
+    for (const n of batch) present.add(n);
+  }
+  assert.ok(store.stats().height >= 3, `height ${store.stats().height}`);
+  await check(`seed ${RUN_SEED} after inserts`);
+  // random deletes, then contiguous ranges: level-1 branches shrink below the minimum and merge
+  for (let round = 0; round < 4; round++) {
+    const victims = [...present].filter(() => rng.chance(0.5));
+    await store.deleteMany(victims.map((n) => key(n)));
+    for (const n of victims) present.delete(n);
+    await check(`seed ${RUN_SEED} random delete round ${round}`);
+  }
+  const start = rng.int(6000);
+  const range = [...present].filter((n) => n >= start && n < start + 5000);
+  await store.deleteMany(range.map((n) => key(n)));
+  for (const n of range) present.delete(n);
+  await check(`seed ${RUN_SEED} range delete`);
+  const back = all.slice(0, 4000);
+  await store.putMany(back.map((n) => [key(n), -n]));
+  for (const n of back) present.add(n);
+  await check(`seed ${RUN_SEED} reinsert`);
+  await store.close();
 });

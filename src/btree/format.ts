@@ -400,6 +400,15 @@ export class ByteBuilder {
     this.length += data.length;
   }
 
+  /** Appends `data[start, end)` (short ranges byte by byte: no view to allocate). */
+  appendRange(data: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.reserve(n);
+    if (n > 64) this.bytes.set(data.subarray(start, end), this.length);
+    else for (let i = 0; i < n; i++) this.bytes[this.length + i] = data[start + i]!;
+    this.length += n;
+  }
+
   /** Appends an unsigned LEB128 varint (any safe integer). */
   varint(value: number): void {
     this.reserve(8);

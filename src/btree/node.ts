@@ -72,14 +72,78 @@ export interface BranchNode {
   bodyBytes: number;
 }
 
-/** A branch built by the commit in progress: separators and children (not yet all written). */
+/**
+ * A child entry of a branch being built. A new entry has its separator and child; an entry
+ * carried over unchanged from a persisted branch only names its source and index, and is
+ * written by copying its bytes (no separator view, no reference object, no re-encoding).
+ */
+export interface BranchEntry {
+  /** The separator; `undefined` for a copied entry (the source's, at an index ≥ 1). */
+  key: Uint8Array | undefined;
+  /** The child; `undefined` for a copied entry (the source's pointer). */
+  node: Child | undefined;
+  /** Built by this commit (a candidate for merging when small). */
+  dirty: boolean;
+  /** The persisted branch an entry comes from (`undefined` for a new one). */
+  source: BranchNode | undefined;
+  /** The entry's index in `source`. */
+  index: number;
+}
+
+/** A branch built by the commit in progress (its new children not yet all written). */
 export interface PendingBranch {
   kind: 2;
   level: number;
-  keys: Uint8Array[];
-  children: Child[];
+  entries: BranchEntry[];
   /** Estimated body bytes (pending children count with a maximal pointer). */
   bodyBytes: number;
+}
+
+/** A new entry with separator `key` and child `node`. */
+export function newEntry(key: Uint8Array, node: Child, dirty: boolean): BranchEntry {
+  return { key, node, dirty, source: undefined, index: 0 };
+}
+
+/** Entry `index` of the persisted `branch`, carried over unchanged. */
+export function copiedEntry(branch: BranchNode, index: number): BranchEntry {
+  // child 0's separator is empty in the body: give it one explicitly, never copy it blindly
+  return {
+    key: index === 0 ? branchKey(branch, 0) : undefined,
+    node: undefined,
+    dirty: false,
+    source: branch,
+    index,
+  };
+}
+
+/** The separator of an entry. */
+export function entryKey(entry: BranchEntry): Uint8Array {
+  return entry.key ?? branchKey(entry.source!, entry.index);
+}
+
+/** The child of an entry. */
+export function entryNode(entry: BranchEntry): Child {
+  return entry.node ?? branchChild(entry.source!, entry.index);
+}
+
+/** Bytes an entry takes in a branch body (estimated for a pending child). */
+export function entryBytes(entry: BranchEntry): number {
+  const source = entry.source;
+  if (entry.key === undefined && source !== undefined) {
+    return sourceEnd(source, entry.index) - sourceStart(source, entry.index);
+  }
+  return branchEntryBytes(entryKey(entry), entryNode(entry));
+}
+
+/** Where entry `i` of a persisted branch starts in its body. */
+function sourceStart(branch: BranchNode, i: number): number {
+  const length = branch.keyLengths[i]!;
+  return branch.keyStarts[i]! - (length < 0x80 ? 1 : 2);
+}
+
+/** Where entry `i` of a persisted branch ends in its body. */
+function sourceEnd(branch: BranchNode, i: number): number {
+  return i + 1 < branch.count ? sourceStart(branch, i + 1) : branch.body.length;
 }
 
 /** A blob: one encoded value too big to sit in a leaf. */
@@ -192,11 +256,11 @@ export function branchEntryBytes(key: Uint8Array, child: Child): number {
   return varintBytes(key.length) + key.length + varintBytes(ref.offset) + varintBytes(ref.length);
 }
 
-/** A new pending branch from separators and children (estimates its size). */
-export function makeBranch(level: number, keys: Uint8Array[], children: Child[]): PendingBranch {
+/** A new pending branch of `entries` (estimates its size). */
+export function makeBranch(level: number, entries: BranchEntry[]): PendingBranch {
   let bodyBytes = 0;
-  for (let i = 0; i < keys.length; i++) bodyBytes += branchEntryBytes(keys[i]!, children[i]!);
-  return { kind: NodeKind.branch, level, keys, children, bodyBytes };
+  for (let i = 0; i < entries.length; i++) bodyBytes += entryBytes(entries[i]!);
+  return { kind: NodeKind.branch, level, entries, bodyBytes };
 }
 
 /** A leaf without entries (the starting point of an empty tree). */
@@ -397,11 +461,25 @@ export function scratchLeafBuilder(): LeafBuilder {
   return scratchBuilder;
 }
 
-/** Writes a pending branch's body; every child must already be a reference. */
+/**
+ * Writes a pending branch's body; every new child must already be a reference. Copied entries
+ * are copied as bytes (child 0's separator is written empty).
+ */
 export function encodeBranchBody(branch: PendingBranch, out: ByteBuilder): void {
-  for (let i = 0; i < branch.keys.length; i++) {
-    const key = i === 0 ? EMPTY : branch.keys[i]!;
-    const child = branch.children[i] as NodeRef;
+  const entries = branch.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const source = entry.source;
+    if (i > 0 && entry.key === undefined && source !== undefined) {
+      out.appendRange(
+        source.body,
+        sourceStart(source, entry.index),
+        sourceEnd(source, entry.index),
+      );
+      continue;
+    }
+    const key = i === 0 ? EMPTY : entryKey(entry);
+    const child = entryNode(entry) as NodeRef;
     out.varint(key.length);
     out.append(key);
     out.varint(child.offset);
@@ -467,7 +545,12 @@ export function decodeBranchBody(
   const childOffsets: number[] = [];
   const childLengths: number[] = [];
   for (let i = 0; i < count; i++) {
+    const entryStart = reader.position;
     const keyLength = reader.varint();
+    // commits copy entries by their span, found from the key length: it must be minimal
+    if (keyLength > MAX_KEY_BYTES || reader.position - entryStart !== varintBytes(keyLength)) {
+      throw new RangeError("bad separator length");
+    }
     keyStarts.push(reader.position);
     keyLengths.push(keyLength);
     reader.skip(keyLength);

@@ -32,14 +32,18 @@ import type { GenerationFile } from "./file.ts";
 import {
   type BlobNode,
   branchChild,
-  branchEntryBytes,
+  type BranchEntry,
   branchKey,
   type BranchNode,
   type Child,
   compareKeyAt,
+  copiedEntry,
   decodeBranchBody,
   emptyLeaf,
   encodeBranchBody,
+  entryBytes,
+  entryKey,
+  entryNode,
   isRef,
   LeafBuilder,
   leafEntryBytes,
@@ -50,6 +54,7 @@ import {
   leafRawKey,
   leafValue,
   makeBranch,
+  newEntry,
   type PendingBranch,
   scratchLeafBuilder,
   type StoredValue,
@@ -276,12 +281,8 @@ export interface UpdateContext {
   written: Array<[NodeRef, TreeNode]>;
 }
 
-/** A node (new or unchanged) with the smallest key it may hold. */
-interface Item {
-  key: Uint8Array;
-  node: Child;
-  dirty: boolean;
-}
+/** A child (new, or carried over from a persisted branch) with the smallest key it may hold. */
+type Item = BranchEntry;
 
 /**
  * Applies `ops` (sorted by key, keys distinct) to the tree; returns the new root (in-memory
@@ -307,9 +308,9 @@ export function applyOps(
   }
   if (items.length === 0) return { root: undefined, height: 0 };
   while (items.length > 1) items = splitBranch(items, ++level);
-  let node = items[0]!.node;
-  while (!isRef(node) && node.kind === NodeKind.branch && node.children.length === 1) {
-    node = node.children[0]!;
+  let node = entryNode(items[0]!);
+  while (!isRef(node) && node.kind === NodeKind.branch && node.entries.length === 1) {
+    node = entryNode(node.entries[0]!);
     level--;
   }
   return { root: node, height: level + 1 };
@@ -412,7 +413,7 @@ export function writeBlob(
 }
 
 function leafItems(leaves: LeafNode[]): Item[] {
-  return leaves.map((leaf) => ({ key: leafKey(leaf, 0), node: leaf, dirty: true }));
+  return leaves.map((leaf) => newEntry(leafKey(leaf, 0), leaf, true));
 }
 
 function updateBranch(
@@ -440,9 +441,10 @@ function updateBranch(
       }
       end = a;
     }
-    const child = branchChild(branch, c);
-    const updated = end > o ? updateChild(ctx, child, branch.level - 1, ops, o, end) : null;
-    if (updated === null) items.push({ key: branchKey(branch, c), node: child, dirty: false });
+    const updated = end > o
+      ? updateChild(ctx, branchChild(branch, c), branch.level - 1, ops, o, end)
+      : null;
+    if (updated === null) items.push(copiedEntry(branch, c));
     else {
       changed = true;
       if (updated.length > 0) updated[0]!.key = branchKey(branch, c);
@@ -455,8 +457,9 @@ function updateBranch(
   return items.length === 0 ? [] : splitBranch(items, branch.level);
 }
 
-function nodeBytes(node: Child): number {
-  return isRef(node) ? Infinity : node.bodyBytes;
+function nodeBytes(item: Item): number {
+  const node = item.node;
+  return node === undefined || isRef(node) ? Infinity : node.bodyBytes;
 }
 
 /** Merges each new node below the minimum size with a neighbour (and re-splits if needed). */
@@ -464,7 +467,7 @@ function mergeUnderfull(ctx: UpdateContext, items: Item[], level: number): void 
   let i = 0;
   while (i < items.length) {
     const item = items[i]!;
-    if (items.length < 2 || !item.dirty || nodeBytes(item.node) >= NODE_MIN_BYTES) {
+    if (items.length < 2 || !item.dirty || nodeBytes(item) >= NODE_MIN_BYTES) {
       i++;
       continue;
     }
@@ -481,67 +484,61 @@ function mergeUnderfull(ctx: UpdateContext, items: Item[], level: number): void 
       merged = leafItems(builder.finish());
     } else {
       merged = splitBranch(
-        branchItems(asBranch(ctx, left, level), left.key).concat(
-          branchItems(asBranch(ctx, right, level), right.key),
+        branchItems(asBranch(ctx, left, level), entryKey(left)).concat(
+          branchItems(asBranch(ctx, right, level), entryKey(right)),
         ),
         level,
       );
     }
-    merged[0]!.key = left.key;
+    merged[0]!.key = entryKey(left);
     items.splice(a, 2, ...merged);
     i = a;
-    if (merged.length === 2 && nodeBytes(merged[0]!.node) >= NODE_MIN_BYTES) i = a + 1;
+    if (merged.length === 2 && nodeBytes(merged[0]!) >= NODE_MIN_BYTES) i = a + 1;
     if (merged.length > 2) i = a + merged.length;
   }
 }
 
 function asLeaf(ctx: UpdateContext, item: Item): LeafNode {
-  if (!isRef(item.node)) return item.node as LeafNode;
-  free(ctx, item.node);
-  return loadChild(ctx.file, item.node.offset, item.node.length, 0) as LeafNode;
+  const node = entryNode(item);
+  if (!isRef(node)) return node as LeafNode;
+  free(ctx, node);
+  return loadChild(ctx.file, node.offset, node.length, 0) as LeafNode;
 }
 
 function asBranch(ctx: UpdateContext, item: Item, level: number): BranchNode | PendingBranch {
-  if (!isRef(item.node)) return item.node as PendingBranch;
-  free(ctx, item.node);
-  return loadChild(ctx.file, item.node.offset, item.node.length, level) as BranchNode;
+  const node = entryNode(item);
+  if (!isRef(node)) return node as PendingBranch;
+  free(ctx, node);
+  return loadChild(ctx.file, node.offset, node.length, level) as BranchNode;
 }
 
 /** The children of a branch as items; the first one gets `firstKey`. */
 function branchItems(branch: BranchNode | PendingBranch, firstKey: Uint8Array): Item[] {
   const items: Item[] = [];
-  if ("children" in branch) {
-    for (let i = 0; i < branch.children.length; i++) {
-      items.push({
-        key: i === 0 ? firstKey : branch.keys[i]!,
-        node: branch.children[i]!,
-        dirty: false,
-      });
+  if ("entries" in branch) {
+    for (let i = 0; i < branch.entries.length; i++) {
+      const entry = branch.entries[i]!;
+      items.push(i === 0 ? { ...entry, key: firstKey } : entry);
     }
   } else {
-    for (let i = 0; i < branch.count; i++) {
-      items.push({
-        key: i === 0 ? firstKey : branchKey(branch, i),
-        node: branchChild(branch, i),
-        dirty: false,
-      });
-    }
+    items.push(newEntry(firstKey, branchChild(branch, 0), false));
+    for (let i = 1; i < branch.count; i++) items.push(copiedEntry(branch, i));
   }
   return items;
 }
 
 /** Groups `items` (children at `level − 1`) into branches at `level` under the size target. */
 function splitBranch(items: Item[], level: number): Item[] {
-  const whole = makeBranch(level, items.map((x) => x.key), items.map((x) => x.node));
+  const whole = makeBranch(level, items);
   if (whole.bodyBytes <= NODE_TARGET_BYTES || items.length <= 2) {
-    return [{ key: items[0]!.key, node: whole, dirty: true }];
+    return [newEntry(entryKey(items[0]!), whole, true)];
   }
   const parts = Math.ceil(whole.bodyBytes / NODE_TARGET_BYTES);
   const share = whole.bodyBytes / parts;
   const cuts = [0];
   let bytes = 0;
   for (let i = 0; i < items.length; i++) {
-    const size = branchEntryBytes(items[i]!.key, items[i]!.node);
+    const size = entryBytes(items[i]!);
     if (i > cuts[cuts.length - 1]! + 1 && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
       cuts.push(i);
       bytes = 0;
@@ -552,15 +549,10 @@ function splitBranch(items: Item[], level: number): Item[] {
   cuts.push(items.length);
   const result: Item[] = [];
   for (let c = 0; c + 1 < cuts.length; c++) {
-    result.push(branchOf(items, cuts[c]!, cuts[c + 1]!, level));
+    const slice = items.slice(cuts[c]!, cuts[c + 1]!);
+    result.push(newEntry(entryKey(slice[0]!), makeBranch(level, slice), true));
   }
   return result;
-}
-
-function branchOf(items: Item[], start: number, end: number, level: number): Item {
-  const slice = items.slice(start, end);
-  const node = makeBranch(level, slice.map((x) => x.key), slice.map((x) => x.node));
-  return { key: slice[0]!.key, node, dirty: true };
 }
 
 /**
@@ -581,15 +573,17 @@ export function writeNode(
     written.push([ref, node]);
     return ref;
   }
-  for (let i = 0; i < node.children.length; i++) {
-    node.children[i] = writeNode(file, node.children[i]!, out, base, written);
+  const entries = node.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (entry.node !== undefined) entry.node = writeNode(file, entry.node, out, base, written);
   }
-  const ref = frame(file, out, base, NodeKind.branch, node.level, node.children.length, () => {
+  const ref = frame(file, out, base, NodeKind.branch, node.level, entries.length, () => {
     encodeBranchBody(node, out);
   });
   const start = ref.offset - base;
   const bytes = out.bytes.slice(start + NODE_HEADER_BYTES, start + ref.length);
-  written.push([ref, decodeBranchBody(bytes, 0, node.children.length, node.level)]);
+  written.push([ref, decodeBranchBody(bytes, 0, entries.length, node.level)]);
   return ref;
 }
 
@@ -676,7 +670,7 @@ export class BulkBuilder {
   #flushLeaf(): void {
     // Entries were added only while they fit, so this is one leaf.
     for (const leaf of this.#leaf.finish()) {
-      this.#push(1, { key: leafKey(leaf, 0).slice(), node: this.#emit(leaf), dirty: false });
+      this.#push(1, newEntry(leafKey(leaf, 0).slice(), this.#emit(leaf), false));
     }
   }
 
@@ -684,7 +678,7 @@ export class BulkBuilder {
     while (this.#levels.length < level) this.#levels.push([]);
     const items = this.#levels[level - 1]!;
     items.push(item);
-    const branch = makeBranch(level, items.map((x) => x.key), items.map((x) => x.node));
+    const branch = makeBranch(level, items);
     if (branch.bodyBytes > NODE_TARGET_BYTES && items.length > 2) {
       const last = items.pop()!;
       this.#flushBranch(level);
@@ -695,8 +689,8 @@ export class BulkBuilder {
   #flushBranch(level: number): void {
     const items = this.#levels[level - 1]!;
     this.#levels[level - 1] = [];
-    const node = makeBranch(level, items.map((x) => x.key), items.map((x) => x.node));
-    this.#push(level + 1, { key: items[0]!.key, node: this.#emit(node), dirty: false });
+    const node = makeBranch(level, items);
+    this.#push(level + 1, newEntry(items[0]!.key!, this.#emit(node), false));
   }
 }
 
