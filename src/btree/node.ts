@@ -417,8 +417,9 @@ export class LeafBuilder {
   #decodedSlice(from: number, to: number, whole: boolean): Array<Value | undefined> | undefined {
     const decoded = this.#decoded;
     if (decoded === undefined) return undefined;
-    decoded.length = this.#starts.length; // entries added after the last copy
-    return whole ? decoded : decoded.slice(from, to);
+    if (!whole) return decoded.slice(from, to); // short when the last entries were added
+    decoded.length = to; // covers entries added after the last copy
+    return decoded;
   }
 
   /** Entries `[from, to)` as a leaf with its own exact-size buffer. */
