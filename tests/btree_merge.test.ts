@@ -19,7 +19,7 @@ import {
   makeBranch,
   newEntry,
 } from "../src/btree/node.ts";
-import { childIndex, lowerBound } from "../src/btree/tree.ts";
+import { childIndex, indexOf, lowerBound } from "../src/btree/tree.ts";
 import { encodeKey } from "../src/codec/keys.ts";
 import { compareBytes } from "../src/value/compare.ts";
 import { MemoryFileSystem, Prng } from "../testing/mod.ts";
@@ -204,7 +204,7 @@ describe(`batch merge against a sorted Map (seed ${RUN_SEED})`, () => {
 });
 
 describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
-  test("lowerBound and childIndex agree with a linear scan", () => {
+  test("lowerBound, indexOf and childIndex (key heads) agree with a linear scan", () => {
     const rng = new Prng(RUN_SEED);
     for (let round = 0; round < 300; round++) {
       const stem = rng.bytes(rng.int(6)).map((b) => b % 4);
@@ -239,13 +239,18 @@ describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
         1,
       );
       for (let probe = 0; probe < 30; probe++) {
-        const key = new Uint8Array([
-          ...stem.subarray(0, rng.int(stem.length + 1)),
-          ...rng.bytes(rng.int(5)).map((b) => b % 4),
-        ]);
+        const key = rng.chance(0.3)
+          ? sortedKeys[rng.int(sortedKeys.length)]!.slice()
+          : new Uint8Array([
+            ...stem.subarray(0, rng.int(stem.length + 1)),
+            ...rng.bytes(rng.int(5)).map((b) => b % 4),
+          ]);
         let expected = sortedKeys.findIndex((k) => compareBytes(k, key) >= 0);
         if (expected < 0) expected = sortedKeys.length;
         assert.equal(lowerBound(leaf, key), expected, `round ${round} key ${key.join()}`);
+        const exact = expected < sortedKeys.length &&
+          compareBytes(sortedKeys[expected]!, key) === 0;
+        assert.equal(indexOf(leaf, key), exact ? expected : -1, `round ${round} key ${key.join()}`);
         let child = 0;
         for (let i = 1; i < sortedKeys.length; i++) {
           if (compareBytes(sortedKeys[i]!, key) <= 0) child = i;

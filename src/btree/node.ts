@@ -49,6 +49,8 @@ export interface LeafNode {
   count: number;
   /** Start of each entry in `body`, plus the body length at index `count`. */
   starts: number[];
+  /** Search heads of the keys (see {@linkcode KeyHeads}), built by the first lookup. */
+  heads: KeyHeads | undefined;
   /** Decoded, frozen values, filled on first read (a cache of the stored values); created then. */
   decoded: Array<Value | undefined> | undefined;
   /** Body bytes (`body.length`). */
@@ -65,6 +67,8 @@ export interface BranchNode {
   /** Start of each separator in `body` (child 0's separator is empty and never compared). */
   keyStarts: number[];
   keyLengths: number[];
+  /** Search heads of the separators (see {@linkcode KeyHeads}), built by the first lookup. */
+  heads: KeyHeads | undefined;
   /** File offset of each child. */
   childOffsets: number[];
   /** Length (frame included) of each child. */
@@ -144,6 +148,48 @@ function sourceStart(branch: BranchNode, i: number): number {
 /** Where entry `i` of a persisted branch ends in its body. */
 function sourceEnd(branch: BranchNode, i: number): number {
   return i + 1 < branch.count ? sourceStart(branch, i + 1) : branch.body.length;
+}
+
+/**
+ * A compact search aid for a node's keys ("poor man's normalized keys"): `prefix` bytes that all
+ * the keys share, and for each key the next 4 bytes as a big-endian number (zero-padded). Keys
+ * of a node sort as their heads do, except that equal heads need a full comparison, so a binary
+ * search reads one small array instead of probing the body (a cache miss per probe on a big
+ * tree) and compares bytes only on a tie.
+ */
+export interface KeyHeads {
+  prefix: number;
+  heads: number[];
+}
+
+/** The 4 bytes of `bytes[start + from, start + length)` after `from`, big-endian, zero-padded. */
+export function keyHead(bytes: Uint8Array, start: number, length: number, from: number): number {
+  let head = 0;
+  for (let j = 0; j < 4; j++) {
+    const i = from + j;
+    head = head * 256 + (i < length ? bytes[start + i]! : 0);
+  }
+  return head;
+}
+
+/** The heads of keys `[first, count)` given by their starts and lengths in `body`. */
+export function buildHeads(
+  body: Uint8Array,
+  count: number,
+  first: number,
+  keyStart: (i: number) => number,
+  keyLength: (i: number) => number,
+): KeyHeads {
+  let prefix = 0;
+  if (count - first >= 2) {
+    const a = keyStart(first);
+    const b = keyStart(count - 1);
+    const n = Math.min(keyLength(first), keyLength(count - 1));
+    while (prefix < n && body[a + prefix] === body[b + prefix]) prefix++;
+  }
+  const heads: number[] = new Array(count).fill(0);
+  for (let i = first; i < count; i++) heads[i] = keyHead(body, keyStart(i), keyLength(i), prefix);
+  return { prefix, heads };
 }
 
 /** A blob: one encoded value too big to sit in a leaf. */
@@ -270,6 +316,7 @@ export function emptyLeaf(): LeafNode {
     body: new Uint8Array(0),
     count: 0,
     starts: [0],
+    heads: undefined,
     decoded: undefined,
     bodyBytes: 0,
   };
@@ -442,6 +489,7 @@ export class LeafBuilder {
       body,
       count: to - from,
       starts,
+      heads: undefined,
       decoded: this.#decodedSlice(from, to, whole),
       bodyBytes: z - a,
     };
@@ -523,6 +571,7 @@ export function decodeLeafBody(bytes: Uint8Array, start: number, count: number):
     body,
     count,
     starts,
+    heads: undefined,
     decoded: undefined,
     bodyBytes: body.length,
   };
@@ -566,6 +615,7 @@ export function decodeBranchBody(
     body,
     keyStarts,
     keyLengths,
+    heads: undefined,
     childOffsets,
     childLengths,
     bodyBytes: body.length,

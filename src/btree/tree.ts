@@ -35,6 +35,7 @@ import {
   type BranchEntry,
   branchKey,
   type BranchNode,
+  buildHeads,
   type Child,
   compareKeyAt,
   copiedEntry,
@@ -45,6 +46,7 @@ import {
   entryKey,
   entryNode,
   isRef,
+  keyHead,
   LeafBuilder,
   leafEntryBytes,
   leafKey,
@@ -81,20 +83,109 @@ export function loadChild(
 
 /** Index of the child of `branch` whose key range holds `key`. */
 export function childIndex(branch: BranchNode, key: Uint8Array): number {
+  const n = branch.count;
+  if (n < 2) return 0;
   const body = branch.body;
   const starts = branch.keyStarts;
   const lengths = branch.keyLengths;
+  const { prefix, heads } = branch.heads ??= buildHeads(
+    body,
+    n,
+    1,
+    (i) => starts[i]!,
+    (i) => lengths[i]!,
+  );
+  if (prefix > 0) {
+    const side = comparePrefix(body, starts[1]!, prefix, key);
+    if (side < 0) return 0;
+    if (side > 0) return n - 1;
+  }
+  const head = keyHead(key, 0, key.length, prefix);
   let lo = 1;
-  let hi = branch.count - 1;
+  let hi = n - 1;
   let found = 0;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeyAt(body, starts[mid]!, lengths[mid]!, key) <= 0) {
+    const h = heads[mid]!;
+    const c = h !== head
+      ? h - head
+      : compareKeyFrom(body, starts[mid]!, lengths[mid]!, key, prefix);
+    if (c <= 0) {
       found = mid;
       lo = mid + 1;
     } else hi = mid - 1;
   }
   return found;
+}
+
+/** Whether `key` starts with `body[start, start + length)`: < 0 before all such keys, > 0 after. */
+function comparePrefix(body: Uint8Array, start: number, length: number, key: Uint8Array): number {
+  const n = length < key.length ? length : key.length;
+  for (let i = 0; i < n; i++) {
+    const d = key[i]! - body[start + i]!;
+    if (d !== 0) return d;
+  }
+  return key.length < length ? -1 : 0;
+}
+
+/** `compareKeyAt` for keys whose first `from` bytes are known to be equal. */
+function compareKeyFrom(
+  body: Uint8Array,
+  start: number,
+  length: number,
+  key: Uint8Array,
+  from: number,
+): number {
+  const n = length < key.length ? length : key.length;
+  for (let i = from; i < n; i++) {
+    const d = body[start + i]! - key[i]!;
+    if (d !== 0) return d;
+  }
+  return length - key.length;
+}
+
+/**
+ * The index of `key` in `leaf` or −1, by the leaf's key heads (built on the first lookup): the
+ * point-lookup path, which on a big tree is dominated by cache misses on the leaf body.
+ */
+export function indexOf(leaf: LeafNode, key: Uint8Array): number {
+  const n = leaf.count;
+  if (n === 0) return -1;
+  const body = leaf.body;
+  const starts = leaf.starts;
+  const { prefix, heads } = leaf.heads ??= buildHeads(
+    body,
+    n,
+    0,
+    (i) => leafKeyStart(body, starts[i]!),
+    (i) => leafKeyLength(body, starts[i]!),
+  );
+  if (prefix > 0 && comparePrefix(body, leafKeyStart(body, starts[0]!), prefix, key) !== 0) {
+    return -1;
+  }
+  const head = keyHead(key, 0, key.length, prefix);
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const h = heads[mid]!;
+    if (h < head) lo = mid + 1;
+    else if (h > head) hi = mid;
+    else {
+      const entry = starts[mid]!;
+      const c = compareKeyFrom(
+        body,
+        leafKeyStart(body, entry),
+        leafKeyLength(body, entry),
+        key,
+        prefix,
+      );
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  return -1;
 }
 
 /** The first index ≥ `from` of `leaf` whose key is ≥ `key` (or the count). */
@@ -135,12 +226,6 @@ export function findLeaf(
     node = loadChild(file, node.childOffsets[c]!, node.childLengths[c]!, --level);
   }
   return node;
-}
-
-/** The index of `key` in `leaf`, or −1 when absent. */
-export function indexOf(leaf: LeafNode, key: Uint8Array): number {
-  const index = lowerBound(leaf, key);
-  return index < leaf.count && compareEntry(leaf, index, key) === 0 ? index : -1;
 }
 
 /** The leaf that holds `key`, and the entry index of `key` in it; `undefined` when absent. */
