@@ -290,7 +290,7 @@ test(`branches split and merge under long separators (seed ${RUN_SEED})`, async 
   });
   const key = (n: number) => `${"p".repeat(90)}${String(n).padStart(6, "0")}`;
   const present = new Set<number>();
-  const check = async (context: string) => {
+  const check = (context: string) => {
     assert.equal(store.size, present.size, context);
     assert.deepEqual(store.check().problems, [], context);
     const expected = [...present].sort((a, b) => a - b).map((n) => key(n));
@@ -307,22 +307,22 @@ test(`branches split and merge under long separators (seed ${RUN_SEED})`, async 
     for (const n of batch) present.add(n);
   }
   assert.ok(store.stats().height >= 3, `height ${store.stats().height}`);
-  await check(`seed ${RUN_SEED} after inserts`);
+  check(`seed ${RUN_SEED} after inserts`);
   // random deletes, then contiguous ranges: level-1 branches shrink below the minimum and merge
   for (let round = 0; round < 4; round++) {
     const victims = [...present].filter(() => rng.chance(0.5));
     await store.deleteMany(victims.map((n) => key(n)));
     for (const n of victims) present.delete(n);
-    await check(`seed ${RUN_SEED} random delete round ${round}`);
+    check(`seed ${RUN_SEED} random delete round ${round}`);
   }
   const start = rng.int(6000);
   const range = [...present].filter((n) => n >= start && n < start + 5000);
   await store.deleteMany(range.map((n) => key(n)));
   for (const n of range) present.delete(n);
-  await check(`seed ${RUN_SEED} range delete`);
+  check(`seed ${RUN_SEED} range delete`);
   const back = all.slice(0, 4000);
   await store.putMany(back.map((n) => [key(n), -n]));
   for (const n of back) present.add(n);
-  await check(`seed ${RUN_SEED} reinsert`);
+  check(`seed ${RUN_SEED} reinsert`);
   await store.close();
 });
