@@ -13,7 +13,8 @@
  * iterator); open time of a store with 10k keys and with all keys (median of 5 opens); the file
  * size after 10 full overwrites and `compact()`, against the encoded live data size. Keys are
  * strings `key0000000123`; values small objects (~60 bytes encoded). Each timed phase runs
- * `rounds` times; the median ratio is reported.
+ * `rounds` times; the ratio of the medians is reported, and the per-round ratios (the three
+ * systems run back to back within a round) as median (min–max).
  *
  * @module
  */
@@ -38,7 +39,12 @@ const BATCH = 1000;
 const GETS = 200_000;
 
 const key = (i: number) => `key${String(i).padStart(10, "0")}`;
-const value = (i: number, round = 0) => ({ id: i, round, name: `user ${i}`, tags: ["a", "b"] });
+const value = (i: number, round = 0) => ({
+  id: i,
+  round,
+  name: `user ${i}`,
+  tags: ["a", "b"],
+});
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1]!;
 const now = () => performance.now();
 
@@ -49,10 +55,30 @@ function dirBytes(dir: string): number {
 }
 
 const root = mkdtempSync(join(tmpdir(), "glen-btree-bench-"));
-const results: Record<string, { glen: number; lmdb: number; level: number }> = {};
-function record(name: string, glen: number, lmdb: number, level: number): void {
-  results[name] = { glen, lmdb, level };
+interface Result {
+  glen: number;
+  lmdb: number;
+  level: number;
+  /** Per-round ratios glen/lmdb and glen/level (systems run back to back within a round). */
+  vsLmdb: number[];
+  vsLevel: number[];
 }
+const results: Record<string, Result> = {};
+function record(
+  name: string,
+  m: { glen: number[]; lmdb: number[]; level: number[] },
+): void {
+  results[name] = {
+    glen: median(m.glen) * 1000,
+    lmdb: median(m.lmdb) * 1000,
+    level: median(m.level) * 1000,
+    vsLmdb: m.glen.map((g, r) => g / m.lmdb[r]!),
+    vsLevel: m.glen.map((g, r) => g / m.level[r]!),
+  };
+}
+/** `median (min–max)` of per-round ratios. */
+const spread = (xs: number[]) =>
+  `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
 
 try {
   const order = Array.from({ length: KEYS }, (_, i) => i);
@@ -60,10 +86,25 @@ try {
     const j = Math.floor(Math.random() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const probes = Array.from({ length: GETS }, () => key(Math.floor(Math.random() * KEYS)));
-  const put = { glen: [] as number[], lmdb: [] as number[], level: [] as number[] };
-  const get = { glen: [] as number[], lmdb: [] as number[], level: [] as number[] };
-  const scan = { glen: [] as number[], lmdb: [] as number[], level: [] as number[] };
+  const probes = Array.from(
+    { length: GETS },
+    () => key(Math.floor(Math.random() * KEYS)),
+  );
+  const put = {
+    glen: [] as number[],
+    lmdb: [] as number[],
+    level: [] as number[],
+  };
+  const get = {
+    glen: [] as number[],
+    lmdb: [] as number[],
+    level: [] as number[],
+  };
+  const scan = {
+    glen: [] as number[],
+    lmdb: [] as number[],
+    level: [] as number[],
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const glenDir = join(root, `glen${round}`);
     const glen = await BTreeStore.open(glenDir, {
@@ -72,14 +113,19 @@ try {
       cacheCapacityBytes: 512 * 1024 * 1024,
     });
     const lmdb = openLmdb({ path: join(root, `lmdb${round}`), noSync: true });
-    const level = new ClassicLevel<string, unknown>(join(root, `level${round}`), {
-      valueEncoding: "json",
-    });
+    const level = new ClassicLevel<string, unknown>(
+      join(root, `level${round}`),
+      {
+        valueEncoding: "json",
+      },
+    );
     await level.open();
     // putMany, 1,000 per commit, random key order
     let t = now();
     for (let b = 0; b < KEYS; b += BATCH) {
-      await glen.putMany(order.slice(b, b + BATCH).map((i) => [key(i), value(i)]));
+      await glen.putMany(
+        order.slice(b, b + BATCH).map((i) => [key(i), value(i)]),
+      );
     }
     put.glen.push(KEYS / (now() - t));
     t = now();
@@ -92,7 +138,11 @@ try {
     t = now();
     for (let b = 0; b < KEYS; b += BATCH) {
       await level.batch(
-        order.slice(b, b + BATCH).map((i) => ({ type: "put", key: key(i), value: value(i) })),
+        order.slice(b, b + BATCH).map((i) => ({
+          type: "put",
+          key: key(i),
+          value: value(i),
+        })),
       );
     }
     put.level.push(KEYS / (now() - t));
@@ -127,22 +177,31 @@ try {
     await level.close();
   }
   for (
-    const [name, m] of [["putMany 1000/commit", put], ["random get (warm)", get], [
+    const [name, m] of [["putMany 1000/commit", put], [
+      "random get (warm)",
+      get,
+    ], [
       "full range scan",
       scan,
     ]] as const
   ) {
-    record(name, median(m.glen) * 1000, median(m.lmdb) * 1000, median(m.level) * 1000);
+    record(name, m);
   }
 
   // open time at 10k and KEYS keys
   const openTimes: Record<string, number> = {};
   for (const count of [10_000, KEYS]) {
     const dir = join(root, `open${count}`);
-    const store = await BTreeStore.open(dir, { fileSync: "manual", autoCompact: false });
+    const store = await BTreeStore.open(dir, {
+      fileSync: "manual",
+      autoCompact: false,
+    });
     for (let b = 0; b < count; b += BATCH) {
       await store.putMany(
-        Array.from({ length: Math.min(BATCH, count - b) }, (_, j) => [key(b + j), value(b + j)]),
+        Array.from(
+          { length: Math.min(BATCH, count - b) },
+          (_, j) => [key(b + j), value(b + j)],
+        ),
       );
     }
     store.sync();
@@ -159,16 +218,24 @@ try {
 
   // file size after 10 overwrites + compact
   const dir = join(root, "overwrite");
-  const store = await BTreeStore.open(dir, { fileSync: "manual", autoCompact: false });
+  const store = await BTreeStore.open(dir, {
+    fileSync: "manual",
+    autoCompact: false,
+  });
   let liveBytes = 0;
   for (let round = 0; round < 10; round++) {
     for (let b = 0; b < KEYS; b += BATCH) {
       await store.putMany(
-        Array.from({ length: BATCH }, (_, j) => [key(b + j), value(b + j, round)]),
+        Array.from(
+          { length: BATCH },
+          (_, j) => [key(b + j), value(b + j, round)],
+        ),
       );
     }
   }
-  for (let i = 0; i < KEYS; i++) liveBytes += encode(key(i)).length + encode(value(i, 9)).length;
+  for (let i = 0; i < KEYS; i++) {
+    liveBytes += encode(key(i)).length + encode(value(i, 9)).length;
+  }
   const beforeCompact = dirBytes(dir);
   await store.compact();
   await store.close();
@@ -177,16 +244,21 @@ try {
   const runtime = (globalThis as { Bun?: { version: string } }).Bun
     ? `bun ${(globalThis as unknown as { Bun: { version: string } }).Bun.version}`
     : (globalThis as { Deno?: { version: { deno: string } } }).Deno
-    ? `deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
+    ? `deno ${
+      (globalThis as unknown as { Deno: { version: { deno: string } } }).Deno
+        .version.deno
+    }`
     : `node ${process.version}`;
   console.log(`# ${runtime}, ${KEYS} keys, ${ROUNDS} rounds (median), ops/s`);
-  console.log("| workload | glen | lmdb | classic-level | glen/lmdb | glen/level |");
-  console.log("|---|---|---|---|---|---|");
+  console.log(
+    "| workload | glen | lmdb | classic-level | glen/lmdb | glen/level | per-round glen/lmdb | per-round glen/level |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const [name, r] of Object.entries(results)) {
     console.log(
       `| ${name} | ${Math.round(r.glen)} | ${Math.round(r.lmdb)} | ${Math.round(r.level)} | ${
         (r.glen / r.lmdb).toFixed(2)
-      } | ${(r.glen / r.level).toFixed(2)} |`,
+      } | ${(r.glen / r.level).toFixed(2)} | ${spread(r.vsLmdb)} | ${spread(r.vsLevel)} |`,
     );
   }
   console.log(

@@ -98,3 +98,52 @@ describe(`adaptive policy against LRU (seed ${RUN_SEED})`, () => {
     assert.ok(adaptiveScan > lruScan, `scan: adaptive ${adaptiveScan} lru ${lruScan}`);
   });
 });
+
+describe(`page caches against a model (seed ${RUN_SEED})`, () => {
+  for (
+    const [name, make] of [["LruCache", (c: number) => new LruCache<number>(c)], [
+      "AdaptiveCache",
+      (c: number) => new AdaptiveCache<number>(c),
+    ]] as const
+  ) {
+    test(`${name}: a hit returns the last value set; deletes stick; bytes stay in budget`, () => {
+      const rng = new Prng(RUN_SEED);
+      const cache = make(50 * 100);
+      const model = new Map<number, { value: number; size: number }>();
+      for (let step = 0; step < 20_000; step++) {
+        const key = rng.int(rng.chance(0.8) ? 40 : 400);
+        const r = rng.int(10);
+        if (r < 5) {
+          const got = cache.get(key);
+          if (got !== undefined) assert.equal(got, model.get(key)?.value, `step ${step}`);
+        } else if (r < 8) {
+          const size = 1 + rng.int(300);
+          cache.set(key, step, size);
+          model.set(key, { value: step, size });
+        } else if (r < 9) {
+          cache.delete(key);
+          model.delete(key);
+          assert.equal(cache.get(key), undefined);
+        } else if (step % 1000 === 0) {
+          cache.capacityBytes = 20 * 100 + rng.int(60 * 100);
+        }
+        const stats = cache.stats();
+        assert.ok(stats.bytes <= stats.capacityBytes, `step ${step}: ${stats.bytes}`);
+        if (step % 500 === 0) {
+          let bytes = 0;
+          let entries = 0;
+          for (const [k, { size }] of model) {
+            const before = cache.stats().hits;
+            if (cache.get(k) !== undefined) {
+              bytes += size;
+              entries++;
+            }
+            assert.ok(cache.stats().hits - before <= 1);
+          }
+          assert.equal(cache.stats().entries, entries, `step ${step}`);
+          assert.equal(cache.stats().bytes, bytes, `step ${step}`);
+        }
+      }
+    });
+  }
+});

@@ -20,7 +20,15 @@ import { compareBytes } from "../value/compare.ts";
 import type { Limits } from "../value/limits.ts";
 import type { GenerationFile } from "./file.ts";
 import { BLOCK_BYTES, decodeHeader, HEADER_BYTES, NodeKind, type NodeRef } from "./format.ts";
-import type { BranchNode, LeafNode } from "./node.ts";
+import {
+  branchChild,
+  branchKey,
+  type BranchNode,
+  leafKey,
+  type LeafNode,
+  leafRawKey,
+  leafValue,
+} from "./node.ts";
 import type { TreeRoot } from "./tree.ts";
 
 /** The result of `check()`. */
@@ -99,30 +107,31 @@ function visit(
   }
   report.nodes++;
   report.liveBytes += ref.length;
-  const keys = node.keys;
+  const keyAt = (i: number) =>
+    node.kind === NodeKind.leaf ? leafKey(node, i) : branchKey(node as BranchNode, i);
   const first = node.kind === NodeKind.leaf ? 0 : 1;
-  for (let i = first; i < keys.length; i++) {
-    if (i > first && compareBytes(keys[i - 1]!, keys[i]!) >= 0) {
+  for (let i = first; i < node.count; i++) {
+    if (i > first && compareBytes(keyAt(i - 1), keyAt(i)) >= 0) {
       problem(ref.offset, `keys out of order at entry ${i}`);
     }
-    if (low !== undefined && compareBytes(keys[i]!, low) < 0) {
+    if (low !== undefined && compareBytes(keyAt(i), low) < 0) {
       problem(ref.offset, `key ${i} below the parent's separator`);
     }
-    if (high !== undefined && compareBytes(keys[i]!, high) >= 0) {
+    if (high !== undefined && compareBytes(keyAt(i), high) >= 0) {
       problem(ref.offset, `key ${i} at or above the next separator`);
     }
   }
   if (node.kind === NodeKind.leaf) {
-    report.entries += keys.length;
-    for (let i = 0; i < keys.length; i++) checkEntry(file, node, i, report, problem, limits, ref);
+    report.entries += node.count;
+    for (let i = 0; i < node.count; i++) checkEntry(file, node, i, report, problem, limits, ref);
     return;
   }
-  for (let i = 0; i < node.children.length; i++) {
-    const childLow = i === 0 ? low : keys[i];
-    const childHigh = i + 1 < keys.length ? keys[i + 1] : high;
+  for (let i = 0; i < node.count; i++) {
+    const childLow = i === 0 ? low : keyAt(i);
+    const childHigh = i + 1 < node.count ? keyAt(i + 1) : high;
     visit(
       file,
-      node.children[i] as NodeRef,
+      branchChild(node, i),
       level - 1,
       childLow,
       childHigh,
@@ -143,14 +152,20 @@ function checkEntry(
   ref: NodeRef,
 ): void {
   try {
-    const key = decode(leaf.rawKeys[i]!, limits);
-    if (!bytesEqual(encodeKey(key), leaf.keys[i]!)) {
+    const key = decode(leafRawKey(leaf, i), limits);
+    if (!bytesEqual(encodeKey(key), leafKey(leaf, i))) {
       problem(ref.offset, `entry ${i}: stored key does not match its value form`);
     }
   } catch (error) {
     problem(ref.offset, `entry ${i}: key does not decode (${(error as Error).message})`);
   }
-  const stored = leaf.values[i]!;
+  let stored: Uint8Array | NodeRef;
+  try {
+    stored = leafValue(leaf, i);
+  } catch (error) {
+    problem(ref.offset, `entry ${i}: value unreadable (${(error as Error).message})`);
+    return;
+  }
   let bytes: Uint8Array;
   if (stored instanceof Uint8Array) bytes = stored;
   else {

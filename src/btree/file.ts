@@ -18,12 +18,14 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
+import { crc32cWords, register, shiftRegister } from "./crc.ts";
 import { CorruptionError } from "../errors.ts";
 import type { FileHandle, FileSystem } from "../io/filesystem.ts";
 import { readExactly } from "../io/filesystem.ts";
 import type { PageCache } from "../cache/types.ts";
 import {
   BLOCK_BYTES,
+  ByteBuilder,
   checkNodeFrame,
   decodeHeader,
   decodePreamble,
@@ -183,17 +185,26 @@ export class GenerationFile {
    * @throws {CorruptionError} when the node fails a check
    */
   load(ref: NodeRef, kind: number, level: number): TreeNode {
-    const key = ref.offset * CACHE_SLOTS + this.#slot;
+    return this.loadAt(ref.offset, ref.length, kind, level);
+  }
+
+  /** {@linkcode GenerationFile.load} of the node at `offset` with `length` bytes. */
+  loadAt(offset: number, length: number, kind: number, level: number): TreeNode {
+    const key = offset * CACHE_SLOTS + this.#slot;
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const node = this.read(ref, kind, level);
-    this.#cache.set(key, node, ref.length + NODE_OVERHEAD_BYTES);
+    const node = this.readAt(offset, length, kind, level);
+    this.#cache.set(key, node, length + NODE_OVERHEAD_BYTES);
     return node;
   }
 
   /** Reads and validates a node without the cache (for `check()`). */
   read(ref: NodeRef, kind: number, level: number): TreeNode {
-    const { offset, length } = ref;
+    return this.readAt(ref.offset, ref.length, kind, level);
+  }
+
+  /** {@linkcode GenerationFile.read} of the node at `offset` with `length` bytes. */
+  readAt(offset: number, length: number, kind: number, level: number): TreeNode {
     if (
       !Number.isSafeInteger(offset) || offset < PREAMBLE_BYTES || length < NODE_HEADER_BYTES ||
       length > MAX_NODE_BODY_BYTES + NODE_HEADER_BYTES || offset + length > this.end
@@ -238,17 +249,29 @@ export class GenerationFile {
    * for `header` (its `syncedBytes` and `rangeCrc` are filled in here). Does not sync.
    */
   appendCommit(body: Uint8Array, header: Omit<Header, "syncedBytes" | "rangeCrc">): void {
-    const headerOffset = this.end + body.length;
+    const out = new ByteBuilder(body.length + HEADER_BYTES);
+    out.append(body);
+    this.appendCommitFrom(out, header);
+  }
+
+  /**
+   * {@linkcode GenerationFile.appendCommit} of the body `out.bytes[0, out.length)`: appends the
+   * header to `out` and writes both with one write.
+   */
+  appendCommitFrom(out: ByteBuilder, header: Omit<Header, "syncedBytes" | "rangeCrc">): void {
+    const bodyLength = out.length;
+    const headerOffset = this.end + bodyLength;
     if (headerOffset % BLOCK_BYTES !== 0) throw new Error("commit body must end at a block");
-    const rangeCrc = crc32c(body, 0, body.length, this.rangeCrc);
+    // [0, bodyLength) continued from the file's range register: R(s, M) = R(0, M) ^ R(s, 0^|M|)
+    const rangeCrc = register(
+      out.register() ^ shiftRegister(register(this.rangeCrc), bodyLength),
+    );
     const headerBytes = encodeHeader(
       { ...header, syncedBytes: this.syncedBytes, rangeCrc },
       this.salt,
     );
-    const all = new Uint8Array(body.length + HEADER_BYTES);
-    all.set(body, 0);
-    all.set(headerBytes, body.length);
-    this.handle.write(all, this.end);
+    out.append(headerBytes);
+    this.handle.write(out.bytes.subarray(0, out.length), this.end);
     this.rangeCrc = crc32c(headerBytes, 0, HEADER_BYTES, rangeCrc);
     this.headerOffset = headerOffset;
     this.headerSyncedBytes = this.syncedBytes;
@@ -258,7 +281,7 @@ export class GenerationFile {
   /** Appends `bytes` (nodes written outside a commit: compaction) at `end`. Does not sync. */
   appendRaw(bytes: Uint8Array): void {
     this.handle.write(bytes, this.end);
-    this.rangeCrc = crc32c(bytes, 0, bytes.length, this.rangeCrc);
+    this.rangeCrc = crc32cWords(bytes, 0, bytes.length, this.rangeCrc);
     this.end += bytes.length;
   }
 
@@ -338,7 +361,7 @@ export function rangeChecksum(
   let crc = crc32c(salt);
   for (let at = start; at < end; at += SCAN_CHUNK_BYTES) {
     const chunk = readExactly(handle, at, Math.min(SCAN_CHUNK_BYTES, end - at));
-    crc = crc32c(chunk, 0, chunk.length, crc);
+    crc = crc32cWords(chunk, 0, chunk.length, crc);
   }
   return crc;
 }

@@ -15,6 +15,7 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
+import { crc32cWords, feedRegister, register, shiftRegister } from "./crc.ts";
 import { readU64, writeU64 } from "../codec/u64.ts";
 
 /** `GLENBTR\0`: the first 8 bytes of every generation file. */
@@ -233,6 +234,32 @@ export function decodeHeader(
   return header;
 }
 
+const saltCrcs = new WeakMap<Uint8Array, number>();
+const position = new Uint8Array(8);
+
+/** The CRC-32C of `salt` (the seed of every salted checksum of its file), memoized. */
+function saltCrc(salt: Uint8Array): number {
+  let crc = saltCrcs.get(salt);
+  if (crc === undefined) {
+    crc = crc32c(salt);
+    saltCrcs.set(salt, crc);
+  }
+  return crc;
+}
+
+/** The register state after the salt and the position `offset` (u64 LE): a node's CRC seed. */
+function nodeSeed(salt: Uint8Array, offset: number): number {
+  let low = offset >>> 0;
+  let high = Math.floor(offset / 0x100000000);
+  for (let i = 0; i < 4; i++) {
+    position[i] = low & 0xff;
+    position[i + 4] = high & 0xff;
+    low >>>= 8;
+    high >>>= 8;
+  }
+  return crc32c(position, 0, 8, saltCrc(salt));
+}
+
 /** The salted checksum of a node frame at `offset`: salt, offset (u64 LE), bytes 4..end. */
 export function nodeChecksum(
   salt: Uint8Array,
@@ -241,15 +268,27 @@ export function nodeChecksum(
   start: number,
   end: number,
 ): number {
-  const position = new Uint8Array(8);
-  writeU64(new DataView(position.buffer), 0, offset);
-  return crc32c(frame, start + 4, end, crc32c(position, 0, 8, crc32c(salt)));
+  return crc32cWords(frame, start + 4, end, nodeSeed(salt, offset));
+}
+
+/**
+ * The raw CRC-32C register over a buffer's first `covered` bytes, kept up to date by
+ * {@linkcode sealNode} while nodes are appended back to back, so the checksum of a whole commit
+ * needs no second pass over its bytes.
+ */
+export interface RangeRegister {
+  /** `R(0, bytes[0, covered))` (see `crc.ts`). */
+  state: number;
+  /** Bytes covered. */
+  covered: number;
 }
 
 /**
  * Node frame layout (16 bytes, then the body): 0 checksum u32 | 4 kind u8 | 5 level u8 (0 for
  * leaves and blobs) | 6 count u16 (entries or children) | 8 body length u32 | 12 reserved u32.
- * Writes the frame header into `frame[start..start+16)`; the body must already follow it.
+ * Writes the frame header into `frame[start..start+16)`; the body must already follow it. With
+ * `range` covering exactly `frame[0, start)`, also extends it over this node (one pass over the
+ * bytes serves both checksums: the node's is derived from the plain register of bytes 4..end).
  */
 export function sealNode(
   frame: Uint8Array,
@@ -257,15 +296,33 @@ export function sealNode(
   fields: { kind: number; level: number; count: number; bodyBytes: number },
   salt: Uint8Array,
   offset: number,
+  range?: RangeRegister,
 ): void {
-  const view = new DataView(frame.buffer, frame.byteOffset + start, NODE_HEADER_BYTES);
-  view.setUint8(4, fields.kind);
-  view.setUint8(5, fields.level);
-  view.setUint16(6, fields.count, true);
-  view.setUint32(8, fields.bodyBytes, true);
-  view.setUint32(12, 0, true);
+  frame[start + 4] = fields.kind;
+  frame[start + 5] = fields.level;
+  writeU32(frame, start + 6, fields.count, 2);
+  writeU32(frame, start + 8, fields.bodyBytes, 4);
+  writeU32(frame, start + 12, 0, 4);
   const end = start + NODE_HEADER_BYTES + fields.bodyBytes;
-  view.setUint32(0, nodeChecksum(salt, offset, frame, start, end), true);
+  if (range === undefined || range.covered !== start) {
+    writeU32(frame, start, nodeChecksum(salt, offset, frame, start, end), 4);
+    return;
+  }
+  const length = end - start - 4;
+  const plain = feedRegister(0, frame, start + 4, end);
+  const checksum = register(plain ^ shiftRegister(register(nodeSeed(salt, offset)), length));
+  writeU32(frame, start, checksum, 4);
+  const afterChecksum = feedRegister(range.state, frame, start, start + 4);
+  range.state = (plain ^ shiftRegister(afterChecksum, length)) >>> 0;
+  range.covered = end;
+}
+
+/** Writes the low `bytes` bytes of `value`, little-endian. */
+function writeU32(target: Uint8Array, at: number, value: number, bytes: number): void {
+  for (let i = 0; i < bytes; i++) {
+    target[at + i] = value & 0xff;
+    value >>>= 8;
+  }
 }
 
 /** The frame fields of a node, as {@linkcode checkNodeFrame} returns them. */
@@ -307,10 +364,24 @@ export class ByteBuilder {
   bytes: Uint8Array;
   /** Bytes used. */
   length = 0;
+  /** The CRC register over the nodes sealed back to back from offset 0 (see `sealNode`). */
+  range: RangeRegister = { state: 0, covered: 0 };
 
   /** Starts with room for `capacity` bytes. */
   constructor(capacity: number = 16 * 1024) {
     this.bytes = new Uint8Array(capacity);
+  }
+
+  /** Empties the builder (keeping its buffer). */
+  clear(): void {
+    this.length = 0;
+    this.range.state = 0;
+    this.range.covered = 0;
+  }
+
+  /** `R(0, bytes[0, length))`: the register `range` extended over the bytes it does not cover. */
+  register(): number {
+    return feedRegister(this.range.state, this.bytes, this.range.covered, this.length);
   }
 
   /** Makes room for `extra` more bytes. */
@@ -327,6 +398,15 @@ export class ByteBuilder {
     this.reserve(data.length);
     this.bytes.set(data, this.length);
     this.length += data.length;
+  }
+
+  /** Appends `data[start, end)` (short ranges byte by byte: no view to allocate). */
+  appendRange(data: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.reserve(n);
+    if (n > 64) this.bytes.set(data.subarray(start, end), this.length);
+    else for (let i = 0; i < n; i++) this.bytes[this.length + i] = data[start + i]!;
+    this.length += n;
   }
 
   /** Appends an unsigned LEB128 varint (any safe integer). */
@@ -387,6 +467,12 @@ export class BodyReader {
       scale *= 0x80;
     }
     throw new RangeError("varint too long");
+  }
+
+  /** Skips `length` bytes. */
+  skip(length: number): void {
+    if (length > this.end - this.position) throw new RangeError("node body cut short");
+    this.position += length;
   }
 
   /** `length` bytes as a view (no copy). */

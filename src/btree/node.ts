@@ -1,7 +1,8 @@
 /**
- * Decoded B+ tree nodes and their body encoding. A node in memory is immutable once it is
- * persisted (cached nodes are shared by every snapshot); only nodes built by the commit in
- * progress are mutated, and only until they are written.
+ * B+ tree nodes in memory and their body encoding. A persisted node is kept in its encoded form
+ * (the body bytes plus typed arrays of entry positions), so a lookup binary-searches one
+ * contiguous buffer, and a commit copies unchanged runs of entries byte for byte instead of
+ * re-encoding them. A persisted node is immutable (cached nodes are shared by every snapshot).
  *
  * Leaf body: per entry `flags u8 | keyLen varint | key | rawKeyLen varint | rawKey | value`, where
  * `key` is the order-preserving key encoding (`src/codec/keys.ts`, compared as bytes), `rawKey` is
@@ -21,7 +22,8 @@ import {
   BodyReader,
   type ByteBuilder,
   ENTRY_FLAG_BLOB,
-  INLINE_VALUE_MAX_BYTES,
+  MAX_KEY_BYTES,
+  NODE_TARGET_BYTES,
   NodeKind,
   type NodeRef,
   varintBytes,
@@ -30,28 +32,164 @@ import {
 /** A stored value: inline encoded bytes, or a reference to a blob node. */
 export type StoredValue = Uint8Array | NodeRef;
 
-/** A child of a branch: persisted (a reference) or built by the commit in progress. */
-export type Child = NodeRef | LeafNode | BranchNode;
+/** A child of a branch under construction: persisted (a reference) or built by this commit. */
+export type Child = NodeRef | LeafNode | PendingBranch;
 
-/** A leaf: parallel arrays of entries in key order. */
+/**
+ * A leaf in its encoded form: entry `i` is `body[starts[i], starts[i + 1])`; its key length is
+ * the varint after the flags byte and its key follows (see {@linkcode leafKeyStart}). Leaves
+ * built by a commit have the same
+ * form (their blobs are written first), so they are cached as they are once written.
+ */
 export interface LeafNode {
   kind: 1;
-  keys: Uint8Array[];
-  rawKeys: Uint8Array[];
-  values: StoredValue[];
-  /** Decoded, frozen values, filled on first read (a cache of `values`). */
-  decoded: Array<Value | undefined>;
-  /** Body bytes once encoded. */
+  /** The body bytes, exactly (the node's own buffer or a view of its frame). */
+  body: Uint8Array;
+  /** Entries. */
+  count: number;
+  /** Start of each entry in `body`, plus the body length at index `count`. */
+  starts: number[];
+  /** Search heads of the keys (see {@linkcode KeyHeads}), built by the first lookup. */
+  heads: KeyHeads | undefined;
+  /** Decoded, frozen values, filled on first read (a cache of the stored values); created then. */
+  decoded: Array<Value | undefined> | undefined;
+  /** Body bytes (`body.length`). */
   bodyBytes: number;
 }
 
-/** A branch: separators and children in key order. */
+/** A persisted branch in its encoded form: separators as positions in `body`, child pointers. */
 export interface BranchNode {
   kind: 2;
   level: number;
-  keys: Uint8Array[];
-  children: Child[];
+  /** Children. */
+  count: number;
+  body: Uint8Array;
+  /** Start of each separator in `body` (child 0's separator is empty and never compared). */
+  keyStarts: number[];
+  keyLengths: number[];
+  /** Search heads of the separators (see {@linkcode KeyHeads}), built by the first lookup. */
+  heads: KeyHeads | undefined;
+  /** File offset of each child. */
+  childOffsets: number[];
+  /** Length (frame included) of each child. */
+  childLengths: number[];
   bodyBytes: number;
+}
+
+/**
+ * A child entry of a branch being built. A new entry has its separator and child; an entry
+ * carried over unchanged from a persisted branch only names its source and index, and is
+ * written by copying its bytes (no separator view, no reference object, no re-encoding).
+ */
+export interface BranchEntry {
+  /** The separator; `undefined` for a copied entry (the source's, at an index ≥ 1). */
+  key: Uint8Array | undefined;
+  /** The child; `undefined` for a copied entry (the source's pointer). */
+  node: Child | undefined;
+  /** Built by this commit (a candidate for merging when small). */
+  dirty: boolean;
+  /** The persisted branch an entry comes from (`undefined` for a new one). */
+  source: BranchNode | undefined;
+  /** The entry's index in `source`. */
+  index: number;
+}
+
+/** A branch built by the commit in progress (its new children not yet all written). */
+export interface PendingBranch {
+  kind: 2;
+  level: number;
+  entries: BranchEntry[];
+  /** Estimated body bytes (pending children count with a maximal pointer). */
+  bodyBytes: number;
+}
+
+/** A new entry with separator `key` and child `node`. */
+export function newEntry(key: Uint8Array, node: Child, dirty: boolean): BranchEntry {
+  return { key, node, dirty, source: undefined, index: 0 };
+}
+
+/** Entry `index` of the persisted `branch`, carried over unchanged. */
+export function copiedEntry(branch: BranchNode, index: number): BranchEntry {
+  // child 0's separator is empty in the body: give it one explicitly, never copy it blindly
+  return {
+    key: index === 0 ? branchKey(branch, 0) : undefined,
+    node: undefined,
+    dirty: false,
+    source: branch,
+    index,
+  };
+}
+
+/** The separator of an entry. */
+export function entryKey(entry: BranchEntry): Uint8Array {
+  return entry.key ?? branchKey(entry.source!, entry.index);
+}
+
+/** The child of an entry. */
+export function entryNode(entry: BranchEntry): Child {
+  return entry.node ?? branchChild(entry.source!, entry.index);
+}
+
+/** Bytes an entry takes in a branch body (estimated for a pending child). */
+export function entryBytes(entry: BranchEntry): number {
+  const source = entry.source;
+  if (entry.key === undefined && source !== undefined) {
+    return sourceEnd(source, entry.index) - sourceStart(source, entry.index);
+  }
+  return branchEntryBytes(entryKey(entry), entryNode(entry));
+}
+
+/** Where entry `i` of a persisted branch starts in its body. */
+function sourceStart(branch: BranchNode, i: number): number {
+  const length = branch.keyLengths[i]!;
+  return branch.keyStarts[i]! - (length < 0x80 ? 1 : 2);
+}
+
+/** Where entry `i` of a persisted branch ends in its body. */
+function sourceEnd(branch: BranchNode, i: number): number {
+  return i + 1 < branch.count ? sourceStart(branch, i + 1) : branch.body.length;
+}
+
+/**
+ * A compact search aid for a node's keys ("poor man's normalized keys"): `prefix` bytes that all
+ * the keys share, and for each key the next 4 bytes as a big-endian number (zero-padded). Keys
+ * of a node sort as their heads do, except that equal heads need a full comparison, so a binary
+ * search reads one small array instead of probing the body (a cache miss per probe on a big
+ * tree) and compares bytes only on a tie.
+ */
+export interface KeyHeads {
+  prefix: number;
+  heads: number[];
+}
+
+/** The 4 bytes of `bytes[start + from, start + length)` after `from`, big-endian, zero-padded. */
+export function keyHead(bytes: Uint8Array, start: number, length: number, from: number): number {
+  let head = 0;
+  for (let j = 0; j < 4; j++) {
+    const i = from + j;
+    head = head * 256 + (i < length ? bytes[start + i]! : 0);
+  }
+  return head;
+}
+
+/** The heads of keys `[first, count)` given by their starts and lengths in `body`. */
+export function buildHeads(
+  body: Uint8Array,
+  count: number,
+  first: number,
+  keyStart: (i: number) => number,
+  keyLength: (i: number) => number,
+): KeyHeads {
+  let prefix = 0;
+  if (count - first >= 2) {
+    const a = keyStart(first);
+    const b = keyStart(count - 1);
+    const n = Math.min(keyLength(first), keyLength(count - 1));
+    while (prefix < n && body[a + prefix] === body[b + prefix]) prefix++;
+  }
+  const heads: number[] = new Array(count).fill(0);
+  for (let i = first; i < count; i++) heads[i] = keyHead(body, keyStart(i), keyLength(i), prefix);
+  return { prefix, heads };
 }
 
 /** A blob: one encoded value too big to sit in a leaf. */
@@ -61,7 +199,7 @@ export interface BlobNode {
   decoded: Value | undefined;
 }
 
-/** Any decoded node. */
+/** Any node a file load returns (and the page cache holds). */
 export type TreeNode = LeafNode | BranchNode | BlobNode;
 
 /** Whether a stored value or child is a reference (not bytes, not an in-memory node). */
@@ -69,12 +207,92 @@ export function isRef(x: StoredValue | Child): x is NodeRef {
   return !(x instanceof Uint8Array) && (x as { kind?: number }).kind === undefined;
 }
 
-/** Bytes one leaf entry takes in the body. */
+/**
+ * Compares the key of `body[start, start + length)` with `key` as unsigned bytes (a prefix sorts
+ * first): negative, zero or positive.
+ */
+export function compareKeyAt(
+  body: Uint8Array,
+  start: number,
+  length: number,
+  key: Uint8Array,
+): number {
+  const n = length < key.length ? length : key.length;
+  for (let i = 0; i < n; i++) {
+    const a = body[start + i]!;
+    const b = key[i]!;
+    if (a !== b) return a - b;
+  }
+  return length - key.length;
+}
+
+/** The order-preserving key of entry `i` (a view of the body). */
+export function leafKey(leaf: LeafNode, i: number): Uint8Array {
+  const start = leafKeyStart(leaf.body, leaf.starts[i]!);
+  return leaf.body.subarray(start, start + leafKeyLength(leaf.body, leaf.starts[i]!));
+}
+
+/**
+ * The length of the key of the leaf entry at `body[entry..]`: the varint after the flags byte,
+ * of one or two bytes (keys are at most 1,024 bytes; decoding checked that).
+ */
+export function leafKeyLength(body: Uint8Array, entry: number): number {
+  const first = body[entry + 1]!;
+  return first < 0x80 ? first : (first & 0x7f) | (body[entry + 2]! << 7);
+}
+
+/** Where the key of the leaf entry at `body[entry..]` starts. */
+export function leafKeyStart(body: Uint8Array, entry: number): number {
+  return body[entry + 1]! < 0x80 ? entry + 2 : entry + 3;
+}
+
+/** Where the raw key of entry `i` starts, and its length. */
+function rawKeySpan(leaf: LeafNode, i: number): [number, number] {
+  const body = leaf.body;
+  const entry = leaf.starts[i]!;
+  let p = leafKeyStart(body, entry) + leafKeyLength(body, entry);
+  let length = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = body[p++]!;
+    length += (byte & 0x7f) * scale;
+    if (byte < 0x80) break;
+    scale *= 0x80;
+  }
+  return [p, length];
+}
+
+/** The value-codec encoding of the key of entry `i` as it was put (a view of the body). */
+export function leafRawKey(leaf: LeafNode, i: number): Uint8Array {
+  const [start, length] = rawKeySpan(leaf, i);
+  return leaf.body.subarray(start, start + length);
+}
+
+/** The stored value of entry `i`: inline bytes (a view of the body) or a blob reference. */
+export function leafValue(leaf: LeafNode, i: number): StoredValue {
+  const body = leaf.body;
+  const [rawStart, rawLength] = rawKeySpan(leaf, i);
+  const reader = new BodyReader(body, rawStart + rawLength, leaf.starts[i + 1]!);
+  if ((body[leaf.starts[i]!]! & ENTRY_FLAG_BLOB) === 0) return reader.slice(reader.varint());
+  return { offset: reader.varint(), length: reader.varint() };
+}
+
+/** The separator of child `i` of a persisted branch (a view of the body). */
+export function branchKey(branch: BranchNode, i: number): Uint8Array {
+  const start = branch.keyStarts[i]!;
+  return branch.body.subarray(start, start + branch.keyLengths[i]!);
+}
+
+/** The reference to child `i` of a persisted branch. */
+export function branchChild(branch: BranchNode, i: number): NodeRef {
+  return { offset: branch.childOffsets[i]!, length: branch.childLengths[i]! };
+}
+
+/** Bytes one leaf entry takes in the body (`value` inline or a blob reference). */
 export function leafEntryBytes(key: Uint8Array, rawKey: Uint8Array, value: StoredValue): number {
   let n = 1 + varintBytes(key.length) + key.length + varintBytes(rawKey.length) + rawKey.length;
-  if (value instanceof Uint8Array) {
-    n += value.length > INLINE_VALUE_MAX_BYTES ? 14 : varintBytes(value.length) + value.length;
-  } else n += varintBytes(value.offset) + varintBytes(value.length);
+  if (value instanceof Uint8Array) n += varintBytes(value.length) + value.length;
+  else n += varintBytes(value.offset) + varintBytes(value.length);
   return n;
 }
 
@@ -84,55 +302,233 @@ export function branchEntryBytes(key: Uint8Array, child: Child): number {
   return varintBytes(key.length) + key.length + varintBytes(ref.offset) + varintBytes(ref.length);
 }
 
-/** A new leaf from entry arrays (computes its size). */
-export function makeLeaf(
-  keys: Uint8Array[],
-  rawKeys: Uint8Array[],
-  values: StoredValue[],
-  decoded: Array<Value | undefined>,
-): LeafNode {
+/** A new pending branch of `entries` (estimates its size). */
+export function makeBranch(level: number, entries: BranchEntry[]): PendingBranch {
   let bodyBytes = 0;
-  for (let i = 0; i < keys.length; i++) {
-    bodyBytes += leafEntryBytes(keys[i]!, rawKeys[i]!, values[i]!);
+  for (let i = 0; i < entries.length; i++) bodyBytes += entryBytes(entries[i]!);
+  return { kind: NodeKind.branch, level, entries, bodyBytes };
+}
+
+/** A leaf without entries (the starting point of an empty tree). */
+export function emptyLeaf(): LeafNode {
+  return {
+    kind: NodeKind.leaf,
+    body: new Uint8Array(0),
+    count: 0,
+    starts: [0],
+    heads: undefined,
+    decoded: undefined,
+    bodyBytes: 0,
+  };
+}
+
+/**
+ * Builds leaf bodies: copies runs of entries of existing leaves byte for byte and encodes new
+ * entries, then cuts the result into leaves under the size target. The work buffer is reused;
+ * each finished leaf gets its own exact-size copy (a cached leaf must not pin a larger buffer).
+ */
+export class LeafBuilder {
+  #bytes: Uint8Array;
+  #length = 0;
+  #starts: number[] = [];
+  /** Decoded values by entry, once some copied entry had one (`undefined` until then). */
+  #decoded: Array<Value | undefined> | undefined = undefined;
+
+  /** Starts with room for `capacity` bytes. */
+  constructor(capacity: number = 2 * NODE_TARGET_BYTES) {
+    this.#bytes = new Uint8Array(Math.max(64, capacity));
   }
-  return { kind: NodeKind.leaf, keys, rawKeys, values, decoded, bodyBytes };
-}
 
-/** A new branch from separators and children (computes its size). */
-export function makeBranch(level: number, keys: Uint8Array[], children: Child[]): BranchNode {
-  let bodyBytes = 0;
-  for (let i = 0; i < keys.length; i++) bodyBytes += branchEntryBytes(keys[i]!, children[i]!);
-  return { kind: NodeKind.branch, level, keys, children, bodyBytes };
-}
+  /** Entries so far. */
+  get count(): number {
+    return this.#starts.length;
+  }
 
-/** Writes a leaf body; every value must already be inline bytes or a blob reference. */
-export function encodeLeafBody(leaf: LeafNode, out: ByteBuilder): void {
-  for (let i = 0; i < leaf.keys.length; i++) {
-    const key = leaf.keys[i]!;
-    const rawKey = leaf.rawKeys[i]!;
-    const value = leaf.values[i]!;
+  /** Body bytes so far. */
+  get bodyBytes(): number {
+    return this.#length;
+  }
+
+  #reserve(extra: number): void {
+    const needed = this.#length + extra;
+    if (needed <= this.#bytes.length) return;
+    const next = new Uint8Array(Math.max(needed, this.#bytes.length * 2));
+    next.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = next;
+  }
+
+  /** Appends entries `[from, to)` of `leaf` unchanged. */
+  copy(leaf: LeafNode, from: number, to: number): void {
+    if (from >= to) return;
+    const a = leaf.starts[from]!;
+    const z = leaf.starts[to]!;
+    this.#reserve(z - a);
+    this.#bytes.set(leaf.body.subarray(a, z), this.#length);
+    const shift = this.#length - a;
+    const starts = this.#starts;
+    const source = leaf.decoded;
+    if (source !== undefined) {
+      const decoded = this.#decoded ??= new Array(starts.length);
+      decoded.length = starts.length;
+      for (let k = from; k < to; k++) decoded.push(source[k]);
+    }
+    for (let k = from; k < to; k++) starts.push(leaf.starts[k]! + shift);
+    this.#length += z - a;
+  }
+
+  /** Appends a new entry; `value` is inline bytes or a blob already written. */
+  add(key: Uint8Array, rawKey: Uint8Array, value: StoredValue): void {
+    this.#reserve(leafEntryBytes(key, rawKey, value));
     const inline = value instanceof Uint8Array;
-    out.reserve(1);
-    out.bytes[out.length++] = inline ? 0 : ENTRY_FLAG_BLOB;
-    out.varint(key.length);
-    out.append(key);
-    out.varint(rawKey.length);
-    out.append(rawKey);
+    this.#starts.push(this.#length);
+    this.#bytes[this.#length++] = inline ? 0 : ENTRY_FLAG_BLOB;
+    this.#varint(key.length);
+    this.#append(key);
+    this.#varint(rawKey.length);
+    this.#append(rawKey);
     if (inline) {
-      out.varint(value.length);
-      out.append(value);
+      this.#varint(value.length);
+      this.#append(value);
     } else {
-      out.varint(value.offset);
-      out.varint(value.length);
+      this.#varint(value.offset);
+      this.#varint(value.length);
     }
   }
+
+  #append(data: Uint8Array): void {
+    const bytes = this.#bytes;
+    let at = this.#length;
+    if (data.length <= 32) { for (let i = 0; i < data.length; i++) bytes[at++] = data[i]!; }
+    else {
+      bytes.set(data, at);
+      at += data.length;
+    }
+    this.#length = at;
+  }
+
+  #varint(value: number): void {
+    while (value >= 0x80) {
+      this.#bytes[this.#length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.#bytes[this.#length++] = value;
+  }
+
+  /** Bytes of entry `i` so far. */
+  #entryBytes(i: number): number {
+    return (i + 1 < this.#starts.length ? this.#starts[i + 1]! : this.#length) - this.#starts[i]!;
+  }
+
+  /**
+   * The entries as leaves of at most {@linkcode NODE_TARGET_BYTES} body bytes each (a single
+   * entry may exceed it), of about equal size; none when there are no entries. Resets the
+   * builder.
+   */
+  finish(): LeafNode[] {
+    const n = this.#starts.length;
+    const total = this.#length;
+    const leaves: LeafNode[] = [];
+    if (n === 0) return leaves;
+    if (total <= NODE_TARGET_BYTES || n === 1) {
+      leaves.push(this.#slice(0, n));
+    } else {
+      const parts = Math.ceil(total / NODE_TARGET_BYTES);
+      const share = total / parts;
+      let start = 0;
+      let bytes = 0;
+      for (let i = 0; i < n; i++) {
+        const size = this.#entryBytes(i);
+        if (i > start && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
+          leaves.push(this.#slice(start, i));
+          start = i;
+          bytes = 0;
+        }
+        bytes += size;
+      }
+      leaves.push(this.#slice(start, n));
+    }
+    this.reset();
+    return leaves;
+  }
+
+  /** Drops every entry added so far. */
+  reset(): void {
+    if (this.#bytes.length > SCRATCH_KEEP_BYTES) this.#bytes = new Uint8Array(SCRATCH_KEEP_BYTES);
+    if (this.#starts.length === 0 && this.#length === 0) return;
+    this.#length = 0;
+    this.#starts = [];
+    this.#decoded = undefined;
+  }
+
+  /** The decoded values of entries `[from, to)`, or `undefined` when there are none. */
+  #decodedSlice(from: number, to: number, whole: boolean): Array<Value | undefined> | undefined {
+    const decoded = this.#decoded;
+    if (decoded === undefined) return undefined;
+    if (!whole) return decoded.slice(from, to); // short when the last entries were added
+    decoded.length = to; // covers entries added after the last copy
+    return decoded;
+  }
+
+  /** Entries `[from, to)` as a leaf with its own exact-size buffer. */
+  #slice(from: number, to: number): LeafNode {
+    const whole = from === 0 && to === this.#starts.length;
+    const a = this.#starts[from]!;
+    const z = to < this.#starts.length ? this.#starts[to]! : this.#length;
+    const body = new Uint8Array(z - a);
+    body.set(this.#bytes.subarray(a, z));
+    let starts: number[];
+    if (whole) {
+      starts = this.#starts; // handed over (finish() replaces it)
+    } else {
+      starts = this.#starts.slice(from, to);
+      if (a !== 0) { for (let k = 0; k < starts.length; k++) starts[k] = starts[k]! - a; }
+    }
+    starts.push(z - a);
+    return {
+      kind: NodeKind.leaf,
+      body,
+      count: to - from,
+      starts,
+      heads: undefined,
+      decoded: this.#decodedSlice(from, to, whole),
+      bodyBytes: z - a,
+    };
+  }
 }
 
-/** Writes a branch body; every child must already be a reference. */
-export function encodeBranchBody(branch: BranchNode, out: ByteBuilder): void {
-  for (let i = 0; i < branch.keys.length; i++) {
-    const key = i === 0 ? EMPTY : branch.keys[i]!;
-    const child = branch.children[i] as NodeRef;
+let scratchBuilder: LeafBuilder | undefined;
+/** A work buffer grown past this (by an unusually large leaf) is dropped when emptied. */
+const SCRATCH_KEEP_BYTES = 1024 * 1024;
+
+/**
+ * The shared leaf builder of commits (its work buffer is reused), emptied. Commits run one at a
+ * time and finish each build before starting the next.
+ */
+export function scratchLeafBuilder(): LeafBuilder {
+  scratchBuilder ??= new LeafBuilder(4 * NODE_TARGET_BYTES);
+  scratchBuilder.reset();
+  return scratchBuilder;
+}
+
+/**
+ * Writes a pending branch's body; every new child must already be a reference. Copied entries
+ * are copied as bytes (child 0's separator is written empty).
+ */
+export function encodeBranchBody(branch: PendingBranch, out: ByteBuilder): void {
+  const entries = branch.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const source = entry.source;
+    if (i > 0 && entry.key === undefined && source !== undefined) {
+      out.appendRange(
+        source.body,
+        sourceStart(source, entry.index),
+        sourceEnd(source, entry.index),
+      );
+      continue;
+    }
+    const key = i === 0 ? EMPTY : entryKey(entry);
+    const child = entryNode(entry) as NodeRef;
     out.varint(key.length);
     out.append(key);
     out.varint(child.offset);
@@ -142,32 +538,49 @@ export function encodeBranchBody(branch: BranchNode, out: ByteBuilder): void {
 
 const EMPTY = new Uint8Array(0);
 
-/** Decodes a leaf body of `count` entries; throws `RangeError` on malformed bytes. */
+/**
+ * Decodes a leaf body of `count` entries at `bytes[start..]` (to the end of `bytes`); throws
+ * `RangeError` on malformed bytes. The leaf keeps a view of `bytes`.
+ */
 export function decodeLeafBody(bytes: Uint8Array, start: number, count: number): LeafNode {
-  const reader = new BodyReader(bytes, start, bytes.length);
-  const keys: Uint8Array[] = new Array(count);
-  const rawKeys: Uint8Array[] = new Array(count);
-  const values: StoredValue[] = new Array(count);
+  const body = bytes.subarray(start);
+  const reader = new BodyReader(body, 0, body.length);
+  const starts: number[] = [];
   for (let i = 0; i < count; i++) {
+    starts.push(reader.position);
     const flags = reader.byte();
     if ((flags & ~ENTRY_FLAG_BLOB) !== 0) throw new RangeError("unknown entry flags");
-    keys[i] = reader.slice(reader.varint());
-    rawKeys[i] = reader.slice(reader.varint());
-    if (flags === 0) values[i] = reader.slice(reader.varint());
-    else values[i] = { offset: reader.varint(), length: reader.varint() };
+    const keyStart = reader.position;
+    const keyLength = reader.varint();
+    // searches read the length back as a one- or two-byte varint
+    if (keyLength > MAX_KEY_BYTES || reader.position - keyStart !== varintBytes(keyLength)) {
+      throw new RangeError("bad key length");
+    }
+    reader.skip(keyLength);
+    reader.skip(reader.varint());
+    if (flags === 0) reader.skip(reader.varint());
+    else {
+      reader.varint();
+      reader.varint();
+    }
   }
   if (reader.position !== reader.end) throw new RangeError("trailing bytes in leaf");
+  starts.push(body.length);
   return {
     kind: NodeKind.leaf,
-    keys,
-    rawKeys,
-    values,
-    decoded: new Array(count),
-    bodyBytes: bytes.length - start,
+    body,
+    count,
+    starts,
+    heads: undefined,
+    decoded: undefined,
+    bodyBytes: body.length,
   };
 }
 
-/** Decodes a branch body of `count` children at `level`; throws `RangeError` when malformed. */
+/**
+ * Decodes a branch body of `count` children at `level` at `bytes[start..]` (to the end); throws
+ * `RangeError` when malformed. The branch keeps a view of `bytes`.
+ */
 export function decodeBranchBody(
   bytes: Uint8Array,
   start: number,
@@ -175,13 +588,36 @@ export function decodeBranchBody(
   level: number,
 ): BranchNode {
   if (count === 0) throw new RangeError("branch without children");
-  const reader = new BodyReader(bytes, start, bytes.length);
-  const keys: Uint8Array[] = new Array(count);
-  const children: NodeRef[] = new Array(count);
+  const body = bytes.subarray(start);
+  const reader = new BodyReader(body, 0, body.length);
+  const keyStarts: number[] = [];
+  const keyLengths: number[] = [];
+  const childOffsets: number[] = [];
+  const childLengths: number[] = [];
   for (let i = 0; i < count; i++) {
-    keys[i] = reader.slice(reader.varint());
-    children[i] = { offset: reader.varint(), length: reader.varint() };
+    const entryStart = reader.position;
+    const keyLength = reader.varint();
+    // commits copy entries by their span, found from the key length: it must be minimal
+    if (keyLength > MAX_KEY_BYTES || reader.position - entryStart !== varintBytes(keyLength)) {
+      throw new RangeError("bad separator length");
+    }
+    keyStarts.push(reader.position);
+    keyLengths.push(keyLength);
+    reader.skip(keyLength);
+    childOffsets.push(reader.varint());
+    childLengths.push(reader.varint());
   }
   if (reader.position !== reader.end) throw new RangeError("trailing bytes in branch");
-  return { kind: NodeKind.branch, level, keys, children, bodyBytes: bytes.length - start };
+  return {
+    kind: NodeKind.branch,
+    level,
+    count,
+    body,
+    keyStarts,
+    keyLengths,
+    heads: undefined,
+    childOffsets,
+    childLengths,
+    bodyBytes: body.length,
+  };
 }

@@ -21,20 +21,17 @@
  * @module
  */
 
-import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { encodeKey } from "../codec/keys.ts";
+import { storeKey } from "./key.ts";
 import {
   CorruptionError,
   DatabaseClosedError,
   DatabaseFailedError,
-  GlenError,
   LimitExceededError,
 } from "../errors.ts";
 import type { FileLock, FileSystem } from "../io/filesystem.ts";
 import { joinPath, makeDirDurable } from "../io/filesystem.ts";
 import { compareBytes } from "../value/compare.ts";
-import { containsBytes, copyBytesDeep, deepFreeze } from "../value/freeze.ts";
 import type { Limits } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 import { AdaptiveCache } from "../cache/adaptive.ts";
@@ -48,10 +45,12 @@ import {
   HEADER_BYTES,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
-  type NodeRef,
-  parseGenerationName,
 } from "./format.ts";
-import type { LeafNode, TreeNode } from "./node.ts";
+import type { TreeNode } from "./node.ts";
+import { type BTreeReader, type RangeOptions, readGet, readRange, type State } from "./reader.ts";
+import { recover, TEMP_SUFFIX } from "./recovery.ts";
+import { BTreeSnapshot } from "./snapshot.ts";
+import { BTreeTransaction } from "./transaction.ts";
 import {
   applyOps,
   blockAlign,
@@ -63,9 +62,13 @@ import {
   type Op,
   type TreeRoot,
   type UpdateContext,
-  valueBytes,
+  writeBlob,
   writeNode,
 } from "./tree.ts";
+
+export { BTreeSnapshot } from "./snapshot.ts";
+export { BTreeTransaction } from "./transaction.ts";
+export type { BTreeReader, RangeOptions } from "./reader.ts";
 
 /** When to compact automatically: both thresholds must be reached. */
 export interface AutoCompactOptions {
@@ -95,20 +98,6 @@ export interface BTreeStoreOptions {
   fileSystem?: FileSystem;
   /** How long compaction works before it lets other work run. Default 10 ms. */
   compactionSliceMs?: number;
-}
-
-/** Bounds and direction of {@linkcode BTreeStore.range}. */
-export interface RangeOptions {
-  /** Smallest key (omitted: unbounded). */
-  min?: Value;
-  /** Largest key (omitted: unbounded). */
-  max?: Value;
-  /** Whether `min` itself is included. Default `true`. */
-  minInclusive?: boolean;
-  /** Whether `max` itself is included. Default `true`. */
-  maxInclusive?: boolean;
-  /** Iterate from the largest key down. Default `false`. */
-  reverse?: boolean;
 }
 
 /** Progress reported during {@linkcode BTreeStore.compact}. */
@@ -147,35 +136,9 @@ export interface BTreeStats {
   cache: PageCacheStats;
 }
 
-/** The read-only view shared by the store, snapshots and transactions. */
-export interface BTreeReader {
-  /** The value of `key`, or `undefined`. */
-  get(key: Value): Value | undefined;
-  /** Whether `key` is present. */
-  has(key: Value): boolean;
-  /** The entries within the bounds, lazily, one leaf at a time. */
-  range(options?: RangeOptions): IterableIterator<[Value, Value]>;
-}
-
-/** The state after a commit: everything a reader needs. */
-interface State extends TreeRoot {
-  file: GenerationFile;
-  count: number;
-  liveBytes: number;
-  dirtBytes: number;
-  sequence: number;
-}
-
-/** A decoded value that holds bytes: copied on every read, since bytes cannot be frozen. */
-class WithBytes {
-  readonly value: Value;
-  constructor(value: Value) {
-    this.value = value;
-  }
-}
-
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
-const TEMP_SUFFIX = ".tmp";
+/** A commit buffer grown past this is not kept for the next commit. */
+const MAX_KEPT_COMMIT_BUFFER_BYTES = 16 * 1024 * 1024;
 /** `sync()` appends a fresh header when the newest one covers more unsynced bytes than this. */
 const REFRESH_HEADER_AFTER_BYTES = 1024 * 1024;
 
@@ -221,6 +184,7 @@ export class BTreeStore implements BTreeReader {
   #waiters: Array<() => void> = [];
   #compactionQueued = false;
   #lastAutoCompactionError: unknown = undefined;
+  #out = new ByteBuilder(64 * 1024);
 
   private constructor(
     fs: FileSystem,
@@ -304,12 +268,12 @@ export class BTreeStore implements BTreeReader {
    * ```
    */
   get(key: Value): Value | undefined {
-    return readGet(this.#readable(), encodeKey(key), this.#limits);
+    return readGet(this.#readable(), storeKey(key), this.#limits);
   }
 
   /** Whether `key` is present. @example See {@linkcode BTreeStore.get}. */
   has(key: Value): boolean {
-    return findEntry(this.#readable().file, this.#state, encodeKey(key)) !== undefined;
+    return findEntry(this.#readable().file, this.#state, storeKey(key)) !== undefined;
   }
 
   /**
@@ -616,16 +580,20 @@ export class BTreeStore implements BTreeReader {
     });
   }
 
-  /** Validates and encodes one write. */
+  /**
+   * Validates and encodes one write. The encodings are views `encode` never overwrites; ops live
+   * only until their commit, which copies keys and inline values into leaves (and copies a
+   * large value into its own blob), so nothing long-lived pins the encoder's buffer.
+   */
   #op(key: Value, value: Value | null): Op {
-    const rawKey = encode(key, this.#limits).slice();
-    const ordered = encodeKey(key);
+    const rawKey = encode(key, this.#limits);
+    const ordered = storeKey(key);
     const keyBytes = Math.max(rawKey.length, ordered.length);
     if (keyBytes > MAX_KEY_BYTES) {
       throw new LimitExceededError("maxKeyBytes", MAX_KEY_BYTES, keyBytes, "B+ tree key");
     }
     if (value === null) return { key: ordered, rawKey, value: null };
-    const bytes = encode(value, this.#limits).slice();
+    const bytes = encode(value, this.#limits);
     if (bytes.length > this.#maxValueBytes) {
       throw new LimitExceededError("maxValueBytes", this.#maxValueBytes, bytes.length, "value");
     }
@@ -650,11 +618,19 @@ export class BTreeStore implements BTreeReader {
     this.#checkWritable();
     const state = this.#state;
     const file = state.file;
-    const ctx: UpdateContext = { file, freedBytes: 0, countDelta: 0, freedOffsets: [] };
+    const ctx: UpdateContext = {
+      file,
+      freedBytes: 0,
+      countDelta: 0,
+      freedOffsets: [],
+      out: this.#commitBuffer(),
+      base: file.end,
+      written: [],
+    };
     const result = applyOps(ctx, state, ops);
     if (result === null) return 0;
-    const out = new ByteBuilder();
-    const written: Array<[NodeRef, TreeNode]> = [];
+    const out = ctx.out;
+    const written = ctx.written;
     const root = result.root === undefined
       ? undefined
       : writeNode(file, result.root, out, file.end, written);
@@ -674,7 +650,7 @@ export class BTreeStore implements BTreeReader {
       sequence: state.sequence + 1,
     };
     try {
-      file.appendCommit(out.bytes.subarray(0, out.length), headerOf(next, file.headerOffset));
+      file.appendCommitFrom(out, headerOf(next, file.headerOffset));
       if (this.#fileSync === "auto") file.sync();
     } catch (error) {
       throw this.#fail(error, "writing a commit failed");
@@ -684,6 +660,13 @@ export class BTreeStore implements BTreeReader {
     this.#state = next;
     this.#maybeAutoCompact();
     return ctx.countDelta;
+  }
+
+  /** The reused, emptied buffer commits are built in (one too large is let go). */
+  #commitBuffer(): ByteBuilder {
+    if (this.#out.bytes.length > MAX_KEPT_COMMIT_BUFFER_BYTES) this.#out = new ByteBuilder();
+    this.#out.clear();
+    return this.#out;
   }
 
   #maybeAutoCompact(): void {
@@ -760,10 +743,13 @@ export class BTreeStore implements BTreeReader {
     let nodeBytes = 0;
     const flush = () => {
       target.appendRaw(out.bytes.subarray(0, out.length));
-      out.length = 0;
+      out.clear();
     };
     // writeNode places a node at `base + its position in out`; `out` is flushed at `target.end`.
-    const builder = new BulkBuilder((node) => writeNode(target, node, out, target.end, []));
+    const builder = new BulkBuilder(
+      (node) => writeNode(target, node, out, target.end, []),
+      (value) => writeBlob(target, out, target.end, value, []),
+    );
     const bounds: KeyBounds = {
       min: undefined,
       max: undefined,
@@ -780,7 +766,7 @@ export class BTreeStore implements BTreeReader {
         bytesWritten: target.end + out.length,
       });
     for (const [leaf, i] of cursor(source.file, source, bounds)) {
-      builder.add(leaf.keys[i]!, leaf.rawKeys[i]!, valueBytes(source.file, leaf.values[i]!));
+      builder.addFrom(source.file, leaf, i);
       copied++;
       if (out.length >= 1024 * 1024) {
         nodeBytes += out.length;
@@ -816,418 +802,16 @@ function headerOf(state: Omit<State, "file"> & { file?: GenerationFile }, previo
   };
 }
 
-/** Sorts ops by key and keeps the last of each run of equal keys. */
+/** Sorts ops by key and keeps the last of each run of equal keys (`sort` is stable). */
 function sortOps(ops: Op[]): Op[] {
-  const indexed = ops.map((op, index) => ({ op, index }));
-  indexed.sort((a, b) => compareBytes(a.op.key, b.op.key) || a.index - b.index);
+  ops.sort((a, b) => compareBytes(a.key, b.key));
   const result: Op[] = [];
-  for (let i = 0; i < indexed.length; i++) {
-    const next = indexed[i + 1];
-    if (next !== undefined && compareBytes(next.op.key, indexed[i]!.op.key) === 0) continue;
-    result.push(indexed[i]!.op);
+  for (let i = 0; i < ops.length; i++) {
+    const next = ops[i + 1];
+    if (next !== undefined && compareBytes(next.key, ops[i]!.key) === 0) continue;
+    result.push(ops[i]!);
   }
   return result;
-}
-
-// ---------------------------------------------------------------- reading helpers
-
-function checkOpen(state: State): void {
-  if (state.file.closed) throw new DatabaseClosedError("the B+ tree store or snapshot is closed");
-}
-
-function readGet(
-  state: State,
-  key: Uint8Array,
-  limits: Partial<Limits> | undefined,
-): Value | undefined {
-  const found = findEntry(state.file, state, key);
-  if (found === undefined) return undefined;
-  return entryValue(state.file, found.leaf, found.index, limits);
-}
-
-function entryValue(
-  file: GenerationFile,
-  leaf: LeafNode,
-  index: number,
-  limits: Partial<Limits> | undefined,
-): Value {
-  let decoded = leaf.decoded[index] as Value | WithBytes | undefined;
-  if (decoded === undefined) {
-    const value = decodeStored(file, valueBytes(file, leaf.values[index]!), limits);
-    decoded = containsBytes(value) ? new WithBytes(value) : value;
-    (leaf.decoded as Array<Value | WithBytes | undefined>)[index] = decoded;
-  }
-  return decoded instanceof WithBytes ? copyBytesDeep(decoded.value) : decoded;
-}
-
-function decodeStored(
-  file: GenerationFile,
-  bytes: Uint8Array,
-  limits: Partial<Limits> | undefined,
-): Value {
-  try {
-    return deepFreeze(decode(bytes, limits));
-  } catch (error) {
-    if (error instanceof GlenError && error.code === "LIMIT_EXCEEDED") throw error;
-    throw new CorruptionError("a stored key or value does not decode", file.path, 0, {
-      cause: error,
-    });
-  }
-}
-
-function toBounds(options: RangeOptions, limits: Partial<Limits> | undefined): KeyBounds {
-  const bound = (value: Value | undefined) => {
-    if (value === undefined) return undefined;
-    encode(value, limits); // validates
-    return encodeKey(value);
-  };
-  return {
-    min: bound(options.min),
-    max: bound(options.max),
-    minInclusive: options.minInclusive ?? true,
-    maxInclusive: options.maxInclusive ?? true,
-    reverse: options.reverse ?? false,
-  };
-}
-
-function* readRange(
-  state: State,
-  options: RangeOptions,
-  limits: Partial<Limits> | undefined,
-): Generator<[Value, Value], void, undefined> {
-  const bounds = toBounds(options, limits);
-  const file = state.file;
-  file.refs++;
-  try {
-    for (const [leaf, i] of cursor(file, state, bounds)) {
-      const key = decodeStored(file, leaf.rawKeys[i]!, limits);
-      yield [containsBytes(key) ? copyBytesDeep(key) : key, entryValue(file, leaf, i, limits)];
-    }
-  } finally {
-    file.release();
-  }
-}
-
-/**
- * A frozen read view of a {@linkcode BTreeStore}: the root current when it was taken. Holds its
- * generation file open until closed.
- *
- * @example
- * ```ts
- * import { BTreeStore } from "@glen/db/btree";
- * import { MemoryFileSystem } from "@glen/db/testing";
- * import assert from "node:assert/strict";
- *
- * const store = await BTreeStore.open("t", { fileSystem: new MemoryFileSystem() });
- * await store.put("a", 1);
- * {
- *   using snapshot = store.snapshot();
- *   await store.put("a", 2);
- *   await store.compact();
- *   assert.equal(snapshot.get("a"), 1);
- * }
- * await store.close();
- * ```
- */
-export class BTreeSnapshot implements BTreeReader, Disposable {
-  #state: State;
-  #limits: Partial<Limits> | undefined;
-  #storeClosed: () => boolean;
-  #closed = false;
-
-  /** @internal Taken by {@linkcode BTreeStore.snapshot}. */
-  constructor(state: State, limits: Partial<Limits> | undefined, storeClosed: () => boolean) {
-    this.#state = state;
-    this.#limits = limits;
-    this.#storeClosed = storeClosed;
-  }
-
-  /** The value of `key` in this snapshot. */
-  get(key: Value): Value | undefined {
-    return readGet(this.#open(), encodeKey(key), this.#limits);
-  }
-
-  /** Whether `key` is present in this snapshot. */
-  has(key: Value): boolean {
-    const state = this.#open();
-    return findEntry(state.file, state, encodeKey(key)) !== undefined;
-  }
-
-  /** The entries of this snapshot within the bounds (see {@linkcode BTreeStore.range}). */
-  range(options: RangeOptions = {}): IterableIterator<[Value, Value]> {
-    return readRange(this.#open(), options, this.#limits);
-  }
-
-  /** Entries in this snapshot. */
-  get size(): number {
-    return this.#open().count;
-  }
-
-  /** Releases the snapshot; idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#state.file.release();
-  }
-
-  /** Same as `close()` (for `using`). */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  #open(): State {
-    if (this.#closed || this.#storeClosed()) {
-      throw new DatabaseClosedError("the snapshot (or its store) is closed");
-    }
-    checkOpen(this.#state);
-    return this.#state;
-  }
-}
-
-/** A staged write of a transaction, keyed by the latin-1 form of its encoded key. */
-interface Staged {
-  op: Op;
-  decoded?: Value | WithBytes;
-}
-
-function keyString(key: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < key.length; i += 4096) {
-    text += String.fromCharCode(...key.subarray(i, Math.min(key.length, i + 4096)));
-  }
-  return text;
-}
-
-/**
- * The handle given to {@linkcode BTreeStore.transaction}'s callback: reads see the store as of
- * the start plus the transaction's own writes. Valid only until the callback returns.
- *
- * @example See {@linkcode BTreeStore.transaction}.
- */
-export class BTreeTransaction implements BTreeReader {
-  #state: State;
-  #limits: Partial<Limits> | undefined;
-  #makeOp: (key: Value, value: Value | null) => Op;
-  #staged = new Map<string, Staged>();
-  #ended = false;
-
-  /** @internal Made by {@linkcode BTreeStore.transaction}. */
-  constructor(
-    state: State,
-    limits: Partial<Limits> | undefined,
-    makeOp: (key: Value, value: Value | null) => Op,
-  ) {
-    this.#state = state;
-    this.#limits = limits;
-    this.#makeOp = makeOp;
-  }
-
-  /** The value of `key`, including this transaction's writes. */
-  get(key: Value): Value | undefined {
-    this.#live();
-    const encoded = encodeKey(key);
-    const staged = this.#staged.get(keyString(encoded));
-    if (staged === undefined) return readGet(this.#state, encoded, this.#limits);
-    return this.#stagedValue(staged);
-  }
-
-  /** Whether `key` is present, including this transaction's writes. */
-  has(key: Value): boolean {
-    return this.get(key) !== undefined;
-  }
-
-  /** Stages a put. */
-  put(key: Value, value: Value): void {
-    this.#live();
-    const op = this.#makeOp(key, value);
-    this.#staged.set(keyString(op.key), { op });
-  }
-
-  /** Stages a delete. */
-  delete(key: Value): void {
-    this.#live();
-    const op = this.#makeOp(key, null);
-    this.#staged.set(keyString(op.key), { op });
-  }
-
-  /** The entries within the bounds, merging this transaction's writes into the store's. */
-  *range(options: RangeOptions = {}): IterableIterator<[Value, Value]> {
-    this.#live();
-    const bounds = toBounds(options, this.#limits);
-    const staged = [...this.#staged.values()].filter((s) => inBounds(s.op.key, bounds));
-    staged.sort((a, b) => compareBytes(a.op.key, b.op.key) * (bounds.reverse ? -1 : 1));
-    const direction = bounds.reverse ? -1 : 1;
-    let s = 0;
-    const file = this.#state.file;
-    const emitStaged = function* (
-      self: BTreeTransaction,
-      until: Uint8Array | undefined,
-    ): Generator<[Value, Value]> {
-      while (
-        s < staged.length &&
-        (until === undefined || compareBytes(staged[s]!.op.key, until) * direction <= 0)
-      ) {
-        const item = staged[s++]!;
-        if (item.op.value !== null) {
-          const key = decodeStored(file, item.op.rawKey, self.#limits);
-          yield [key, self.#stagedValue(item)!];
-        }
-      }
-    };
-    file.refs++;
-    try {
-      for (const [leaf, i] of cursor(file, this.#state, bounds)) {
-        const key = leaf.keys[i]!;
-        yield* emitStaged(this, key);
-        const last = staged[s - 1];
-        if (last !== undefined && compareBytes(last.op.key, key) === 0) continue;
-        const raw = decodeStored(file, leaf.rawKeys[i]!, this.#limits);
-        yield [
-          containsBytes(raw) ? copyBytesDeep(raw) : raw,
-          entryValue(file, leaf, i, this.#limits),
-        ];
-      }
-      yield* emitStaged(this, undefined);
-    } finally {
-      file.release();
-    }
-  }
-
-  /** @internal The staged writes, sorted; used by the store at commit. */
-  ops(): Op[] {
-    return [...this.#staged.values()].map((s) => s.op).sort((a, b) => compareBytes(a.key, b.key));
-  }
-
-  /** @internal Marks the transaction finished. */
-  end(): void {
-    this.#ended = true;
-  }
-
-  #stagedValue(staged: Staged): Value | undefined {
-    if (staged.op.value === null) return undefined;
-    if (staged.decoded === undefined) {
-      const value = decodeStored(this.#state.file, staged.op.value, this.#limits);
-      staged.decoded = containsBytes(value) ? new WithBytes(value) : value;
-    }
-    return staged.decoded instanceof WithBytes
-      ? copyBytesDeep(staged.decoded.value)
-      : staged.decoded;
-  }
-
-  #live(): void {
-    if (this.#ended) {
-      throw new TypeError("the transaction has ended; use it only inside its callback");
-    }
-  }
-}
-
-function inBounds(key: Uint8Array, bounds: KeyBounds): boolean {
-  if (bounds.min !== undefined) {
-    const c = compareBytes(key, bounds.min);
-    if (c < 0 || (c === 0 && !bounds.minInclusive)) return false;
-  }
-  if (bounds.max !== undefined) {
-    const c = compareBytes(key, bounds.max);
-    if (c > 0 || (c === 0 && !bounds.maxInclusive)) return false;
-  }
-  return true;
-}
-
-// ---------------------------------------------------------------- open and recovery
-
-/**
- * Opens the newest generation with a valid commit. Decision table:
- *
- * | files found | action |
- * |---|---|
- * | none | create generation 1 with an empty commit (temp file, fsync, rename, fsync dir) |
- * | `*.tmp` | a compaction that did not finish: removed |
- * | newest generation valid | used; older generations removed (a finished compaction) |
- * | newest has no valid commit, an older one has | the older one is used; the newer (an unfinished compaction output) is removed |
- * | no generation has a valid commit | `CorruptionError`; nothing removed |
- */
-function recover(fs: FileSystem, dir: string, cache: PageCache<TreeNode>): State {
-  const names = fs.list(dir);
-  let removed = false;
-  for (const name of names) {
-    if (name.endsWith(GENERATION_TEMP)) {
-      fs.remove(joinPath(dir, name));
-      removed = true;
-    }
-  }
-  const generations = names.map(parseGenerationName).filter((g) => g !== undefined)
-    .sort((a, b) => b - a);
-  if (generations.length === 0) {
-    createFirst(fs, dir, cache);
-    generations.push(1);
-  }
-  const problems: string[] = [];
-  let chosen: { file: GenerationFile; header: import("./format.ts").Header } | undefined;
-  let chosenIndex = -1;
-  for (let i = 0; i < generations.length && chosen === undefined; i++) {
-    const path = joinPath(dir, generationName(generations[i]!));
-    const opened = GenerationFile.open(fs, path, generations[i]!, cache, true);
-    if (typeof opened === "string") problems.push(`${generationName(generations[i]!)}: ${opened}`);
-    else {
-      chosen = { file: opened.file, header: opened.found.header };
-      chosenIndex = i;
-    }
-  }
-  if (chosen === undefined) {
-    throw new CorruptionError(
-      `no generation file holds a valid commit (${problems.join("; ")})`,
-      joinPath(dir, generationName(generations[0]!)),
-      0,
-    );
-  }
-  const { file, header } = chosen;
-  try {
-    for (let i = 0; i < generations.length; i++) {
-      if (i === chosenIndex) continue;
-      fs.remove(joinPath(dir, generationName(generations[i]!)));
-      removed = true;
-    }
-    if (removed) fs.syncDir(dir);
-    if (file.handle.size() > file.end) file.handle.truncate(file.end);
-    file.sync();
-  } catch (error) {
-    file.close();
-    throw error;
-  }
-  return {
-    file,
-    root: header.root,
-    height: header.height,
-    count: header.count,
-    liveBytes: header.liveBytes,
-    dirtBytes: header.dirtBytes,
-    sequence: header.sequence,
-  };
-}
-
-const GENERATION_TEMP = `.btree${TEMP_SUFFIX}`;
-
-function createFirst(fs: FileSystem, dir: string, cache: PageCache<TreeNode>): void {
-  const path = joinPath(dir, generationName(1));
-  fs.remove(path + TEMP_SUFFIX);
-  const file = GenerationFile.create(fs, path + TEMP_SUFFIX, 1, cache);
-  try {
-    file.appendCommit(new Uint8Array(BLOCK_BYTES - file.end), {
-      generation: 1,
-      sequence: 0,
-      root: undefined,
-      height: 0,
-      count: 0,
-      liveBytes: 0,
-      dirtBytes: 0,
-      previousOffset: 0,
-    });
-    file.sync();
-  } finally {
-    file.close();
-  }
-  fs.rename(path + TEMP_SUFFIX, path);
-  fs.syncDir(dir);
 }
 
 function checkAutoCompact(setting: AutoCompactOptions | false): void {

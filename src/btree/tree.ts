@@ -17,7 +17,6 @@
  * @module
  */
 
-import { bytesEqual } from "../value/equal.ts";
 import { compareBytes } from "../value/compare.ts";
 import {
   ByteBuilder,
@@ -32,15 +31,34 @@ import {
 import type { GenerationFile } from "./file.ts";
 import {
   type BlobNode,
+  branchChild,
+  type BranchEntry,
+  branchKey,
   type BranchNode,
+  buildHeads,
   type Child,
+  compareKeyAt,
+  copiedEntry,
+  decodeBranchBody,
+  emptyLeaf,
   encodeBranchBody,
-  encodeLeafBody,
+  entryBytes,
+  entryKey,
+  entryNode,
   isRef,
+  keyHead,
+  LeafBuilder,
   leafEntryBytes,
+  leafKey,
+  leafKeyLength,
+  leafKeyStart,
   type LeafNode,
+  leafRawKey,
+  leafValue,
   makeBranch,
-  makeLeaf,
+  newEntry,
+  type PendingBranch,
+  scratchLeafBuilder,
   type StoredValue,
   type TreeNode,
 } from "./node.ts";
@@ -51,26 +69,48 @@ export interface TreeRoot {
   height: number;
 }
 
-/** Loads the node a branch at `level` points to (`level - 1`), or the root. */
+/** Loads the node at `offset` (`length` bytes) that a branch at `level + 1` points to. */
 export function loadChild(
   file: GenerationFile,
-  ref: NodeRef,
+  offset: number,
+  length: number,
   level: number,
 ): LeafNode | BranchNode {
-  return file.load(ref, level === 0 ? NodeKind.leaf : NodeKind.branch, level) as
+  return file.loadAt(offset, length, level === 0 ? NodeKind.leaf : NodeKind.branch, level) as
     | LeafNode
     | BranchNode;
 }
 
 /** Index of the child of `branch` whose key range holds `key`. */
 export function childIndex(branch: BranchNode, key: Uint8Array): number {
-  const keys = branch.keys;
+  const n = branch.count;
+  if (n < 2) return 0;
+  const body = branch.body;
+  const starts = branch.keyStarts;
+  const lengths = branch.keyLengths;
+  const { prefix, heads } = branch.heads ??= buildHeads(
+    body,
+    n,
+    1,
+    (i) => starts[i]!,
+    (i) => lengths[i]!,
+  );
+  if (prefix > 0) {
+    const side = comparePrefix(body, starts[1]!, prefix, key);
+    if (side < 0) return 0;
+    if (side > 0) return n - 1;
+  }
+  const head = keyHead(key, 0, key.length, prefix);
   let lo = 1;
-  let hi = keys.length - 1;
+  let hi = n - 1;
   let found = 0;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareBytes(keys[mid]!, key) <= 0) {
+    const h = heads[mid]!;
+    const c = h !== head
+      ? h - head
+      : compareKeyFrom(body, starts[mid]!, lengths[mid]!, key, prefix);
+    if (c <= 0) {
       found = mid;
       lo = mid + 1;
     } else hi = mid - 1;
@@ -78,36 +118,126 @@ export function childIndex(branch: BranchNode, key: Uint8Array): number {
   return found;
 }
 
-/** The first index of `leaf` whose key is ≥ `key` (or the length). */
-export function lowerBound(keys: readonly Uint8Array[], key: Uint8Array): number {
+/** Whether `key` starts with `body[start, start + length)`: < 0 before all such keys, > 0 after. */
+function comparePrefix(body: Uint8Array, start: number, length: number, key: Uint8Array): number {
+  const n = length < key.length ? length : key.length;
+  for (let i = 0; i < n; i++) {
+    const d = key[i]! - body[start + i]!;
+    if (d !== 0) return d;
+  }
+  return key.length < length ? -1 : 0;
+}
+
+/** `compareKeyAt` for keys whose first `from` bytes are known to be equal. */
+function compareKeyFrom(
+  body: Uint8Array,
+  start: number,
+  length: number,
+  key: Uint8Array,
+  from: number,
+): number {
+  const n = length < key.length ? length : key.length;
+  for (let i = from; i < n; i++) {
+    const d = body[start + i]! - key[i]!;
+    if (d !== 0) return d;
+  }
+  return length - key.length;
+}
+
+/**
+ * The index of `key` in `leaf` or −1, by the leaf's key heads (built on the first lookup): the
+ * point-lookup path, which on a big tree is dominated by cache misses on the leaf body.
+ */
+export function indexOf(leaf: LeafNode, key: Uint8Array): number {
+  const n = leaf.count;
+  if (n === 0) return -1;
+  const body = leaf.body;
+  const starts = leaf.starts;
+  const { prefix, heads } = leaf.heads ??= buildHeads(
+    body,
+    n,
+    0,
+    (i) => leafKeyStart(body, starts[i]!),
+    (i) => leafKeyLength(body, starts[i]!),
+  );
+  if (prefix > 0 && comparePrefix(body, leafKeyStart(body, starts[0]!), prefix, key) !== 0) {
+    return -1;
+  }
+  const head = keyHead(key, 0, key.length, prefix);
   let lo = 0;
-  let hi = keys.length;
+  let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareBytes(keys[mid]!, key) < 0) lo = mid + 1;
-    else hi = mid;
+    const h = heads[mid]!;
+    if (h < head) lo = mid + 1;
+    else if (h > head) hi = mid;
+    else {
+      const entry = starts[mid]!;
+      const c = compareKeyFrom(
+        body,
+        leafKeyStart(body, entry),
+        leafKeyLength(body, entry),
+        key,
+        prefix,
+      );
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  return -1;
+}
+
+/** The first index ≥ `from` of `leaf` whose key is ≥ `key` (or the count). */
+export function lowerBound(leaf: LeafNode, key: Uint8Array, from: number = 0): number {
+  const body = leaf.body;
+  const starts = leaf.starts;
+  let lo = from;
+  let hi = leaf.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const entry = starts[mid]!;
+    if (compareKeyAt(body, leafKeyStart(body, entry), leafKeyLength(body, entry), key) < 0) {
+      lo = mid + 1;
+    } else hi = mid;
   }
   return lo;
 }
 
-/** The leaf that would hold `key`, and the entry index of `key` in it (−1 when absent). */
+/** Compares the key of entry `i` of `leaf` with `key`. */
+export function compareEntry(leaf: LeafNode, i: number, key: Uint8Array): number {
+  const body = leaf.body;
+  const entry = leaf.starts[i]!;
+  return compareKeyAt(body, leafKeyStart(body, entry), leafKeyLength(body, entry), key);
+}
+
+/** The leaf whose key range holds `key`, or `undefined` for an empty tree. */
+export function findLeaf(
+  file: GenerationFile,
+  tree: TreeRoot,
+  key: Uint8Array,
+): LeafNode | undefined {
+  const root = tree.root;
+  if (root === undefined) return undefined;
+  let level = tree.height - 1;
+  let node = loadChild(file, root.offset, root.length, level);
+  while (node.kind === NodeKind.branch) {
+    const c = childIndex(node, key);
+    node = loadChild(file, node.childOffsets[c]!, node.childLengths[c]!, --level);
+  }
+  return node;
+}
+
+/** The leaf that holds `key`, and the entry index of `key` in it; `undefined` when absent. */
 export function findEntry(
   file: GenerationFile,
   tree: TreeRoot,
   key: Uint8Array,
 ): { leaf: LeafNode; index: number } | undefined {
-  if (tree.root === undefined) return undefined;
-  let level = tree.height - 1;
-  let node = loadChild(file, tree.root, level);
-  while (node.kind === NodeKind.branch) {
-    const child = node.children[childIndex(node, key)] as NodeRef;
-    node = loadChild(file, child, --level);
-  }
-  const index = lowerBound(node.keys, key);
-  if (index < node.keys.length && compareBytes(node.keys[index]!, key) === 0) {
-    return { leaf: node, index };
-  }
-  return undefined;
+  const leaf = findLeaf(file, tree, key);
+  if (leaf === undefined) return undefined;
+  const index = indexOf(leaf, key);
+  return index < 0 ? undefined : { leaf, index };
 }
 
 /** The stored bytes of a value: inline, or the body of its blob. */
@@ -143,33 +273,30 @@ export function* cursor(
   const stack: Array<{ branch: BranchNode; index: number }> = [];
   const start = reverse ? max : min;
   let level = tree.height - 1;
-  let node = loadChild(file, tree.root, level);
+  let node = loadChild(file, tree.root.offset, tree.root.length, level);
   while (node.kind === NodeKind.branch) {
-    const index = start === undefined
-      ? (reverse ? node.children.length - 1 : 0)
-      : childIndex(node, start);
+    const index = start === undefined ? (reverse ? node.count - 1 : 0) : childIndex(node, start);
     stack.push({ branch: node, index });
-    node = loadChild(file, node.children[index] as NodeRef, --level);
+    node = loadChild(file, node.childOffsets[index]!, node.childLengths[index]!, --level);
   }
   let leaf: LeafNode | undefined = node;
   let i: number;
   if (!reverse) {
-    i = min === undefined ? 0 : lowerBound(leaf.keys, min);
-    if (min !== undefined && !minInclusive && i < leaf.keys.length) {
-      if (compareBytes(leaf.keys[i]!, min) === 0) i++;
+    i = min === undefined ? 0 : lowerBound(leaf, min);
+    if (min !== undefined && !minInclusive && i < leaf.count) {
+      if (compareEntry(leaf, i, min) === 0) i++;
     }
   } else {
-    i = max === undefined ? leaf.keys.length - 1 : lowerBound(leaf.keys, max);
+    i = max === undefined ? leaf.count - 1 : lowerBound(leaf, max);
     if (max !== undefined) {
-      if (i >= leaf.keys.length || compareBytes(leaf.keys[i]!, max) > 0 || !maxInclusive) i--;
+      if (i >= leaf.count || compareEntry(leaf, i, max) > 0 || !maxInclusive) i--;
     }
   }
   while (leaf !== undefined) {
-    const keys: Uint8Array[] = leaf.keys;
     if (!reverse) {
-      for (; i < keys.length; i++) {
+      for (; i < leaf.count; i++) {
         if (max !== undefined) {
-          const c = compareBytes(keys[i]!, max);
+          const c = compareEntry(leaf, i, max);
           if (c > 0 || (c === 0 && !maxInclusive)) return;
         }
         yield [leaf, i];
@@ -177,14 +304,14 @@ export function* cursor(
     } else {
       for (; i >= 0; i--) {
         if (min !== undefined) {
-          const c = compareBytes(keys[i]!, min);
+          const c = compareEntry(leaf, i, min);
           if (c < 0 || (c === 0 && !minInclusive)) return;
         }
         yield [leaf, i];
       }
     }
     leaf = nextLeaf(file, stack, reverse);
-    if (leaf !== undefined) i = reverse ? leaf.keys.length - 1 : 0;
+    if (leaf !== undefined) i = reverse ? leaf.count - 1 : 0;
   }
 }
 
@@ -197,17 +324,18 @@ function nextLeaf(
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
     const next = top.index + (reverse ? -1 : 1);
-    if (next < 0 || next >= top.branch.children.length) {
+    if (next < 0 || next >= top.branch.count) {
       stack.pop();
       continue;
     }
     top.index = next;
     let level = top.branch.level - 1;
-    let node = loadChild(file, top.branch.children[next] as NodeRef, level);
+    const branch = top.branch;
+    let node = loadChild(file, branch.childOffsets[next]!, branch.childLengths[next]!, level);
     while (node.kind === NodeKind.branch) {
-      const index = reverse ? node.children.length - 1 : 0;
+      const index = reverse ? node.count - 1 : 0;
       stack.push({ branch: node, index });
-      node = loadChild(file, node.children[index] as NodeRef, --level);
+      node = loadChild(file, node.childOffsets[index]!, node.childLengths[index]!, --level);
     }
     return node;
   }
@@ -221,7 +349,7 @@ export interface Op {
   value: Uint8Array | null;
 }
 
-/** Totals of one batch update. */
+/** Totals of one batch update, and where its blobs go. */
 export interface UpdateContext {
   file: GenerationFile;
   /** Bytes of persisted nodes and blobs made unreachable. */
@@ -230,18 +358,21 @@ export interface UpdateContext {
   countDelta: number;
   /** Offsets of the persisted nodes made unreachable (dropped from the cache after commit). */
   freedOffsets: number[];
+  /** The commit's bytes: blobs of new large values are written here as soon as they are met. */
+  out: ByteBuilder;
+  /** The file offset at which `out` will be written. */
+  base: number;
+  /** Every node written into `out`, with its reference (cached after the commit). */
+  written: Array<[NodeRef, TreeNode]>;
 }
 
-/** A node (new or unchanged) with the smallest key it may hold. */
-interface Item {
-  key: Uint8Array;
-  node: Child;
-  dirty: boolean;
-}
+/** A child (new, or carried over from a persisted branch) with the smallest key it may hold. */
+type Item = BranchEntry;
 
 /**
  * Applies `ops` (sorted by key, keys distinct) to the tree; returns the new root (in-memory
- * nodes and references) and height, or `null` when nothing changes.
+ * nodes and references) and height, or `null` when nothing changes. Blobs of new large values
+ * are already in `ctx.out` when it returns.
  */
 export function applyOps(
   ctx: UpdateContext,
@@ -251,8 +382,7 @@ export function applyOps(
   let items: Item[];
   let level: number;
   if (tree.root === undefined) {
-    const leaf = makeLeaf([], [], [], []);
-    items = updateLeaf(ctx, leaf, ops, 0, ops.length) ?? [];
+    items = updateLeaf(ctx, emptyLeaf(), ops, 0, ops.length) ?? [];
     if (items.length === 0) return null;
     level = 0;
   } else {
@@ -263,9 +393,9 @@ export function applyOps(
   }
   if (items.length === 0) return { root: undefined, height: 0 };
   while (items.length > 1) items = splitBranch(items, ++level);
-  let node = items[0]!.node;
-  while (!isRef(node) && node.kind === NodeKind.branch && node.children.length === 1) {
-    node = node.children[0]!;
+  let node = entryNode(items[0]!);
+  while (!isRef(node) && node.kind === NodeKind.branch && node.entries.length === 1) {
+    node = entryNode(node.entries[0]!);
     level--;
   }
   return { root: node, height: level + 1 };
@@ -279,7 +409,7 @@ function updateChild(
   lo: number,
   hi: number,
 ): Item[] | null {
-  const node = loadChild(ctx.file, ref, level);
+  const node = loadChild(ctx.file, ref.offset, ref.length, level);
   const items = node.kind === NodeKind.leaf
     ? updateLeaf(ctx, node, ops, lo, hi)
     : updateBranch(ctx, node, ops, lo, hi);
@@ -292,6 +422,16 @@ function free(ctx: UpdateContext, ref: NodeRef): void {
   ctx.freedOffsets.push(ref.offset);
 }
 
+/** Whether the stored value of entry `i` has exactly the bytes `value`. */
+function sameValue(file: GenerationFile, leaf: LeafNode, i: number, value: Uint8Array): boolean {
+  const stored = valueBytes(file, leafValue(leaf, i));
+  return compareBytes(stored, value) === 0;
+}
+
+/**
+ * Merges `ops[lo, hi)` into `leaf`: unchanged runs of entries are copied as bytes, new entries
+ * encoded (a value over {@linkcode INLINE_VALUE_MAX_BYTES} is written as a blob first).
+ */
 function updateLeaf(
   ctx: UpdateContext,
   leaf: LeafNode,
@@ -299,38 +439,25 @@ function updateLeaf(
   lo: number,
   hi: number,
 ): Item[] | null {
-  const keys: Uint8Array[] = [];
-  const rawKeys: Uint8Array[] = [];
-  const values: StoredValue[] = [];
-  const decoded: Array<undefined | LeafNode["decoded"][number]> = [];
+  const builder = scratchLeafBuilder();
   let changed = false;
   let i = 0;
-  const n = leaf.keys.length;
+  const n = leaf.count;
   for (let o = lo; o < hi; o++) {
     const op = ops[o]!;
-    while (i < n && compareBytes(leaf.keys[i]!, op.key) < 0) {
-      keys.push(leaf.keys[i]!);
-      rawKeys.push(leaf.rawKeys[i]!);
-      values.push(leaf.values[i]!);
-      decoded.push(leaf.decoded[i]);
-      i++;
-    }
-    const exists = i < n && compareBytes(leaf.keys[i]!, op.key) === 0;
+    const j = lowerBound(leaf, op.key, i);
+    const exists = j < n && compareEntry(leaf, j, op.key) === 0;
     if (exists) {
-      const old = leaf.values[i]!;
       if (
-        op.value !== null && bytesEqual(leaf.rawKeys[i]!, op.rawKey) &&
-        bytesEqual(valueBytes(ctx.file, old), op.value)
+        op.value !== null && compareBytes(leafRawKey(leaf, j), op.rawKey) === 0 &&
+        sameValue(ctx.file, leaf, j, op.value)
       ) {
-        keys.push(leaf.keys[i]!);
-        rawKeys.push(leaf.rawKeys[i]!);
-        values.push(old);
-        decoded.push(leaf.decoded[i]);
-        i++;
-        continue;
+        continue; // unchanged: copied with the run it belongs to
       }
+      builder.copy(leaf, i, j);
+      const old = leafValue(leaf, j);
       if (!(old instanceof Uint8Array)) free(ctx, old);
-      i++;
+      i = j + 1;
       changed = true;
       if (op.value === null) {
         ctx.countDelta--;
@@ -338,56 +465,40 @@ function updateLeaf(
       }
     } else {
       if (op.value === null) continue;
+      builder.copy(leaf, i, j);
+      i = j;
       changed = true;
       ctx.countDelta++;
     }
-    keys.push(op.key);
-    rawKeys.push(op.rawKey);
-    values.push(op.value);
-    decoded.push(undefined);
+    builder.add(op.key, op.rawKey, storedValue(ctx, op.value));
   }
   if (!changed) return null;
-  for (; i < n; i++) {
-    keys.push(leaf.keys[i]!);
-    rawKeys.push(leaf.rawKeys[i]!);
-    values.push(leaf.values[i]!);
-    decoded.push(leaf.decoded[i]);
-  }
-  return splitLeaf(makeLeaf(keys, rawKeys, values, decoded));
+  builder.copy(leaf, i, n);
+  return leafItems(builder.finish());
 }
 
-function splitLeaf(leaf: LeafNode): Item[] {
-  const n = leaf.keys.length;
-  if (n === 0) return [];
-  if (leaf.bodyBytes <= NODE_TARGET_BYTES || n === 1) {
-    return [{ key: leaf.keys[0]!, node: leaf, dirty: true }];
-  }
-  const parts = Math.ceil(leaf.bodyBytes / NODE_TARGET_BYTES);
-  const share = leaf.bodyBytes / parts;
-  const items: Item[] = [];
-  let start = 0;
-  let bytes = 0;
-  for (let i = 0; i < n; i++) {
-    const size = leafEntryBytes(leaf.keys[i]!, leaf.rawKeys[i]!, leaf.values[i]!);
-    if (i > start && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
-      items.push(sliceLeaf(leaf, start, i));
-      start = i;
-      bytes = 0;
-    }
-    bytes += size;
-  }
-  items.push(sliceLeaf(leaf, start, n));
-  return items;
+/** `value` inline, or written as a blob into the commit when it is too large for a leaf. */
+function storedValue(ctx: UpdateContext, value: Uint8Array): StoredValue {
+  if (value.length <= INLINE_VALUE_MAX_BYTES) return value;
+  return writeBlob(ctx.file, ctx.out, ctx.base, value, ctx.written);
 }
 
-function sliceLeaf(leaf: LeafNode, start: number, end: number): Item {
-  const part = makeLeaf(
-    leaf.keys.slice(start, end),
-    leaf.rawKeys.slice(start, end),
-    leaf.values.slice(start, end),
-    leaf.decoded.slice(start, end),
-  );
-  return { key: part.keys[0]!, node: part, dirty: true };
+/** Appends a blob node holding `value` to `out`; returns its reference. */
+export function writeBlob(
+  file: GenerationFile,
+  out: ByteBuilder,
+  base: number,
+  value: Uint8Array,
+  written: Array<[NodeRef, TreeNode]>,
+): NodeRef {
+  const ref = frame(file, out, base, NodeKind.blob, 0, 0, () => out.append(value));
+  // its own copy: `value` may be a view of a larger buffer
+  written.push([ref, { kind: NodeKind.blob, bytes: value.slice(), decoded: undefined }]);
+  return ref;
+}
+
+function leafItems(leaves: LeafNode[]): Item[] {
+  return leaves.map((leaf) => newEntry(leafKey(leaf, 0), leaf, true));
 }
 
 function updateBranch(
@@ -397,32 +508,32 @@ function updateBranch(
   lo: number,
   hi: number,
 ): Item[] | null {
-  const n = branch.children.length;
+  const n = branch.count;
   const items: Item[] = [];
   let changed = false;
   let o = lo;
   for (let c = 0; c < n; c++) {
     let end = hi;
     if (c + 1 < n) {
-      const bound = branch.keys[c + 1]!;
+      const start = branch.keyStarts[c + 1]!;
+      const length = branch.keyLengths[c + 1]!;
       let a = o;
       let b = hi;
       while (a < b) {
         const mid = (a + b) >>> 1;
-        if (compareBytes(ops[mid]!.key, bound) < 0) a = mid + 1;
+        if (compareKeyAt(branch.body, start, length, ops[mid]!.key) > 0) a = mid + 1;
         else b = mid;
       }
       end = a;
     }
-    const child = branch.children[c]!;
     const updated = end > o
-      ? updateChild(ctx, child as NodeRef, branch.level - 1, ops, o, end)
+      ? updateChild(ctx, branchChild(branch, c), branch.level - 1, ops, o, end)
       : null;
-    if (updated === null) items.push({ key: branch.keys[c]!, node: child, dirty: false });
+    if (updated === null) items.push(copiedEntry(branch, c));
     else {
       changed = true;
-      if (updated.length > 0) updated[0]!.key = branch.keys[c]!;
-      items.push(...updated);
+      if (updated.length > 0) updated[0]!.key = branchKey(branch, c);
+      for (const item of updated) items.push(item);
     }
     o = end;
   }
@@ -431,8 +542,9 @@ function updateBranch(
   return items.length === 0 ? [] : splitBranch(items, branch.level);
 }
 
-function nodeBytes(node: Child): number {
-  return isRef(node) ? Infinity : node.bodyBytes;
+function nodeBytes(item: Item): number {
+  const node = item.node;
+  return node === undefined || isRef(node) ? Infinity : node.bodyBytes;
 }
 
 /** Merges each new node below the minimum size with a neighbour (and re-splits if needed). */
@@ -440,71 +552,78 @@ function mergeUnderfull(ctx: UpdateContext, items: Item[], level: number): void 
   let i = 0;
   while (i < items.length) {
     const item = items[i]!;
-    if (items.length < 2 || !item.dirty || nodeBytes(item.node) >= NODE_MIN_BYTES) {
+    if (items.length < 2 || !item.dirty || nodeBytes(item) >= NODE_MIN_BYTES) {
       i++;
       continue;
     }
     const a = i + 1 < items.length ? i : i - 1;
     const left = items[a]!;
     const right = items[a + 1]!;
-    const merged = level === 0
-      ? splitLeaf(concatLeaves(asLeaf(ctx, left), asLeaf(ctx, right)))
-      : splitBranch(
-        concatBranchItems(asBranch(ctx, left, level), asBranch(ctx, right, level), right.key),
+    let merged: Item[];
+    if (level === 0) {
+      const builder = scratchLeafBuilder();
+      const l = asLeaf(ctx, left);
+      const r = asLeaf(ctx, right);
+      builder.copy(l, 0, l.count);
+      builder.copy(r, 0, r.count);
+      merged = leafItems(builder.finish());
+    } else {
+      merged = splitBranch(
+        branchItems(asBranch(ctx, left, level), entryKey(left)).concat(
+          branchItems(asBranch(ctx, right, level), entryKey(right)),
+        ),
         level,
       );
-    merged[0]!.key = left.key;
+    }
+    merged[0]!.key = entryKey(left);
     items.splice(a, 2, ...merged);
     i = a;
-    if (merged.length === 2 && nodeBytes(merged[0]!.node) >= NODE_MIN_BYTES) i = a + 1;
+    if (merged.length === 2 && nodeBytes(merged[0]!) >= NODE_MIN_BYTES) i = a + 1;
     if (merged.length > 2) i = a + merged.length;
   }
 }
 
 function asLeaf(ctx: UpdateContext, item: Item): LeafNode {
-  if (!isRef(item.node)) return item.node as LeafNode;
-  free(ctx, item.node);
-  return loadChild(ctx.file, item.node, 0) as LeafNode;
+  const node = entryNode(item);
+  if (!isRef(node)) return node as LeafNode;
+  free(ctx, node);
+  return loadChild(ctx.file, node.offset, node.length, 0) as LeafNode;
 }
 
-function asBranch(ctx: UpdateContext, item: Item, level: number): BranchNode {
-  if (!isRef(item.node)) return item.node as BranchNode;
-  free(ctx, item.node);
-  return loadChild(ctx.file, item.node, level) as BranchNode;
+function asBranch(ctx: UpdateContext, item: Item, level: number): BranchNode | PendingBranch {
+  const node = entryNode(item);
+  if (!isRef(node)) return node as PendingBranch;
+  free(ctx, node);
+  return loadChild(ctx.file, node.offset, node.length, level) as BranchNode;
 }
 
-function concatLeaves(a: LeafNode, b: LeafNode): LeafNode {
-  return makeLeaf(
-    a.keys.concat(b.keys),
-    a.rawKeys.concat(b.rawKeys),
-    a.values.concat(b.values),
-    a.decoded.concat(b.decoded),
-  );
-}
-
-function concatBranchItems(a: BranchNode, b: BranchNode, bKey: Uint8Array): Item[] {
+/** The children of a branch as items; the first one gets `firstKey`. */
+function branchItems(branch: BranchNode | PendingBranch, firstKey: Uint8Array): Item[] {
   const items: Item[] = [];
-  for (let i = 0; i < a.children.length; i++) {
-    items.push({ key: a.keys[i]!, node: a.children[i]!, dirty: false });
-  }
-  for (let i = 0; i < b.children.length; i++) {
-    items.push({ key: i === 0 ? bKey : b.keys[i]!, node: b.children[i]!, dirty: false });
+  if ("entries" in branch) {
+    for (let i = 0; i < branch.entries.length; i++) {
+      const entry = branch.entries[i]!;
+      items.push(i === 0 ? { ...entry, key: firstKey } : entry);
+    }
+  } else {
+    items.push(newEntry(firstKey, branchChild(branch, 0), false));
+    for (let i = 1; i < branch.count; i++) items.push(copiedEntry(branch, i));
   }
   return items;
 }
 
 /** Groups `items` (children at `level − 1`) into branches at `level` under the size target. */
 function splitBranch(items: Item[], level: number): Item[] {
-  const whole = makeBranch(level, items.map((x) => x.key), items.map((x) => x.node));
+  const whole = makeBranch(level, items);
   if (whole.bodyBytes <= NODE_TARGET_BYTES || items.length <= 2) {
-    return [{ key: items[0]!.key, node: whole, dirty: true }];
+    return [newEntry(entryKey(items[0]!), whole, true)];
   }
   const parts = Math.ceil(whole.bodyBytes / NODE_TARGET_BYTES);
   const share = whole.bodyBytes / parts;
   const cuts = [0];
   let bytes = 0;
   for (let i = 0; i < items.length; i++) {
-    const size = makeBranch(level, [items[i]!.key], [items[i]!.node]).bodyBytes;
+    const size = entryBytes(items[i]!);
     if (i > cuts[cuts.length - 1]! + 1 && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
       cuts.push(i);
       bytes = 0;
@@ -515,21 +634,16 @@ function splitBranch(items: Item[], level: number): Item[] {
   cuts.push(items.length);
   const result: Item[] = [];
   for (let c = 0; c + 1 < cuts.length; c++) {
-    result.push(branchOf(items, cuts[c]!, cuts[c + 1]!, level));
+    const slice = items.slice(cuts[c]!, cuts[c + 1]!);
+    result.push(newEntry(entryKey(slice[0]!), makeBranch(level, slice), true));
   }
   return result;
 }
 
-function branchOf(items: Item[], start: number, end: number, level: number): Item {
-  const slice = items.slice(start, end);
-  const node = makeBranch(level, slice.map((x) => x.key), slice.map((x) => x.node));
-  return { key: slice[0]!.key, node, dirty: true };
-}
-
 /**
  * Serializes `node` and every in-memory node below it into `out` (children first), as if `out`
- * starts at file offset `base`; returns the node's reference. Values longer than
- * {@linkcode INLINE_VALUE_MAX_BYTES} become blob nodes. `written` receives each new node.
+ * starts at file offset `base`; returns the node's reference. `written` receives each new node
+ * in the form a load of it would return (so it can be cached).
  */
 export function writeNode(
   file: GenerationFile,
@@ -540,30 +654,21 @@ export function writeNode(
 ): NodeRef {
   if (isRef(node)) return node;
   if (node.kind === NodeKind.leaf) {
-    for (let i = 0; i < node.values.length; i++) {
-      const value = node.values[i]!;
-      if (value instanceof Uint8Array && value.length > INLINE_VALUE_MAX_BYTES) {
-        const blob: BlobNode = { kind: NodeKind.blob, bytes: value, decoded: undefined };
-        const ref = frame(file, out, base, NodeKind.blob, 0, 0, () => out.append(value));
-        written.push([ref, blob]);
-        node.values[i] = ref;
-      }
-    }
-    const ref = frame(file, out, base, NodeKind.leaf, 0, node.keys.length, () => {
-      encodeLeafBody(node, out);
-    });
-    node.bodyBytes = ref.length - NODE_HEADER_BYTES;
+    const ref = frame(file, out, base, NodeKind.leaf, 0, node.count, () => out.append(node.body));
     written.push([ref, node]);
     return ref;
   }
-  for (let i = 0; i < node.children.length; i++) {
-    node.children[i] = writeNode(file, node.children[i]!, out, base, written);
+  const entries = node.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    if (entry.node !== undefined) entry.node = writeNode(file, entry.node, out, base, written);
   }
-  const ref = frame(file, out, base, NodeKind.branch, node.level, node.children.length, () => {
+  const ref = frame(file, out, base, NodeKind.branch, node.level, entries.length, () => {
     encodeBranchBody(node, out);
   });
-  node.bodyBytes = ref.length - NODE_HEADER_BYTES;
-  written.push([ref, node]);
+  const start = ref.offset - base;
+  const bytes = out.bytes.slice(start + NODE_HEADER_BYTES, start + ref.length);
+  written.push([ref, decodeBranchBody(bytes, 0, entries.length, node.level)]);
   return ref;
 }
 
@@ -581,7 +686,8 @@ function frame(
   out.zeros(NODE_HEADER_BYTES);
   body();
   const bodyBytes = out.length - start - NODE_HEADER_BYTES;
-  sealNode(out.bytes, start, { kind, level, count, bodyBytes }, file.salt, base + start);
+  const fields = { kind, level, count, bodyBytes };
+  sealNode(out.bytes, start, fields, file.salt, base + start, out.range);
   return { offset: base + start, length: out.length - start };
 }
 
@@ -591,33 +697,51 @@ function frame(
  * one node per level.
  */
 export class BulkBuilder {
-  #emit: (node: LeafNode | BranchNode) => NodeRef;
-  #leaf: LeafNode = makeLeaf([], [], [], []);
+  #emit: (node: LeafNode | PendingBranch) => NodeRef;
+  #blob: (value: Uint8Array) => NodeRef;
+  #leaf = new LeafBuilder();
   /** Per level ≥ 1: the children gathered for the next branch. */
   #levels: Item[][] = [];
 
-  /** @param emit writes a finished node and returns its reference */
-  constructor(emit: (node: LeafNode | BranchNode) => NodeRef) {
+  /**
+   * @param emit writes a finished node and returns its reference
+   * @param blob writes a blob holding a value and returns its reference
+   */
+  constructor(
+    emit: (node: LeafNode | PendingBranch) => NodeRef,
+    blob: (value: Uint8Array) => NodeRef,
+  ) {
     this.#emit = emit;
+    this.#blob = blob;
   }
 
-  /** Adds the next entry (keys must ascend). `value` is inline bytes or a blob in the new file. */
-  add(key: Uint8Array, rawKey: Uint8Array, value: StoredValue): void {
-    const size = leafEntryBytes(key, rawKey, value);
-    if (this.#leaf.keys.length > 0 && this.#leaf.bodyBytes + size > NODE_TARGET_BYTES) {
+  /**
+   * Adds entry `i` of `leaf` (entries must come in ascending key order); a value in a blob of
+   * `file` is copied into a new blob.
+   */
+  addFrom(file: GenerationFile, leaf: LeafNode, i: number): void {
+    const stored = leafValue(leaf, i);
+    if (stored instanceof Uint8Array) {
+      this.#makeRoom(leaf.starts[i + 1]! - leaf.starts[i]!);
+      this.#leaf.copy(leaf, i, i + 1);
+    } else {
+      const key = leafKey(leaf, i);
+      const rawKey = leafRawKey(leaf, i);
+      const ref = this.#blob(valueBytes(file, stored));
+      this.#makeRoom(leafEntryBytes(key, rawKey, ref));
+      this.#leaf.add(key, rawKey, ref);
+    }
+  }
+
+  #makeRoom(size: number): void {
+    if (this.#leaf.count > 0 && this.#leaf.bodyBytes + size > NODE_TARGET_BYTES) {
       this.#flushLeaf();
     }
-    const leaf = this.#leaf;
-    leaf.keys.push(key);
-    leaf.rawKeys.push(rawKey);
-    leaf.values.push(value);
-    leaf.decoded.push(undefined);
-    leaf.bodyBytes += size;
   }
 
   /** Emits what is pending and returns the root. */
   finish(): TreeRoot {
-    if (this.#leaf.keys.length > 0) this.#flushLeaf();
+    if (this.#leaf.count > 0) this.#flushLeaf();
     if (this.#levels.length === 0) return { root: undefined, height: 0 };
     for (let level = 1;; level++) {
       const items = this.#levels[level - 1]!;
@@ -629,16 +753,17 @@ export class BulkBuilder {
   }
 
   #flushLeaf(): void {
-    const leaf = this.#leaf;
-    this.#leaf = makeLeaf([], [], [], []);
-    this.#push(1, { key: leaf.keys[0]!, node: this.#emit(leaf), dirty: false });
+    // Entries were added only while they fit, so this is one leaf.
+    for (const leaf of this.#leaf.finish()) {
+      this.#push(1, newEntry(leafKey(leaf, 0).slice(), this.#emit(leaf), false));
+    }
   }
 
   #push(level: number, item: Item): void {
     while (this.#levels.length < level) this.#levels.push([]);
     const items = this.#levels[level - 1]!;
     items.push(item);
-    const branch = makeBranch(level, items.map((x) => x.key), items.map((x) => x.node));
+    const branch = makeBranch(level, items);
     if (branch.bodyBytes > NODE_TARGET_BYTES && items.length > 2) {
       const last = items.pop()!;
       this.#flushBranch(level);
@@ -649,8 +774,8 @@ export class BulkBuilder {
   #flushBranch(level: number): void {
     const items = this.#levels[level - 1]!;
     this.#levels[level - 1] = [];
-    const node = makeBranch(level, items.map((x) => x.key), items.map((x) => x.node));
-    this.#push(level + 1, { key: items[0]!.key, node: this.#emit(node), dirty: false });
+    const node = makeBranch(level, items);
+    this.#push(level + 1, newEntry(items[0]!.key!, this.#emit(node), false));
   }
 }
 
