@@ -8,12 +8,6 @@
  * R(s, zeros(|M|))`, and feeding n zero bytes multiplies the state by x^(8n) modulo the
  * polynomial, as in zlib's `crc32_combine`.
  *
- * Also a faster CRC-32C over long ranges for little-endian machines: slicing-by-16 over 32-bit
- * words (one `Int32Array` load per 4 bytes instead of four byte loads), about 1.7× the
- * byte-wise slicing-by-8 of `src/codec/checksum.ts` on V8 and 1.2× on JavaScriptCore. It gives
- * the same values (a test checks), so it is a drop-in for the hot paths of commits and node
- * reads; short ranges and big-endian machines use `crc32c` itself.
- *
  * @module
  */
 
@@ -75,65 +69,7 @@ export function shiftRegister(state: number, length: number): number {
 
 /** `R(state, bytes[start, end))` computed directly (one pass over the bytes). */
 export function feedRegister(state: number, bytes: Uint8Array, start: number, end: number): number {
-  return ~crc32cWords(bytes, start, end, ~state >>> 0) >>> 0;
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-/** Ranges shorter than this go byte by byte (a word view costs an allocation). */
-const WORDS_MIN_BYTES = 64;
-/** Slicing-by-16 tables: table t maps a byte to its CRC contribution t bytes ahead. */
-const TABLES: Int32Array = (() => {
-  const tables = new Int32Array(16 * 256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? (c >>> 1) ^ POLYNOMIAL : c >>> 1;
-    tables[n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    let c = tables[n]!;
-    for (let t = 1; t < 16; t++) {
-      c = tables[c & 0xff]! ^ (c >>> 8);
-      tables[t * 256 + n] = c;
-    }
-  }
-  return tables;
-})();
-
-/**
- * `crc32c(bytes, start, end, previous)` of `src/codec/checksum.ts`, reading aligned 32-bit
- * little-endian words 16 bytes at a time.
- */
-export function crc32cWords(
-  bytes: Uint8Array,
-  start: number,
-  end: number,
-  previous: number = 0,
-): number {
-  if (!LITTLE_ENDIAN || end - start < WORDS_MIN_BYTES) return crc32c(bytes, start, end, previous);
-  const t = TABLES;
-  let crc = ~previous;
-  let i = start;
-  while (((bytes.byteOffset + i) & 3) !== 0) crc = t[(crc ^ bytes[i++]!) & 0xff]! ^ (crc >>> 8);
-  const words = new Int32Array(bytes.buffer, bytes.byteOffset + i, (end - i) >>> 2);
-  const stop = words.length & ~3;
-  let w = 0;
-  for (; w < stop; w += 4) {
-    const a = crc ^ words[w]!;
-    const b = words[w + 1]!;
-    const c = words[w + 2]!;
-    const d = words[w + 3]!;
-    crc = t[3840 + (a & 0xff)]! ^ t[3584 + ((a >>> 8) & 0xff)]! ^
-      t[3328 + ((a >>> 16) & 0xff)]! ^ t[3072 + (a >>> 24)]! ^
-      t[2816 + (b & 0xff)]! ^ t[2560 + ((b >>> 8) & 0xff)]! ^
-      t[2304 + ((b >>> 16) & 0xff)]! ^ t[2048 + (b >>> 24)]! ^
-      t[1792 + (c & 0xff)]! ^ t[1536 + ((c >>> 8) & 0xff)]! ^
-      t[1280 + ((c >>> 16) & 0xff)]! ^ t[1024 + (c >>> 24)]! ^
-      t[768 + (d & 0xff)]! ^ t[512 + ((d >>> 8) & 0xff)]! ^
-      t[256 + ((d >>> 16) & 0xff)]! ^ t[d >>> 24]!;
-  }
-  i += w * 4;
-  for (; i < end; i++) crc = t[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-  return ~crc >>> 0;
+  return ~crc32c(bytes, start, end, ~state >>> 0) >>> 0;
 }
 
 /** The register state behind a finished CRC value (and back: the map is its own inverse). */

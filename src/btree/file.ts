@@ -18,7 +18,7 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
-import { crc32cWords, register, shiftRegister } from "./crc.ts";
+import { register, shiftRegister } from "./crc.ts";
 import { CorruptionError } from "../errors.ts";
 import type { FileHandle, FileSystem } from "../io/filesystem.ts";
 import { readExactly } from "../io/filesystem.ts";
@@ -281,7 +281,7 @@ export class GenerationFile {
   /** Appends `bytes` (nodes written outside a commit: compaction) at `end`. Does not sync. */
   appendRaw(bytes: Uint8Array): void {
     this.handle.write(bytes, this.end);
-    this.rangeCrc = crc32cWords(bytes, 0, bytes.length, this.rangeCrc);
+    this.rangeCrc = crc32c(bytes, 0, bytes.length, this.rangeCrc);
     this.end += bytes.length;
   }
 
@@ -361,7 +361,7 @@ export function rangeChecksum(
   let crc = crc32c(salt);
   for (let at = start; at < end; at += SCAN_CHUNK_BYTES) {
     const chunk = readExactly(handle, at, Math.min(SCAN_CHUNK_BYTES, end - at));
-    crc = crc32cWords(chunk, 0, chunk.length, crc);
+    crc = crc32c(chunk, 0, chunk.length, crc);
   }
   return crc;
 }

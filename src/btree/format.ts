@@ -15,7 +15,7 @@
  */
 
 import { crc32c } from "../codec/checksum.ts";
-import { crc32cWords, feedRegister, register, shiftRegister } from "./crc.ts";
+import { feedRegister, register, shiftRegister } from "./crc.ts";
 import { readU64, writeU64 } from "../codec/u64.ts";
 
 /** `GLENBTR\0`: the first 8 bytes of every generation file. */
@@ -268,7 +268,7 @@ export function nodeChecksum(
   start: number,
   end: number,
 ): number {
-  return crc32cWords(frame, start + 4, end, nodeSeed(salt, offset));
+  return crc32c(frame, start + 4, end, nodeSeed(salt, offset));
 }
 
 /**
