@@ -55,6 +55,7 @@ import {
   DEFAULT_HISTORY_OPS,
   type WalLocation,
 } from "./history.ts";
+import { DocFilter } from "./doc_filter.ts";
 import { LiveQueryOutlet, type ScannedDoc } from "./live_query.ts";
 
 /** How a hub is set up. */
@@ -73,6 +74,8 @@ export class SubscriptionHub {
   readonly #engine: Engine;
   /** collection → docId → outlets of that document. */
   readonly #docs = new Map<string, Map<string, Set<DocListener>>>();
+  /** Which `(collection, docId)` pairs of `#docs` may exist: most writes skip the map lookup. */
+  readonly #docFilter = new DocFilter(() => this.#docPairs());
   /** collection → feeds, watches and live queries filtered to it. */
   readonly #byCollection = new Map<string, Set<CommitListener>>();
   /** Change feeds of every collection. */
@@ -105,6 +108,7 @@ export class SubscriptionHub {
     if (this.#docs.size > 0) {
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
+        if (!this.#docFilter.mayContain(op.collection, op.docId)) continue;
         const listeners = this.#docs.get(op.collection)?.get(op.docId);
         if (listeners === undefined) continue;
         const change: DocChange = { lsn, op, previous: previous[i], hasBytes: hasBytes[i]! };
@@ -366,7 +370,10 @@ export class SubscriptionHub {
     let byId = this.#docs.get(collection);
     if (byId === undefined) this.#docs.set(collection, byId = new Map());
     let listeners = byId.get(docId);
-    if (listeners === undefined) byId.set(docId, listeners = new Set());
+    if (listeners === undefined) {
+      byId.set(docId, listeners = new Set());
+      this.#docFilter.add(collection, docId);
+    }
     listeners.add(outlet);
     return true;
   }
@@ -375,8 +382,17 @@ export class SubscriptionHub {
     const byId = this.#docs.get(collection);
     const listeners = byId?.get(docId);
     if (listeners === undefined || !listeners.delete(listener)) return;
-    if (listeners.size === 0) byId!.delete(docId);
-    if (byId!.size === 0) this.#docs.delete(collection);
+    if (listeners.size === 0) {
+      byId!.delete(docId);
+      if (byId!.size === 0) this.#docs.delete(collection);
+      this.#docFilter.remove();
+    }
+  }
+
+  *#docPairs(): Generator<readonly [string, string]> {
+    for (const [collection, byId] of this.#docs) {
+      for (const docId of byId.keys()) yield [collection, docId];
+    }
   }
 
   #attachCommits(listener: CommitListener, collections: ReadonlySet<string> | undefined): void {
