@@ -84,7 +84,12 @@ export interface BTreeStoreOptions {
   fileSync?: "auto" | "manual";
   /** Default `{ minDirt: 1000, minDirtFactor: 0.25 }`; `false` disables it. */
   autoCompact?: AutoCompactOptions | false;
-  /** Bytes of decoded nodes kept in the page cache. Default 64 MiB. Adjustable later. */
+  /**
+   * Bytes of nodes kept in the page cache. Default 64 MiB. Adjustable later. A node is charged its
+   * encoded size plus 256 bytes of bookkeeping; the lookup aids built lazily on a cached node (its
+   * 4-byte key prefixes, values decoded by reads) are not charged, so the cache's real memory can
+   * exceed this by roughly 10–20% on read-heavy workloads.
+   */
   cacheCapacityBytes?: number;
   /** `"adaptive"` (W-TinyLFU, default) or `"lru"`. */
   cachePolicy?: "adaptive" | "lru";
