@@ -17,30 +17,13 @@ const PAGES = 50_000;
 const ACCESSES = 400_000;
 const PAGE_BYTES = 4096;
 
-function zipf(rng: Prng, n: number, length: number, s: number): number[] {
-  const cumulative: number[] = [];
-  let sum = 0;
-  for (let i = 0; i < n; i++) cumulative.push(sum += 1 / (i + 1) ** s);
-  return Array.from({ length }, () => {
-    const x = rng.float() * sum;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cumulative[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  });
-}
-
 function run(cache: PageCache<number>, trace: number[]): number {
   for (const key of trace) if (cache.get(key) === undefined) cache.set(key, key, PAGE_BYTES);
   return cache.stats().hitRatio;
 }
 
 const rng = new Prng(42);
-const plain = zipf(rng, PAGES, ACCESSES, 0.9);
+const plain = rng.zipf(PAGES, ACCESSES, 0.9);
 const scanned: number[] = [];
 let scanKey = 10_000_000;
 for (let i = 0; i < plain.length; i++) {

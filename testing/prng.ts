@@ -111,6 +111,41 @@ export class Prng {
     return items[this.int(items.length)] as T;
   }
 
+  /**
+   * `length` keys drawn from a Zipf(`s`) distribution over the keys `0..n-1` (key `k` with weight
+   * `1 / (k + 1) ** s`): a skewed access trace, as caches see.
+   *
+   * @example
+   * ```ts
+   * import { Prng } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const trace = new Prng(7).zipf(1000, 10_000, 0.9);
+   * assert.equal(trace.length, 10_000);
+   * const hot = trace.filter((key) => key < 10).length;
+   * assert.ok(hot > 1_000); // the first 1% of keys draw far more than 1% of accesses
+   * ```
+   */
+  zipf(n: number, length: number, s: number = 1): number[] {
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new RangeError(`n must be a positive integer, got ${n}`);
+    }
+    const cumulative = new Float64Array(n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) cumulative[i] = sum += 1 / (i + 1) ** s;
+    return Array.from({ length }, () => {
+      const x = this.float() * sum;
+      let lo = 0;
+      let hi = n - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (cumulative[mid]! < x) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    });
+  }
+
   /** `n` random bytes. */
   bytes(n: number): Uint8Array {
     if (!Number.isSafeInteger(n) || n < 0) {

@@ -12,26 +12,6 @@ import { AdaptiveCache, LruCache, type PageCache } from "../src/cache/mod.ts";
 import { Prng } from "../testing/mod.ts";
 import { RUN_SEED } from "./support/values.ts";
 
-/** `length` keys of a Zipf(s) distribution over `n` keys. */
-export function zipfTrace(rng: Prng, n: number, length: number, s = 1): number[] {
-  const weights = Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s);
-  const total = weights.reduce((a, b) => a + b, 0);
-  const cumulative: number[] = [];
-  let sum = 0;
-  for (const w of weights) cumulative.push(sum += w / total);
-  return Array.from({ length }, () => {
-    const x = rng.float();
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cumulative[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  });
-}
-
 function hitRatio(cache: PageCache<number>, trace: number[]): number {
   for (const key of trace) if (cache.get(key) === undefined) cache.set(key, key, 4096);
   return cache.stats().hitRatio;
@@ -83,7 +63,7 @@ describe(`adaptive policy against LRU (seed ${RUN_SEED})`, () => {
   test("Zipf + scans: the adaptive cache beats LRU; plain Zipf: at least as good", () => {
     const rng = new Prng(RUN_SEED);
     const capacity = 500 * 4096;
-    const zipf = zipfTrace(rng, 20_000, 100_000, 0.9);
+    const zipf = rng.zipf(20_000, 100_000, 0.9);
     const polluted: number[] = [];
     let scanKey = 1_000_000;
     for (let i = 0; i < zipf.length; i++) {
