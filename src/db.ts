@@ -341,9 +341,9 @@ export class Glen {
     const store = this.#engine.store;
     const documents = store.collection(collection);
     if (documents === undefined) return;
-    // Over the versions, whose ids stay put when a document is deleted and written again: a
-    // document re-created during the iteration is not produced twice.
-    for (const docId of documents.versions.keys()) {
+    // Over the ids live when the iteration starts: a document deleted and re-created meanwhile
+    // moves to the end of the map, and must not be produced twice.
+    for (const docId of [...documents.values.keys()]) {
       const value = store.read(collection, docId);
       if (value !== undefined) yield [docId, value];
     }

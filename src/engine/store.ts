@@ -5,10 +5,12 @@
  *
  * Invariants:
  * - a stored value is deeply frozen and shares nothing with any caller;
- * - versions of a document only grow: a delete leaves a tombstone (the id stays in `versions`,
+ * - versions of a document only grow: a delete leaves a tombstone (the id goes to `versions`,
  *   leaves `values`) and a re-created document continues after it (no ABA for transactions);
- * - every id in `values` is in `versions`; `withBytes` holds exactly the ids of decoded live
- *   values that contain a `Uint8Array`;
+ * - `versions` holds every version other than 1 (a version is 1 only for a document written
+ *   once, which is live): the version of an id is `versions.get(id)`, else 1 if it is in
+ *   `values`, else 0; `withBytes` holds exactly the ids of decoded live values that contain a
+ *   `Uint8Array`;
  * - a value loaded at open (from a snapshot or the WAL) stays encoded (`EncodedValue`) until
  *   first use; `encodedCount` counts those, and every reader of values goes through `read`,
  *   `value` or `live`, which decode it and store the decoded value in its place (the snapshot
@@ -127,7 +129,10 @@ export class DocumentStore {
   /** The current version of a document: 0 if it never existed, else its (tombstone) version. */
   version(collection: string, docId: string): number {
     const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
-    return found === undefined ? 0 : found.versions.get(docId) ?? 0;
+    if (found === undefined) return 0;
+    const version = found.versions.get(docId);
+    if (version !== undefined) return version;
+    return found.values.has(docId) ? 1 : 0;
   }
 
   /** Whether a live document's stored value holds a `Uint8Array` somewhere. */
@@ -171,7 +176,7 @@ export class DocumentStore {
     if (collection.encodedCount !== 0 && collection.values.get(docId) instanceof EncodedValue) {
       collection.encodedCount--; // replaced or deleted before it was ever read
     }
-    collection.versions.set(docId, op.version);
+    if (op.version !== 1) collection.versions.set(docId, op.version);
     if (value === undefined) collection.values.delete(docId);
     else collection.values.set(docId, value);
     if (hasBytes) collection.withBytes.add(docId);
@@ -193,7 +198,7 @@ export class DocumentStore {
     if (collection.encodedCount !== 0 && values.get(docId) instanceof EncodedValue) {
       collection.encodedCount--;
     }
-    collection.versions.set(docId, op.version);
+    if (op.version !== 1) collection.versions.set(docId, op.version);
     values.set(docId, value);
     collection.encodedCount++;
     if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
