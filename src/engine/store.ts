@@ -23,15 +23,10 @@
 import { decode, decodeArrayPrefix, type FrozenDecodeResult, skipValue } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
-import { containsBytes, copyBytesDeep } from "../value/freeze.ts";
+import { copyBytesDeep } from "../value/freeze.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
 import type { CollectionDocuments } from "../snapshot/snapshot.ts";
-import {
-  decodeStored,
-  type EncodedSource,
-  EncodedValue,
-  type StoredValue,
-} from "../codec/encoded.ts";
+import { decodeStored, type EncodedSource, EncodedValue } from "../codec/encoded.ts";
 import type { Value } from "../value/value.ts";
 
 /** One write of a commit: a put when `value` is defined, a delete otherwise. */
@@ -173,37 +168,30 @@ export class DocumentStore {
 
   /** Applies one write (already validated, value frozen; `hasBytes`: the value holds bytes). */
   apply(op: WriteOp, hasBytes: boolean): void {
-    const collection = this.#findOrCreate(op.collection);
-    const { docId, value } = op;
-    if (collection.encodedCount !== 0 && collection.values.get(docId) instanceof EncodedValue) {
-      collection.encodedCount--; // replaced or deleted before it was ever read
-    }
-    if (op.version !== 1) collection.versions.set(docId, op.version);
-    if (value === undefined) collection.values.delete(docId);
-    else collection.values.set(docId, value);
-    if (hasBytes) collection.withBytes.add(docId);
-    else if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
+    this.#write(op, hasBytes, false);
   }
 
   /**
-   * Applies one write of WAL replay, whose value may still be encoded (it is decoded on first use;
+   * Applies one write of WAL replay, whose value is still encoded (it is decoded on first use;
    * whether it holds bytes is learnt then).
    */
   replay(op: ReplayOp): void {
-    const { docId, value } = op;
-    if (!(value instanceof EncodedValue)) {
-      this.apply(op as WriteOp, value !== undefined && containsBytes(value));
-      return;
-    }
+    this.#write(op, false, op.value !== undefined);
+  }
+
+  #write(op: WriteOp | ReplayOp, hasBytes: boolean, encoded: boolean): void {
     const collection = this.#findOrCreate(op.collection);
+    const { docId, value } = op;
     const { values } = collection;
     if (collection.encodedCount !== 0 && values.get(docId) instanceof EncodedValue) {
-      collection.encodedCount--;
+      collection.encodedCount--; // replaced or deleted before it was ever read
     }
     if (op.version !== 1) collection.versions.set(docId, op.version);
-    values.set(docId, value);
-    collection.encodedCount++;
-    if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
+    if (value === undefined) values.delete(docId);
+    else values.set(docId, value);
+    if (encoded) collection.encodedCount++;
+    if (hasBytes) collection.withBytes.add(docId);
+    else if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
   }
 
   /** Replaces a whole collection (snapshot load). */
@@ -239,12 +227,12 @@ export function encodeCommit(ops: readonly WriteOp[]): Uint8Array {
   return encode(rows, STORED_LIMITS);
 }
 
-/** One write of a commit record during replay: its value may still be encoded. */
+/** One write of a commit record during replay: a put's value is still encoded. */
 export interface ReplayOp {
   readonly collection: string;
   readonly docId: string;
   readonly version: number;
-  readonly value: StoredValue | undefined;
+  readonly value: EncodedValue | undefined;
 }
 
 /**
