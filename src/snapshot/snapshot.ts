@@ -255,7 +255,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
       crc = crc32c(body, 0, body.length, crc);
       if (crc !== blockView.getUint32(0, true)) fail("snapshot block checksum mismatch", offset);
       if (type === BLOCK_END) {
-        const counts = decodeRows(body, 1, path, offset)[0];
+        const counts = decodeEndRow(body, path, offset);
         if (
           !Array.isArray(counts) || counts[0] !== rowsLoaded || counts[1] !== blocks ||
           offset + BLOCK_HEADER_BYTES + bodyLength !== size
@@ -275,8 +275,17 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
   }
 }
 
-function decodeRows(body: Uint8Array, count: number, path: string, offset: number): Value[] {
-  const rows: Value[] = [];
+/**
+ * Walks the `count` rows of a block body (each a u32 length, then that many bytes), calling
+ * `visit(start, stop)` with each row's byte range; the rows must fill the body exactly.
+ */
+function forEachRow(
+  body: Uint8Array,
+  count: number,
+  path: string,
+  offset: number,
+  visit: (start: number, stop: number) => void,
+): void {
   const view = new DataView(body.buffer, body.byteOffset, body.length);
   let at = 0;
   for (let i = 0; i < count; i++) {
@@ -285,22 +294,31 @@ function decodeRows(body: Uint8Array, count: number, path: string, offset: numbe
     if (length > body.length - at - 4) {
       throw new CorruptionError("snapshot row overruns its block", path, offset);
     }
-    try {
-      rows.push(decode(body.subarray(at + 4, at + 4 + length), STORED_LIMITS));
-    } catch (error) {
-      throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
-    }
+    visit(at + 4, at + 4 + length);
     at += 4 + length;
   }
   if (at !== body.length) throw new CorruptionError("snapshot block has extra bytes", path, offset);
-  return rows;
+}
+
+/** The one row of the end block. */
+function decodeEndRow(body: Uint8Array, path: string, offset: number): Value {
+  let row: Value = null;
+  forEachRow(body, 1, path, offset, (start, stop) => {
+    try {
+      row = decode(body.subarray(start, stop), STORED_LIMITS);
+    } catch (error) {
+      throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
+    }
+  });
+  return row;
 }
 
 /**
  * Loads the `count` rows of an entries block into `documents`. Each row's id and version are
  * decoded in place (no copy of the block); its document value stays encoded
- * ({@linkcode EncodedValue}, decoded on first use), so a reopen costs a few small decodes and two
- * map inserts per document. The block's checksum has been verified by the caller.
+ * ({@linkcode EncodedValue}, decoded on first use), so a reopen costs a few small decodes and one
+ * map insert per document written once (two for others). The block's checksum has been verified
+ * by the caller.
  */
 function loadRows(
   documents: CollectionDocuments,
@@ -309,22 +327,14 @@ function loadRows(
   path: string,
   offset: number,
 ): void {
-  const view = new DataView(body.buffer, body.byteOffset, body.length);
   const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
   const block: EncodedSource = { body, path, offset };
   const head: Value[] = [null, null];
   const { values, versions } = documents;
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    if (body.length - at < 4) throw new CorruptionError("snapshot block is short", path, offset);
-    const length = view.getUint32(at, true);
-    if (length > body.length - at - 4) {
-      throw new CorruptionError("snapshot row overruns its block", path, offset);
-    }
-    const stop = at + 4 + length;
+  forEachRow(body, count, path, offset, (start, stop) => {
     let fields: number;
     try {
-      fields = decodeArrayPrefix(body, at + 4, stop, STORED_LIMITS, head, decoded);
+      fields = decodeArrayPrefix(body, start, stop, STORED_LIMITS, head, decoded);
     } catch (error) {
       throw new CorruptionError("undecodable snapshot row", path, offset, { cause: error });
     }
@@ -354,9 +364,7 @@ function loadRows(
     } else if (versions.size !== 0 && versions.has(docId)) {
       throw new CorruptionError("malformed snapshot row", path, offset);
     }
-    at = stop;
-  }
-  if (at !== body.length) throw new CorruptionError("snapshot block has extra bytes", path, offset);
+  });
 }
 
 /** The snapshot file of a collection file name in `dir`. */
