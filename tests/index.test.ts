@@ -18,7 +18,7 @@ import {
   type Value,
 } from "../mod.ts";
 import { FaultFileSystem } from "../testing/mod.ts";
-import { Prng, RUN_SEED } from "./support/values.ts";
+import { concat, Prng, RUN_SEED } from "./support/values.ts";
 
 function ids(rows: Array<[string, Value]>): string[] {
   return rows.map(([id]) => id);
@@ -487,10 +487,7 @@ describe("index entry keys (byte strings)", () => {
       for (const value of [0, -1.5, "x", null, [1, "a"]] as Value[]) {
         const key = encodeKey(value);
         const idKey = encodeKey(docId);
-        const expected = new Uint8Array(key.length + idKey.length);
-        expected.set(key);
-        expected.set(idKey, key.length);
-        assert.deepEqual(keyStringToBytes(entryKey(key, docId)), expected);
+        assert.deepEqual(keyStringToBytes(entryKey(key, docId)), concat([key, idKey]));
       }
     }
   });

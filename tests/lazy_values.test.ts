@@ -58,6 +58,30 @@ async function compactedDb(fs: MemoryFileSystem, seed: number): Promise<Map<stri
   return expected;
 }
 
+/**
+ * Changes the first block of the snapshot of collection "c" with `damage(bytes, bodyStart,
+ * bodyEnd)` and gives the block a matching checksum again, so only decoding can notice.
+ */
+function rewriteFirstBlock(
+  fs: MemoryFileSystem,
+  damage: (bytes: Uint8Array, body: number, end: number) => void,
+): void {
+  const path = "db/snapshots/c.snap";
+  const bytes = fs.readFile(path).slice();
+  const view = new DataView(bytes.buffer);
+  const headerLength = view.getUint32(12, true);
+  const body = headerLength + 16;
+  const bodyLength = view.getUint32(headerLength + 4, true);
+  damage(bytes, body, body + bodyLength);
+  let crc = crc32c(bytes, headerLength + 4, headerLength + 16);
+  crc = crc32c(bytes.subarray(body, body + bodyLength), 0, bodyLength, crc);
+  view.setUint32(headerLength, crc, true);
+  const file = fs.open(path, { write: true });
+  file.write(bytes, 0);
+  file.sync();
+  file.close();
+}
+
 function assertState(db: Glen, expected: Map<string, Value>, context: string): void {
   assert.equal(db.count("c"), expected.size, context);
   for (const [id, value] of expected) assert.deepEqual(db.get("c", id), value, `${context}: ${id}`);
@@ -178,29 +202,19 @@ describe("values loaded at open are decoded on first use", () => {
   test("a value that does not decode under a valid block checksum is a CorruptionError on read", async () => {
     const fs = new MemoryFileSystem();
     const expected = await compactedDb(fs, RUN_SEED + 5);
-    const path = "db/snapshots/c.snap";
-    const bytes = fs.readFile(path).slice();
-    const view = new DataView(bytes.buffer);
-    const headerLength = view.getUint32(12, true);
-    const body = headerLength + 16;
     // Find where the first document row's value starts (rows of deleted documents have none),
     // and give it a tag the codec does not define.
     const head: Value[] = [null, null];
-    const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-    for (let row = body;; row += 4 + view.getUint32(row, true)) {
-      const stop = row + 4 + view.getUint32(row, true);
-      if (decodeArrayPrefix(bytes, row + 4, stop, resolveLimits(), head, decoded) === 3) break;
-    }
+    rewriteFirstBlock(fs, (bytes, body) => {
+      const view = new DataView(bytes.buffer);
+      const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
+      for (let row = body;; row += 4 + view.getUint32(row, true)) {
+        const stop = row + 4 + view.getUint32(row, true);
+        if (decodeArrayPrefix(bytes, row + 4, stop, resolveLimits(), head, decoded) === 3) break;
+      }
+      bytes[decoded.end] = 0xcb;
+    });
     const damagedId = head[0] as string;
-    bytes[decoded.end] = 0xcb;
-    const bodyLength = view.getUint32(headerLength + 4, true);
-    let crc = crc32c(bytes, headerLength + 4, headerLength + 16);
-    crc = crc32c(bytes.subarray(body, body + bodyLength), 0, bodyLength, crc);
-    view.setUint32(headerLength, crc, true);
-    const file = fs.open(path, { write: true });
-    file.write(bytes, 0);
-    file.sync();
-    file.close();
 
     const db = await Glen.open("db", options(fs)); // ids and versions are intact
     assert.equal(db.count("c"), expected.size);
@@ -271,23 +285,12 @@ describe("versions across snapshots and the WAL (a live document written once ha
     await db.delete("c", "b"); // tombstone, version 2
     await db.compact();
     await db.close();
-    const path = "db/snapshots/c.snap";
-    const bytes = fs.readFile(path).slice();
-    const view = new DataView(bytes.buffer);
-    const headerLength = view.getUint32(12, true);
-    const body = headerLength + 16;
-    const bodyLength = view.getUint32(headerLength + 4, true);
-    // Rows: ["a", 1, 1] then the tombstone ["b", 2]. Rename the tombstone's id to "a".
-    const tombstone = bytes.lastIndexOf(0x62, body + bodyLength); // "b"
-    assert.ok(tombstone > body);
-    bytes[tombstone] = 0x61;
-    let crc = crc32c(bytes, headerLength + 4, headerLength + 16);
-    crc = crc32c(bytes.subarray(body, body + bodyLength), 0, bodyLength, crc);
-    view.setUint32(headerLength, crc, true);
-    const file = fs.open(path, { write: true });
-    file.write(bytes, 0);
-    file.sync();
-    file.close();
+    rewriteFirstBlock(fs, (bytes, body, end) => {
+      // Rows: ["a", 1, 1] then the tombstone ["b", 2]. Rename the tombstone's id to "a".
+      const tombstone = bytes.lastIndexOf(0x62, end); // "b"
+      assert.ok(tombstone > body);
+      bytes[tombstone] = 0x61;
+    });
     await assert.rejects(Glen.open("db", options(fs)), (error: unknown) => {
       assert.ok(error instanceof CorruptionError, String(error));
       assert.match(error.message, /malformed snapshot row/);
