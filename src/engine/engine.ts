@@ -29,7 +29,7 @@ import {
   snapshotPath,
   writeSnapshot,
 } from "../snapshot/snapshot.ts";
-import type { StoredValue } from "../codec/encoded.ts";
+import type { CapturedBytes, StoredValue } from "../codec/encoded.ts";
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { deepFreeze } from "../value/freeze.ts";
@@ -43,7 +43,7 @@ import {
   type WalWriterOptions,
 } from "../wal/writer.ts";
 import { collectionFileName } from "./names.ts";
-import { decodeCommitLazy, DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
+import { DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
 
 /** Where and how the engine persists. */
 export interface EngineOptions {
@@ -188,12 +188,13 @@ export class Engine {
         }
         // Values stay encoded (decoded on first use): the record body views the segment's
         // bytes, read once for recovery and never reused.
-        for (const op of decodeCommitLazy(record.body, file, 0)) {
-          if (snapshotLsns.size > 0 && record.lsn <= (snapshotLsns.get(op.collection) ?? 0)) {
-            continue;
-          }
-          this.store.replay(op);
-        }
+        this.store.replayCommit(
+          record.body,
+          file,
+          0,
+          (collection) =>
+            snapshotLsns.size > 0 && record.lsn <= (snapshotLsns.get(collection) ?? 0),
+        );
       },
     });
     if (newestSnapshotLsn > recovery.lastLsn) {
@@ -360,15 +361,22 @@ export class Engine {
     // Capture every collection at one LSN, synchronously, and make the WAL durable up to it.
     const lsn = this.#lastLsn;
     const schema = this.#schema;
-    const captured: Array<[string, Map<string, number>, Map<string, StoredValue>]> = [];
+    const captured: Array<
+      [string, Map<string, number>, Map<string, StoredValue>, CapturedBytes | undefined]
+    > = [];
     for (const [name, collection] of this.store.allCollections()) {
-      captured.push([name, new Map(collection.versions), new Map(collection.values)]);
+      captured.push([
+        name,
+        new Map(collection.versions),
+        new Map(collection.values),
+        collection.encoded?.capture(),
+      ]);
     }
     this.#io(() => this.#wal!.rotate());
-    for (const [collection, versions, values] of captured) {
+    for (const [collection, versions, values, encodedBytes] of captured) {
       const path = snapshotPath(snapshotDir, collectionFileName(collection));
       await this.#ioAsync(() =>
-        writeSnapshot(fs, path, { collection, lsn, versions, values }, yieldTurn)
+        writeSnapshot(fs, path, { collection, lsn, versions, values, encodedBytes }, yieldTurn)
       );
       this.#assertNotFailed(); // a write may have failed the WAL meanwhile
     }

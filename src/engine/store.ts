@@ -11,10 +11,12 @@
  *   once, which is live): the version of an id is `versions.get(id)`, else 1 if it is in
  *   `values`, else 0; `withBytes` holds exactly the ids of decoded live values that contain a
  *   `Uint8Array`;
- * - a value loaded at open (from a snapshot or the WAL) stays encoded (`EncodedValue`) until
- *   first use; `encodedCount` counts those, and every reader of values goes through `read`,
- *   `value` or `live`, which decode it and store the decoded value in its place (the snapshot
- *   writer is the one other reader: it copies an encoded value's bytes as they are);
+ * - a value loaded at open (from a snapshot or the WAL) stays encoded until first use: `values`
+ *   holds its handle (a number) in the collection's `encoded` table, and a document whose value
+ *   is a number holds it boxed (`BoxedNumber`, counted in `boxedCount`); every reader of values
+ *   goes through `read`, `value` or `live`, which decode a handle, store the decoded value in its
+ *   place and unbox numbers (the snapshot writer is the one other reader: it copies an encoded
+ *   value's bytes as they are);
  * - applying the same write (same version) twice leaves the same state (replay is idempotent).
  *
  * @module
@@ -26,7 +28,12 @@ import { CodecError, CorruptionError } from "../errors.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
 import type { CollectionDocuments } from "../snapshot/snapshot.ts";
-import { decodeStored, type EncodedSource, EncodedValue } from "../codec/encoded.ts";
+import {
+  BoxedNumber,
+  type EncodedSource,
+  EncodedValues,
+  type StoredValue,
+} from "../codec/encoded.ts";
 import type { Value } from "../value/value.ts";
 
 /** One write of a commit: a put when `value` is defined, a delete otherwise. */
@@ -56,7 +63,8 @@ export class DocumentStore {
     if (collection === undefined) {
       collection = {
         values: new Map(),
-        encodedCount: 0,
+        encoded: undefined,
+        boxedCount: 0,
         versions: new Map(),
         withBytes: new Set(),
       };
@@ -85,26 +93,25 @@ export class DocumentStore {
     // The cache check inlined: this is the read path of every get.
     const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
     if (found === undefined) return undefined;
-    let value = found.values.get(docId);
-    if (value === undefined) return undefined;
-    // Only a collection with values still encoded since open pays for the check (it reads the
-    // value's header).
-    if (found.encodedCount !== 0 && value instanceof EncodedValue) {
-      value = decodeInPlace(found, docId, value);
-    }
-    if (found.withBytes.size === 0 || !found.withBytes.has(docId)) return value as Value;
-    return copyBytesDeep(value as Value);
+    const stored = found.values.get(docId);
+    if (stored === undefined) return undefined;
+    // Only a handle, or a collection holding boxed numbers, takes the slower path.
+    const value = typeof stored === "number" || found.boxedCount !== 0
+      ? unstore(found, docId, stored)
+      : stored as Value;
+    if (found.withBytes.size === 0 || !found.withBytes.has(docId)) return value;
+    return copyBytesDeep(value);
   }
 
   /** A live document's stored frozen value (bytes not copied: for internal readers only). */
   value(collection: string, docId: string): Value | undefined {
     const found = collection === this.#lastName ? this.#lastCollection : this.#find(collection);
     if (found === undefined) return undefined;
-    const value = found.values.get(docId);
-    if (found.encodedCount !== 0 && value instanceof EncodedValue) {
-      return decodeInPlace(found, docId, value);
-    }
-    return value as Value | undefined;
+    const stored = found.values.get(docId);
+    if (stored === undefined) return undefined;
+    return typeof stored === "number" || found.boxedCount !== 0
+      ? unstore(found, docId, stored)
+      : stored as Value;
   }
 
   /**
@@ -116,7 +123,9 @@ export class DocumentStore {
     if (found === undefined) return;
     const { withBytes } = found;
     for (const [docId, stored] of found.values) {
-      const value = stored instanceof EncodedValue ? decodeInPlace(found, docId, stored) : stored;
+      const value = typeof stored === "number" || found.boxedCount !== 0
+        ? unstore(found, docId, stored)
+        : stored as Value;
       yield [docId, value, withBytes.size !== 0 && withBytes.has(docId)];
     }
   }
@@ -136,7 +145,7 @@ export class DocumentStore {
   hasBytes(collection: string, docId: string): boolean {
     const found = this.#find(collection);
     if (found === undefined) return false;
-    if (found.encodedCount !== 0) this.value(collection, docId); // decode first: then it knows
+    if (found.encoded !== undefined) this.value(collection, docId); // decode first: then it knows
     return found.withBytes.size !== 0 && found.withBytes.has(docId);
   }
 
@@ -168,28 +177,92 @@ export class DocumentStore {
 
   /** Applies one write (already validated, value frozen; `hasBytes`: the value holds bytes). */
   apply(op: WriteOp, hasBytes: boolean): void {
-    this.#write(op, hasBytes, false);
+    const collection = this.#findOrCreate(op.collection);
+    const value = op.value;
+    if (typeof value === "number") {
+      this.#write(collection, op.docId, op.version, new BoxedNumber(value), false);
+      collection.boxedCount++;
+    } else this.#write(collection, op.docId, op.version, value, hasBytes);
   }
 
   /**
-   * Applies one write of WAL replay, whose value is still encoded (it is decoded on first use;
-   * whether it holds bytes is learnt then).
+   * Applies the writes of a commit record body (WAL replay), in order, each put's value left
+   * encoded in `body` (decoded on first use; whether it holds bytes is learnt then): its extent
+   * is found by {@linkcode skipValue}, which checks its framing but builds nothing. Writes to a
+   * collection for which `skip` returns true are left out (a snapshot already covers them).
+   * `body` must stay unchanged for as long as the store holds values from it.
+   *
+   * @throws {CorruptionError} when the body is not a well-formed commit (`file`/`offset` locate
+   * it); writes before the malformed one may have been applied (the caller abandons the open)
    */
-  replay(op: ReplayOp): void {
-    this.#write(op, false, op.value !== undefined);
+  replayCommit(
+    body: Uint8Array,
+    file: string,
+    offset: number,
+    skip: (collection: string) => boolean,
+  ): void {
+    const source: EncodedSource = { body, path: file, offset };
+    const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
+    const head: Value[] = [null, null, null];
+    const fail = (cause?: unknown): never => {
+      throw new CorruptionError("malformed commit record", file, offset, { cause });
+    };
+    try {
+      const count = decodeArrayPrefix(body, 0, body.length, STORED_LIMITS, [], decoded);
+      let at = decoded.end;
+      for (let i = 0; i < count; i++) {
+        const fields = decodeArrayPrefix(body, at, body.length, STORED_LIMITS, head, decoded);
+        const [name, docId, version] = head;
+        if (
+          (fields !== 3 && fields !== 4) || typeof name !== "string" ||
+          typeof docId !== "string" || typeof version !== "number" ||
+          !Number.isSafeInteger(version) || version < 1
+        ) {
+          return fail();
+        }
+        at = decoded.end;
+        const start = at;
+        if (fields === 4) at = skipValue(body, at, body.length, STORED_LIMITS);
+        if (skip(name)) continue;
+        const collection = this.#findOrCreate(name);
+        if (fields === 3) {
+          this.#write(collection, docId, version, undefined, false);
+          continue;
+        }
+        this.#write(collection, docId, version, undefined, false, true);
+        const handle = (collection.encoded ??= new EncodedValues()).add(source, start, at);
+        collection.values.set(docId, handle);
+      }
+      if (at !== body.length) fail(new CodecError(`${body.length - at} trailing bytes`, at));
+    } catch (error) {
+      if (error instanceof CorruptionError) throw error;
+      fail(error);
+    }
   }
 
-  #write(op: WriteOp | ReplayOp, hasBytes: boolean, encoded: boolean): void {
-    const collection = this.#findOrCreate(op.collection);
-    const { docId, value } = op;
+  /**
+   * Records a write of `value` (`undefined`: a delete) at `version`, releasing what the document
+   * held before. With `keep`, the caller stores the new value itself.
+   */
+  #write(
+    collection: Collection,
+    docId: string,
+    version: number,
+    value: Exclude<StoredValue, number> | undefined,
+    hasBytes: boolean,
+    keep = false,
+  ): void {
     const { values } = collection;
-    if (collection.encodedCount !== 0 && values.get(docId) instanceof EncodedValue) {
-      collection.encodedCount--; // replaced or deleted before it was ever read
+    if (collection.encoded !== undefined || collection.boxedCount !== 0) {
+      const old = values.get(docId);
+      if (typeof old === "number") release(collection, old); // replaced before it was ever read
+      else if (old instanceof BoxedNumber) collection.boxedCount--;
     }
-    if (op.version !== 1) collection.versions.set(docId, op.version);
-    if (value === undefined) values.delete(docId);
-    else values.set(docId, value);
-    if (encoded) collection.encodedCount++;
+    if (version !== 1) collection.versions.set(docId, version);
+    if (!keep) {
+      if (value === undefined) values.delete(docId);
+      else values.set(docId, value);
+    }
     if (hasBytes) collection.withBytes.add(docId);
     else if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
   }
@@ -202,14 +275,31 @@ export class DocumentStore {
   }
 }
 
-/** Decodes an encoded value of `collection` and stores the result in its place. */
-function decodeInPlace(collection: Collection, docId: string, encoded: EncodedValue): Value {
+/** The value a stored entry stands for: a handle decoded in place, a boxed number unboxed. */
+function unstore(collection: Collection, docId: string, stored: StoredValue): Value {
+  if (typeof stored === "number") return decodeInPlace(collection, docId, stored);
+  return stored instanceof BoxedNumber ? stored.value : stored;
+}
+
+/** Decodes the value of a handle of `collection` and stores the result in its place. */
+function decodeInPlace(collection: Collection, docId: string, handle: number): Value {
   const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-  const value = decodeStored(encoded, decoded);
-  collection.values.set(docId, value);
-  collection.encodedCount--;
+  const encoded = collection.encoded!;
+  const value = encoded.decode(handle, decoded);
+  if (encoded.pending === 0) collection.encoded = undefined;
+  if (typeof value === "number") {
+    collection.values.set(docId, new BoxedNumber(value));
+    collection.boxedCount++;
+  } else collection.values.set(docId, value);
   if (decoded.hasBytes) collection.withBytes.add(docId);
   return value;
+}
+
+/** Releases a handle of `collection` whose value is replaced or deleted before it was read. */
+function release(collection: Collection, handle: number): void {
+  const encoded = collection.encoded!;
+  encoded.release(handle);
+  if (encoded.pending === 0) collection.encoded = undefined;
 }
 
 /**
@@ -225,60 +315,6 @@ export function encodeCommit(ops: readonly WriteOp[]): Uint8Array {
       : [op.collection, op.docId, op.version, op.value];
   }
   return encode(rows, STORED_LIMITS);
-}
-
-/** One write of a commit record during replay: a put's value is still encoded. */
-export interface ReplayOp {
-  readonly collection: string;
-  readonly docId: string;
-  readonly version: number;
-  readonly value: EncodedValue | undefined;
-}
-
-/**
- * Decodes a commit record body for replay: each write's collection, id and version, with its
- * value left encoded (an {@linkcode EncodedValue} over `body`, decoded on first use). The value's
- * extent is found by {@linkcode skipValue}, which checks its framing but builds nothing. `body`
- * must stay unchanged for as long as the store holds values from it.
- *
- * @throws {CorruptionError} when the body is not a well-formed commit (`file`/`offset` locate it)
- */
-export function decodeCommitLazy(body: Uint8Array, file: string, offset: number): ReplayOp[] {
-  const source: EncodedSource = { body, path: file, offset };
-  const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-  const head: Value[] = [null, null, null];
-  const fail = (cause?: unknown): never => {
-    throw new CorruptionError("malformed commit record", file, offset, { cause });
-  };
-  try {
-    const count = decodeArrayPrefix(body, 0, body.length, STORED_LIMITS, [], decoded);
-    const ops: ReplayOp[] = new Array(count);
-    let at = decoded.end;
-    for (let i = 0; i < count; i++) {
-      const fields = decodeArrayPrefix(body, at, body.length, STORED_LIMITS, head, decoded);
-      const [collection, docId, version] = head;
-      if (
-        (fields !== 3 && fields !== 4) || typeof collection !== "string" ||
-        typeof docId !== "string" || typeof version !== "number" ||
-        !Number.isSafeInteger(version) || version < 1
-      ) {
-        return fail();
-      }
-      let value: EncodedValue | undefined;
-      at = decoded.end;
-      if (fields === 4) {
-        const stop = skipValue(body, at, body.length, STORED_LIMITS);
-        value = new EncodedValue(source, at, stop);
-        at = stop;
-      }
-      ops[i] = { collection, docId, version, value };
-    }
-    if (at !== body.length) fail(new CodecError(`${body.length - at} trailing bytes`, at));
-    return ops;
-  } catch (error) {
-    if (error instanceof CorruptionError) throw error;
-    return fail(error);
-  }
 }
 
 /**

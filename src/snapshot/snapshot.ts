@@ -14,7 +14,13 @@ import { crc32c } from "../codec/checksum.ts";
 import { decode, decodeArrayPrefix, type FrozenDecodeResult } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { CorruptionError } from "../errors.ts";
-import { type EncodedSource, EncodedValue, type StoredValue } from "../codec/encoded.ts";
+import {
+  BoxedNumber,
+  type CapturedBytes,
+  type EncodedSource,
+  EncodedValues,
+  type StoredValue,
+} from "../codec/encoded.ts";
 import { AtomicFileWriter } from "../io/atomic.ts";
 import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
@@ -58,12 +64,14 @@ export const SNAPSHOT_SUFFIX = ".snap";
  */
 export interface CollectionDocuments {
   /**
-   * Live documents: id → deeply frozen value, or an {@linkcode EncodedValue} not decoded yet
-   * (only when `encodedCount > 0`).
+   * Live documents: id → deeply frozen value (a number boxed as {@linkcode BoxedNumber}), or the
+   * handle (a number) of a value still encoded in `encoded`.
    */
   readonly values: Map<string, StoredValue>;
-  /** How many entries of `values` are still encoded. */
-  encodedCount: number;
+  /** The values still encoded since open; `undefined` once none is (or none ever was). */
+  encoded: EncodedValues | undefined;
+  /** How many entries of `values` are a {@linkcode BoxedNumber}. */
+  boxedCount: number;
   /**
    * Versions other than 1 (1 on creation, +1 per write including deletes): every tombstone and
    * every document written more than once. A live document missing here has version 1.
@@ -96,6 +104,8 @@ export async function writeSnapshot(
     lsn: number;
     versions: ReadonlyMap<string, number>;
     values: ReadonlyMap<string, StoredValue>;
+    /** The bytes of each handle in `values` (see {@linkcode EncodedValues.capture}). */
+    encodedBytes: CapturedBytes | undefined;
   },
   pause: () => Promise<void>,
 ): Promise<number> {
@@ -125,9 +135,12 @@ export async function writeSnapshot(
     for (const [docId, value] of values) {
       const version = versions.get(docId) ?? 1; // a live document missing there has version 1
       await addRow(
-        value instanceof EncodedValue
-          ? encodedRow(docId, version, value)
-          : encode([docId, version, value], STORED_LIMITS).slice(),
+        typeof value === "number"
+          ? encodedRow(docId, version, snapshot.encodedBytes!(value))
+          : encode(
+            [docId, version, value instanceof BoxedNumber ? value.value : value],
+            STORED_LIMITS,
+          ).slice(),
       );
     }
     for (const [docId, version] of versions) {
@@ -148,12 +161,11 @@ export async function writeSnapshot(
  * The row of a value still encoded: `[docId, version, null]` encoded, its last byte (the null)
  * replaced by the value's bytes as loaded — no decode and re-encode.
  */
-function encodedRow(docId: string, version: number, value: EncodedValue): Uint8Array {
+function encodedRow(docId: string, version: number, value: Uint8Array): Uint8Array {
   const head = encode([docId, version, null], STORED_LIMITS);
-  const length = value.end - value.start;
-  const row = new Uint8Array(head.length - 1 + length);
+  const row = new Uint8Array(head.length - 1 + value.length);
   row.set(head.subarray(0, head.length - 1));
-  row.set(value.block.body.subarray(value.start, value.end), head.length - 1);
+  row.set(value, head.length - 1);
   return row;
 }
 
@@ -233,7 +245,8 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
     }
     const documents: CollectionDocuments = {
       values: new Map(),
-      encodedCount: 0,
+      encoded: new EncodedValues(),
+      boxedCount: 0,
       versions: new Map(),
       withBytes: new Set(),
     };
@@ -262,6 +275,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
         ) {
           fail("snapshot end block does not match its contents", offset);
         }
+        if (documents.encoded!.pending === 0) documents.encoded = undefined;
         return { collection: collection as string, lsn, documents };
       }
       if (type !== BLOCK_ENTRIES) fail(`unknown snapshot block type ${type}`, offset);
@@ -316,7 +330,7 @@ function decodeEndRow(body: Uint8Array, path: string, offset: number): Value {
 /**
  * Loads the `count` rows of an entries block into `documents`. Each row's id and version are
  * decoded in place (no copy of the block); its document value stays encoded
- * ({@linkcode EncodedValue}, decoded on first use), so a reopen costs a few small decodes and one
+ * (a handle in {@linkcode EncodedValues}, decoded on first use), so a reopen costs a few small decodes and one
  * map insert per document written once (two for others). The block's checksum has been verified
  * by the caller.
  */
@@ -331,6 +345,7 @@ function loadRows(
   const block: EncodedSource = { body, path, offset };
   const head: Value[] = [null, null];
   const { values, versions } = documents;
+  const encoded = documents.encoded!;
   forEachRow(body, count, path, offset, (start, stop) => {
     let fields: number;
     try {
@@ -351,8 +366,7 @@ function loadRows(
     // a repeated id (a live document of version 1 is only in `values`).
     if (fields === 3) {
       const size = values.size;
-      values.set(docId, new EncodedValue(block, decoded.end, stop));
-      documents.encodedCount++;
+      values.set(docId, encoded.add(block, decoded.end, stop));
       if (values.size === size) throw new CorruptionError("malformed snapshot row", path, offset);
     } else if (values.has(docId)) {
       throw new CorruptionError("malformed snapshot row", path, offset);
