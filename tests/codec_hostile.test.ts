@@ -494,4 +494,76 @@ describe("skipValue() and decodeArrayPrefix() (internal: lazy loading of stored 
       CodecError,
     );
   });
+
+  test(`decodeArrayPrefix() agrees with decode() on row-like arrays, mutated and cut (seed ${RUN_SEED})`, () => {
+    // Heads of short ASCII strings and small ints take a fast path; anything else the decoder.
+    const rng = new Prng(RUN_SEED ^ 0x5eed);
+    const element = (): Value => {
+      switch (rng.int(5)) {
+        case 0:
+          return "abcdefghijklmnopqrstuvwxyz0123456789".slice(0, rng.int(37));
+        case 1:
+          return rng.int(300);
+        case 2:
+          return "é" + "x".repeat(rng.int(9));
+        case 3:
+          return -rng.int(40);
+        default:
+          return randomValue(rng, 2);
+      }
+    };
+    const tight = resolveLimits({ maxStringOrBytes: 10 });
+    for (let i = 0; i < 3_000; i++) {
+      const row = Array.from({ length: rng.int(20) }, element);
+      let input = encode(row).slice();
+      if (rng.chance(0.3)) input = input.slice(0, rng.int(input.length + 1));
+      if (rng.chance(0.3) && input.length > 0) input[rng.int(input.length)] = rng.int(256);
+      const take = rng.int(4);
+      const useLimits = rng.chance(0.2) ? tight : limits;
+      const head: Value[] = new Array(take).fill(null);
+      const result: FrozenDecodeResult = { end: 0, hasBytes: false };
+      let got: { length: number; head: Value[]; end: number } | CodecError;
+      try {
+        const length = decodeArrayPrefix(input, 0, input.length, useLimits, head, result);
+        got = { length, head: head.slice(), end: result.end };
+      } catch (error) {
+        assert.ok(error instanceof CodecError, String(error));
+        got = error;
+      }
+      // The reference: decode each leading element on its own (every decode is checked).
+      let want: { length: number; head: Value[]; end: number } | CodecError;
+      try {
+        want = referencePrefix(input, useLimits, take);
+      } catch (error) {
+        assert.ok(error instanceof CodecError, String(error));
+        want = error;
+      }
+      const context = `#${i}: ${JSON.stringify([...input])} take ${take}`;
+      if (want instanceof CodecError) assert.ok(got instanceof CodecError, context);
+      else assert.deepEqual(got, want, context);
+    }
+  });
 });
+
+/**
+ * What `decodeArrayPrefix` must return, computed from whole decodes: the array's length, its
+ * first `take` elements and where they end (a CodecError where the input has no such prefix).
+ */
+function referencePrefix(
+  input: Uint8Array,
+  useLimits: ReturnType<typeof resolveLimits>,
+  take: number,
+): { length: number; head: Value[]; end: number } {
+  const probe: Value[] = [];
+  const outer: FrozenDecodeResult = { end: 0, hasBytes: false };
+  const length = decodeArrayPrefix(input, 0, input.length, useLimits, probe, outer);
+  if (length < take) throw new CodecError("short", 0);
+  const head: Value[] = [];
+  let at = outer.end;
+  for (let k = 0; k < take; k++) {
+    const stop = skipValue(input, at, input.length, useLimits);
+    head.push(decode(input.subarray(at, stop), useLimits));
+    at = stop;
+  }
+  return { length, head, end: at };
+}

@@ -163,6 +163,8 @@ export function decodeArrayPrefix(
   into: Value[],
   result: FrozenDecodeResult,
 ): number {
+  const fast = arrayPrefixFast(bytes, start, stop, resolved, into, result);
+  if (fast >= 0) return fast;
   prefixInto = into;
   try {
     const length = withInput(bytes, start, stop, resolved, 0, 2, readArrayPrefix) as number;
@@ -260,6 +262,45 @@ function skipObject(count: number, depth: number): void {
     skipRaw(length);
     skipOne(depth + 1);
   }
+}
+
+/**
+ * {@linkcode decodeArrayPrefix} for the shape of most snapshot rows and commit writes: a fixarray
+ * whose leading elements are fixints and short ASCII strings, read without the decoder's state
+ * (which `withInput` would save and restore for every row). -1 for any other input: the full
+ * decoder then reads it, with every check and error.
+ */
+function arrayPrefixFast(
+  bytes: Uint8Array,
+  start: number,
+  stop: number,
+  resolved: Limits,
+  into: Value[],
+  result: FrozenDecodeResult,
+): number {
+  if (start >= stop) return -1;
+  const tag = bytes[start]!;
+  if (tag < TAG_FIXARRAY || tag >= TAG_FIXOBJECT || tag - TAG_FIXARRAY < into.length) return -1;
+  let at = start + 1;
+  for (let i = 0; i < into.length; i++) {
+    if (at >= stop) return -1;
+    const element = bytes[at]!;
+    if (element < TAG_FIXSTR) { // a fixint
+      into[i] = element;
+      at++;
+      continue;
+    }
+    if (element >= TAG_FIXARRAY) return -1;
+    const length = element - TAG_FIXSTR;
+    const from = at + 1;
+    if (length > stop - from || length > resolved.maxStringOrBytes) return -1;
+    for (let k = from; k < from + length; k++) if (bytes[k]! >= 0x80) return -1;
+    into[i] = asciiString(bytes, from, length);
+    at = from + length;
+  }
+  result.end = at;
+  result.hasBytes = false;
+  return tag - TAG_FIXARRAY;
 }
 
 /** Where `readArrayPrefix` puts the elements it decodes. */
@@ -508,20 +549,24 @@ function readShortString(length: number): string {
     }
   }
   pos = stop;
-  if (length <= 8) return length === 0 ? "" : fromAscii(start, length);
+  return asciiString(src, start, length);
+}
+
+/** The string of `length` ASCII bytes at `b[start]`. */
+function asciiString(b: Uint8Array, start: number, length: number): string {
+  if (length <= 8) return length === 0 ? "" : fromAscii(b, start, length);
   if (IS_JAVASCRIPTCORE) {
     let text = "";
-    for (let i = start; i < stop; i++) text += String.fromCharCode(src[i]!);
+    for (let i = start; i < start + length; i++) text += String.fromCharCode(b[i]!);
     return text;
   }
   // Collect the units, then one fromCharCode call: far fewer intermediate strings than `+=`.
   const units: number[] = new Array(length);
-  for (let i = 0; i < length; i++) units[i] = src[start + i]!;
+  for (let i = 0; i < length; i++) units[i] = b[start + i]!;
   return String.fromCharCode.apply(null, units);
 }
 
-function fromAscii(at: number, length: number): string {
-  const b = src;
+function fromAscii(b: Uint8Array, at: number, length: number): string {
   switch (length) {
     case 1:
       return String.fromCharCode(b[at]!);
