@@ -212,7 +212,9 @@ export class DocumentStore {
       let at = decoded.end;
       for (let i = 0; i < count; i++) {
         const fields = decodeArrayPrefix(body, at, body.length, STORED_LIMITS, head, decoded);
-        const [name, docId, version] = head;
+        const name = head[0];
+        const docId = head[1];
+        const version = head[2];
         if (
           (fields !== 3 && fields !== 4) || typeof name !== "string" ||
           typeof docId !== "string" || typeof version !== "number" ||
@@ -225,13 +227,12 @@ export class DocumentStore {
         if (fields === 4) at = skipValue(body, at, body.length, STORED_LIMITS);
         if (skip(name)) continue;
         const collection = this.#findOrCreate(name);
-        if (fields === 3) {
-          this.#write(collection, docId, version, undefined, false);
-          continue;
-        }
-        this.#write(collection, docId, version, undefined, false, true);
-        const handle = (collection.encoded ??= new EncodedValues()).add(source, start, at);
-        collection.values.set(docId, handle);
+        // The handle is issued before #write releases the value it replaces: the table then
+        // never runs empty (and is dropped) in between.
+        const value = fields === 3
+          ? undefined
+          : (collection.encoded ??= new EncodedValues()).add(source, start, at);
+        this.#write(collection, docId, version, value, false);
       }
       if (at !== body.length) fail(new CodecError(`${body.length - at} trailing bytes`, at));
     } catch (error) {
@@ -242,27 +243,24 @@ export class DocumentStore {
 
   /**
    * Records a write of `value` (`undefined`: a delete) at `version`, releasing what the document
-   * held before. With `keep`, the caller stores the new value itself.
+   * held before (a document at version 1 is new: it held nothing, and no lookup is made).
    */
   #write(
     collection: Collection,
     docId: string,
     version: number,
-    value: Exclude<StoredValue, number> | undefined,
+    value: StoredValue | undefined,
     hasBytes: boolean,
-    keep = false,
   ): void {
     const { values } = collection;
-    if (collection.encoded !== undefined || collection.boxedCount !== 0) {
+    if (version !== 1 && (collection.encoded !== undefined || collection.boxedCount !== 0)) {
       const old = values.get(docId);
       if (typeof old === "number") release(collection, old); // replaced before it was ever read
       else if (old instanceof BoxedNumber) collection.boxedCount--;
     }
     if (version !== 1) collection.versions.set(docId, version);
-    if (!keep) {
-      if (value === undefined) values.delete(docId);
-      else values.set(docId, value);
-    }
+    if (value === undefined) values.delete(docId);
+    else values.set(docId, value);
     if (hasBytes) collection.withBytes.add(docId);
     else if (collection.withBytes.size !== 0) collection.withBytes.delete(docId);
   }
