@@ -228,7 +228,7 @@ describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
           encodeBranchBody(
             makeBranch(
               1,
-              sortedKeys.map((k, i) => newEntry(k, { offset: 64 + i, length: 20 }, false)),
+              sortedKeys.map((k, i) => newEntry(k, { offset: 64 + i, length: 20 })),
             ),
             out,
           );
@@ -325,4 +325,24 @@ test(`branches split and merge under long separators (seed ${RUN_SEED})`, async 
   for (const n of back) present.add(n);
   check(`seed ${RUN_SEED} reinsert`);
   await store.close();
+});
+
+test("a commit that leaves one small leaf of a tall tree collapses the root to it", async () => {
+  const fileSystem = new MemoryFileSystem();
+  const store = await BTreeStore.open("tree", { fileSystem, autoCompact: false });
+  const key = (n: number) => `${"q".repeat(90)}${String(n).padStart(6, "0")}`;
+  await store.putMany(Array.from({ length: 6000 }, (_, n) => [key(n), n]));
+  assert.ok(store.stats().height >= 3, `height ${store.stats().height}`);
+  // keep three keys of the first leaf: every branch above it is left with a single child
+  await store.deleteMany(Array.from({ length: 5997 }, (_, n) => key(n + 3)));
+  assert.equal(store.stats().height, 1);
+  assert.deepEqual(store.check().problems, []);
+  assert.deepEqual([...store.range()], [[key(0), 0], [key(1), 1], [key(2), 2]]);
+  const { liveBytes } = store.stats();
+  await store.close();
+  const again = await BTreeStore.open("tree", { fileSystem, autoCompact: false });
+  assert.equal(again.stats().liveBytes, liveBytes);
+  assert.deepEqual(again.check().problems, []);
+  assert.deepEqual([...again.range()].map(([k]) => k), [key(0), key(1), key(2)]);
+  await again.close();
 });
