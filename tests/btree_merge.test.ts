@@ -346,3 +346,31 @@ test("a commit that leaves one small leaf of a tall tree collapses the root to i
   assert.deepEqual([...again.range()].map(([k]) => k), [key(0), key(1), key(2)]);
   await again.close();
 });
+
+test(`merges end when entries are nearly as large as a leaf (seed ${RUN_SEED})`, async () => {
+  const rng = new Prng(RUN_SEED);
+  const store = await BTreeStore.open("tree", {
+    fileSystem: new MemoryFileSystem(),
+    autoCompact: false,
+    fileSync: "manual",
+  });
+  const model = new Map<number, string>();
+  for (let c = 0; c < 150; c++) {
+    const puts = Array.from({ length: 1 + rng.int(40) }, () => {
+      // inline values of up to 1,000 bytes next to tiny ones: splits cannot be even
+      const value = "v".repeat(rng.chance(0.5) ? rng.int(20) : 700 + rng.int(300));
+      return [rng.int(300), value] as [number, string];
+    });
+    await store.putMany(puts);
+    for (const [k, v] of puts) model.set(k, v);
+    const victims = [...model.keys()].filter(() => rng.chance(0.3));
+    await store.deleteMany(victims);
+    for (const k of victims) model.delete(k);
+    if (c % 10 === 9) {
+      assert.deepEqual(store.check().problems, [], `seed ${RUN_SEED} commit ${c}`);
+      const expected = [...model].sort((a, b) => a[0] - b[0]);
+      assert.deepEqual([...store.range()], expected, `seed ${RUN_SEED} commit ${c}`);
+    }
+  }
+  await store.close();
+});

@@ -20,10 +20,11 @@
 import type { Value } from "../value/value.ts";
 import {
   BodyReader,
+  BRANCH_TARGET_BYTES,
   type ByteBuilder,
   ENTRY_FLAG_BLOB,
+  LEAF_TARGET_BYTES,
   MAX_KEY_BYTES,
-  NODE_TARGET_BYTES,
   NodeKind,
   type NodeRef,
   varintBytes,
@@ -286,7 +287,7 @@ export class LeafBuilder {
   #decoded: Array<Value | undefined> | undefined = undefined;
 
   /** Starts with room for `capacity` bytes. */
-  constructor(capacity: number = 2 * NODE_TARGET_BYTES) {
+  constructor(capacity: number = 2 * LEAF_TARGET_BYTES) {
     this.#bytes = new Uint8Array(Math.max(64, capacity));
   }
 
@@ -371,7 +372,7 @@ export class LeafBuilder {
   }
 
   /**
-   * The entries as leaves of at most {@linkcode NODE_TARGET_BYTES} body bytes each (a single
+   * The entries as leaves of at most {@linkcode LEAF_TARGET_BYTES} body bytes each (a single
    * entry may exceed it), of about equal size; none when there are no entries. Resets the
    * builder.
    */
@@ -380,16 +381,16 @@ export class LeafBuilder {
     const total = this.#length;
     const leaves: LeafNode[] = [];
     if (n === 0) return leaves;
-    if (total <= NODE_TARGET_BYTES || n === 1) {
+    if (total <= LEAF_TARGET_BYTES || n === 1) {
       leaves.push(this.#slice(0, n));
     } else {
-      const parts = Math.ceil(total / NODE_TARGET_BYTES);
+      const parts = Math.ceil(total / LEAF_TARGET_BYTES);
       const share = total / parts;
       let start = 0;
       let bytes = 0;
       for (let i = 0; i < n; i++) {
         const size = this.#entryBytes(i);
-        if (i > start && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
+        if (i > start && (bytes + size > LEAF_TARGET_BYTES || bytes >= share)) {
           leaves.push(this.#slice(start, i));
           start = i;
           bytes = 0;
@@ -456,7 +457,7 @@ const SCRATCH_KEEP_BYTES = 1024 * 1024;
  * time and finish each build before starting the next.
  */
 export function scratchLeafBuilder(): LeafBuilder {
-  scratchBuilder ??= new LeafBuilder(4 * NODE_TARGET_BYTES);
+  scratchBuilder ??= new LeafBuilder(4 * LEAF_TARGET_BYTES);
   scratchBuilder.reset();
   return scratchBuilder;
 }
@@ -579,7 +580,7 @@ export interface BuiltNode {
  * parent.
  */
 export class BranchBuilder {
-  #bytes: Uint8Array = new Uint8Array(4 * NODE_TARGET_BYTES);
+  #bytes: Uint8Array = new Uint8Array(4 * BRANCH_TARGET_BYTES);
   #length = 0;
   /** Per child: where its entry starts, where its separator starts, its length, its pointer. */
   #starts: number[] = [];
@@ -694,7 +695,7 @@ export class BranchBuilder {
   /** Drops every child added so far. */
   reset(): void {
     if (this.#bytes.length > SCRATCH_KEEP_BYTES) {
-      this.#bytes = new Uint8Array(4 * NODE_TARGET_BYTES);
+      this.#bytes = new Uint8Array(4 * BRANCH_TARGET_BYTES);
     }
     this.#length = 0;
     this.#starts = [];

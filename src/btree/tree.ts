@@ -13,8 +13,10 @@
  * Invariants:
  * - persisted nodes are never modified: an update copies the path from the root to every changed
  *   leaf and leaves every other node shared with older roots (and their snapshots);
- * - all leaves are at the same depth; a node's body stays under {@linkcode NODE_TARGET_BYTES}
- *   unless it holds a single entry; an updated node below {@linkcode NODE_MIN_BYTES} is merged
+ * - all leaves are at the same depth; a leaf's body stays under {@linkcode LEAF_TARGET_BYTES}
+ *   unless it holds a single entry, a branch's under {@linkcode BRANCH_TARGET_BYTES} unless it
+ *   has two children; an updated node below {@linkcode LEAF_MIN_BYTES} (leaves) or
+ *   {@linkcode BRANCH_MIN_BYTES} (branches) is merged
  *   with a neighbour; a root branch with one child is replaced by that child;
  * - an update that changes nothing (same raw key and value bytes, delete of a missing key)
  *   returns `null`, so a no-op write writes nothing;
@@ -26,11 +28,13 @@
 
 import { compareBytes } from "../value/compare.ts";
 import {
+  BRANCH_MIN_BYTES,
+  BRANCH_TARGET_BYTES,
   ByteBuilder,
   INLINE_VALUE_MAX_BYTES,
+  LEAF_MIN_BYTES,
+  LEAF_TARGET_BYTES,
   NODE_HEADER_BYTES,
-  NODE_MIN_BYTES,
-  NODE_TARGET_BYTES,
   NodeKind,
   type NodeRef,
   sealNode,
@@ -420,7 +424,7 @@ export function applyOps(
       const ref = writeBuilt(ctx, item.node);
       builder.add(item.key, ref.offset, ref.length);
     }
-    items = builder.finish(++level, NODE_TARGET_BYTES);
+    items = builder.finish(++level, BRANCH_TARGET_BYTES);
   }
   const top = items[0]!.node;
   if (top.kind === NodeKind.leaf || top.count > 1) return { root: top, height: level + 1 };
@@ -615,7 +619,7 @@ function updateBranch(
       builder.add(part.key!, ref.offset, ref.length);
     }
   }
-  return builder.finish(branch.level, NODE_TARGET_BYTES);
+  return builder.finish(branch.level, BRANCH_TARGET_BYTES);
 }
 
 const EMPTY_KEY = new Uint8Array(0);
@@ -629,10 +633,11 @@ function mergeUnderfull(ctx: UpdateContext, branch: BranchNode, parts: Part[]): 
   let children = 0;
   for (const part of parts) children += part.node === undefined ? part.to - part.from : 1;
   const level = branch.level - 1;
+  const min = level === 0 ? LEAF_MIN_BYTES : BRANCH_MIN_BYTES;
   let i = 0;
   while (i < parts.length) {
     const node = parts[i]!.node;
-    if (children < 2 || node === undefined || node.bodyBytes >= NODE_MIN_BYTES) {
+    if (children < 2 || node === undefined || node.bodyBytes >= min) {
       i++;
       continue;
     }
@@ -659,14 +664,17 @@ function mergeUnderfull(ctx: UpdateContext, branch: BranchNode, parts: Part[]): 
       const r = right.node as BranchNode;
       builder.copy(l, 0, l.count, left.key!);
       builder.copy(r, 0, r.count, right.key!);
-      merged = builder.finish(level, NODE_TARGET_BYTES);
+      merged = builder.finish(level, BRANCH_TARGET_BYTES);
     }
     merged[0]!.key = left.key!;
     parts.splice(a, 2, ...merged.map((m) => builtPart(m.key, m.node)));
     children += merged.length - 2;
-    i = a;
-    if (merged.length === 2 && merged[0]!.node.bodyBytes >= NODE_MIN_BYTES) i = a + 1;
-    if (merged.length > 2) i = a + merged.length;
+    // One node: look at it again (it may still be small). Several: the pair was split as evenly
+    // as its entries allow, so go on with the last one if it has a right neighbour (merging it
+    // back to the left would only repeat this split). Either way the number of parts right of
+    // `i` drops, so this ends even when entries are nearly as large as a node.
+    if (merged.length === 1) i = a;
+    else i = a + merged.length < parts.length ? a + merged.length - 1 : a + merged.length;
   }
 }
 
@@ -807,7 +815,7 @@ export class BulkBuilder {
   }
 
   #makeRoom(size: number): void {
-    if (this.#leaf.count > 0 && this.#leaf.bodyBytes + size > NODE_TARGET_BYTES) {
+    if (this.#leaf.count > 0 && this.#leaf.bodyBytes + size > LEAF_TARGET_BYTES) {
       this.#flushLeaf();
     }
   }
@@ -837,7 +845,7 @@ export class BulkBuilder {
     const items = this.#levels[level - 1]!;
     items.push(item);
     const branch = makeBranch(level, items);
-    if (branch.bodyBytes > NODE_TARGET_BYTES && items.length > 2) {
+    if (branch.bodyBytes > BRANCH_TARGET_BYTES && items.length > 2) {
       const last = items.pop()!;
       this.#flushBranch(level);
       this.#levels[level - 1]!.push(last);
