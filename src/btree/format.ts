@@ -64,12 +64,14 @@ export const LEAF_TARGET_BYTES = 2048;
 /** A leaf whose body is smaller than this is merged with a neighbour. */
 export const LEAF_MIN_BYTES = 512;
 /**
- * A branch is split when its body grows past this. Branches stay larger than leaves: a random
- * batch rewrites most level-1 branches anyway, and larger ones mean fewer of them to rewrite.
+ * A branch is split when its body grows past this. Branches are larger than leaves: a lookup
+ * visits one node per level, and 8 KiB branches (about 250 children of short keys) keep a
+ * million keys in 2 KiB leaves three levels deep; a random batch rewrites most level-1 branches
+ * whatever their size, so bigger ones cost commits little more until the tree is much larger.
  */
-export const BRANCH_TARGET_BYTES = 4096;
+export const BRANCH_TARGET_BYTES = 8192;
 /** A branch whose body is smaller than this is merged with a neighbour. */
-export const BRANCH_MIN_BYTES = 1024;
+export const BRANCH_MIN_BYTES = 2048;
 /** Encoded values longer than this are stored in their own blob node, not inline in the leaf. */
 export const INLINE_VALUE_MAX_BYTES = 1024;
 /** Largest encoded key (both the order-preserving form and the value form). */
