@@ -582,8 +582,7 @@ export interface BuiltNode {
 export class BranchBuilder {
   #bytes: Uint8Array = new Uint8Array(4 * BRANCH_TARGET_BYTES);
   #length = 0;
-  /** Per child: where its entry starts, where its separator starts, its length, its pointer. */
-  #starts: number[] = [];
+  /** Per child: where its separator starts (its entry 1 or 2 bytes before), its length, pointer. */
   #keyStarts: number[] = [];
   #keyLengths: number[] = [];
   #offsets: number[] = [];
@@ -591,7 +590,7 @@ export class BranchBuilder {
 
   /** Children so far. */
   get count(): number {
-    return this.#starts.length;
+    return this.#keyStarts.length;
   }
 
   #reserve(extra: number): void {
@@ -605,7 +604,6 @@ export class BranchBuilder {
   /** Appends a child with separator `key` at `offset` with `length` bytes. */
   add(key: Uint8Array, offset: number, length: number): void {
     this.#reserve(key.length + 18);
-    this.#starts.push(this.#length);
     this.#varint(key.length);
     this.#keyStarts.push(this.#length);
     this.#keyLengths.push(key.length);
@@ -642,7 +640,6 @@ export class BranchBuilder {
     for (let k = from; k < to; k++) {
       const keyStart = keyStarts[k]!;
       const keyLength = keyLengths[k]!;
-      this.#starts.push(keyStart - (keyLength < 0x80 ? 1 : 2) + shift);
       this.#keyStarts.push(keyStart + shift);
       this.#keyLengths.push(keyLength);
       this.#offsets.push(childOffsets[k]!);
@@ -664,7 +661,7 @@ export class BranchBuilder {
    * equal size; none when there are no children. Resets the builder.
    */
   finish(level: number, target: number): BuiltNode[] {
-    const n = this.#starts.length;
+    const n = this.#keyStarts.length;
     const total = this.#length;
     const result: BuiltNode[] = [];
     if (n === 0) return result;
@@ -675,7 +672,7 @@ export class BranchBuilder {
       const cuts = [0];
       let bytes = 0;
       for (let i = 0; i < n; i++) {
-        const size = (i + 1 < n ? this.#starts[i + 1]! : total) - this.#starts[i]!;
+        const size = (i + 1 < n ? this.#entryStart(i + 1) : total) - this.#entryStart(i);
         if (i > cuts[cuts.length - 1]! + 1 && (bytes + size > target || bytes >= share)) {
           cuts.push(i);
           bytes = 0;
@@ -698,11 +695,16 @@ export class BranchBuilder {
       this.#bytes = new Uint8Array(4 * BRANCH_TARGET_BYTES);
     }
     this.#length = 0;
-    this.#starts = [];
+    if (this.#keyStarts.length === 0) return;
     this.#keyStarts = [];
     this.#keyLengths = [];
     this.#offsets = [];
     this.#lengths = [];
+  }
+
+  /** Where the entry of child `i` starts. */
+  #entryStart(i: number): number {
+    return this.#keyStarts[i]! - (this.#keyLengths[i]! < 0x80 ? 1 : 2);
   }
 
   /** Children `[from, to)` as a branch with its own body; child `from` loses its separator. */
@@ -714,8 +716,9 @@ export class BranchBuilder {
     const offset = this.#offsets[from]!;
     const length = this.#lengths[from]!;
     const head = 1 + varintBytes(offset) + varintBytes(length);
-    const rest = from + 1 < to ? this.#starts[from + 1]! : 0;
-    const end = to < this.#starts.length ? this.#starts[to]! : this.#length;
+    const n = this.#keyStarts.length;
+    const rest = from + 1 < to ? this.#entryStart(from + 1) : 0;
+    const end = to < n ? this.#entryStart(to) : this.#length;
     const restBytes = from + 1 < to ? end - rest : 0;
     const body = new Uint8Array(head + restBytes);
     let at = 1; // body[0] = 0: the empty separator
@@ -736,20 +739,26 @@ export class BranchBuilder {
     if (restBytes > 0) body.set(src.subarray(rest, end), head);
     const shift = head - rest;
     const count = to - from;
-    const keyStarts = new Array<number>(count);
-    const keyLengths = new Array<number>(count);
-    const childOffsets = new Array<number>(count);
-    const childLengths = new Array<number>(count);
+    let keyStarts: number[];
+    let keyLengths: number[];
+    let childOffsets: number[];
+    let childLengths: number[];
+    if (from === 0 && to === n) {
+      // the whole builder: its arrays are handed over (reset() replaces them)
+      keyStarts = this.#keyStarts;
+      keyLengths = this.#keyLengths;
+      childOffsets = this.#offsets;
+      childLengths = this.#lengths;
+      for (let k = 1; k < count; k++) keyStarts[k] = keyStarts[k]! + shift;
+    } else {
+      keyStarts = this.#keyStarts.slice(from, to);
+      keyLengths = this.#keyLengths.slice(from, to);
+      childOffsets = this.#offsets.slice(from, to);
+      childLengths = this.#lengths.slice(from, to);
+      for (let k = 1; k < count; k++) keyStarts[k] = keyStarts[k]! + shift;
+    }
     keyStarts[0] = 1;
     keyLengths[0] = 0;
-    childOffsets[0] = offset;
-    childLengths[0] = length;
-    for (let k = 1; k < count; k++) {
-      keyStarts[k] = this.#keyStarts[from + k]! + shift;
-      keyLengths[k] = this.#keyLengths[from + k]!;
-      childOffsets[k] = this.#offsets[from + k]!;
-      childLengths[k] = this.#lengths[from + k]!;
-    }
     const node: BranchNode = {
       kind: NodeKind.branch,
       level,
