@@ -53,6 +53,7 @@ import {
   decodeBranchBody,
   emptyLeaf,
   encodeBranchBody,
+  entryBytes,
   isRef,
   keyHead,
   LeafBuilder,
@@ -783,6 +784,8 @@ export class BulkBuilder {
   #leaf = new LeafBuilder();
   /** Per level ≥ 1: the children gathered for the next branch. */
   #levels: BranchEntry[][] = [];
+  /** Per level ≥ 1: the body bytes of those children (as `makeBranch` would count them). */
+  #bytes: number[] = [];
 
   /**
    * @param emit writes a finished node and returns its reference
@@ -841,20 +844,27 @@ export class BulkBuilder {
   }
 
   #push(level: number, item: BranchEntry): void {
-    while (this.#levels.length < level) this.#levels.push([]);
+    while (this.#levels.length < level) {
+      this.#levels.push([]);
+      this.#bytes.push(0);
+    }
     const items = this.#levels[level - 1]!;
     items.push(item);
-    const branch = makeBranch(level, items);
-    if (branch.bodyBytes > BRANCH_TARGET_BYTES && items.length > 2) {
-      const last = items.pop()!;
+    const size = entryBytes(item);
+    const bytes = this.#bytes[level - 1]! + size;
+    this.#bytes[level - 1] = bytes;
+    if (bytes > BRANCH_TARGET_BYTES && items.length > 2) {
+      items.pop();
       this.#flushBranch(level);
-      this.#levels[level - 1]!.push(last);
+      this.#levels[level - 1]!.push(item);
+      this.#bytes[level - 1] = size;
     }
   }
 
   #flushBranch(level: number): void {
     const items = this.#levels[level - 1]!;
     this.#levels[level - 1] = [];
+    this.#bytes[level - 1] = 0;
     const node = makeBranch(level, items);
     this.#push(level + 1, newEntry(items[0]!.key, this.#emit(node)));
   }
