@@ -55,6 +55,11 @@ describe(`storeKey (seed ${RUN_SEED})`, () => {
       { a: "b" },
     ];
     for (const key of fixed) assert.deepEqual(storeKey(key), encodeKey(key), String(key));
+    // fast-path keys share blocks: many kept at once (across block ends) stay intact
+    const texts = Array.from({ length: 3000 }, (_, i) => `k${i}`.repeat(1 + (i % 40)));
+    const made = texts.map((text) => storeKey(text));
+    storeKey("é"); // a slow-path key in between writes nothing the others use
+    texts.forEach((text, i) => assert.deepEqual(made[i], encodeKey(text), text));
     for (let i = 0; i < 2000; i++) {
       const length = rng.int(rng.chance(0.9) ? 20 : 400);
       let text = "";
