@@ -8,17 +8,19 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
   BLOCK_BYTES,
+  BRANCH_MIN_BYTES,
+  BRANCH_TARGET_BYTES,
   BTREE_FORMAT_VERSION,
   encodeHeader,
   encodePreamble,
   HEADER_BYTES,
   HEADER_MAGIC,
   INLINE_VALUE_MAX_BYTES,
+  LEAF_MIN_BYTES,
+  LEAF_TARGET_BYTES,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
   NODE_HEADER_BYTES,
-  NODE_MIN_BYTES,
-  NODE_TARGET_BYTES,
   NodeKind,
   PREAMBLE_BYTES,
   PREAMBLE_MAGIC,
@@ -41,8 +43,14 @@ test("the btree format document matches the constants", () => {
   assert.deepEqual(NodeKind, { leaf: 1, branch: 2, blob: 3 });
   assert.ok(doc.includes(`${MAX_KEY_BYTES.toLocaleString("en")} bytes`));
   assert.ok(doc.includes(`${INLINE_VALUE_MAX_BYTES.toLocaleString("en")} bytes inline`));
-  assert.ok(doc.includes(`above ${NODE_TARGET_BYTES.toLocaleString("en")} body bytes`));
-  assert.ok(doc.includes(`below ${NODE_MIN_BYTES.toLocaleString("en")}`));
+  const en = (n: number) => n.toLocaleString("en");
+  assert.ok(
+    doc.replace(/\s+/g, " ").includes(
+      `Leaves are split above ${en(LEAF_TARGET_BYTES)} body bytes and merged with a neighbour ` +
+        `below ${en(LEAF_MIN_BYTES)}; branches are split above ${en(BRANCH_TARGET_BYTES)} and ` +
+        `merged below ${en(BRANCH_MIN_BYTES)}.`,
+    ),
+  );
   assert.ok(doc.includes(`${MAX_VALUE_BYTES / 1024 / 1024} MiB`));
   assert.match(doc, /\| 96 +\| 4 +\| checksum|\| 60 +\| 4 +\| checksum/);
 });

@@ -55,6 +55,11 @@ describe(`storeKey (seed ${RUN_SEED})`, () => {
       { a: "b" },
     ];
     for (const key of fixed) assert.deepEqual(storeKey(key), encodeKey(key), String(key));
+    // fast-path keys share blocks: many kept at once (across block ends) stay intact
+    const texts = Array.from({ length: 3000 }, (_, i) => `k${i}`.repeat(1 + (i % 40)));
+    const made = texts.map((text) => storeKey(text));
+    storeKey("é"); // a slow-path key in between writes nothing the others use
+    texts.forEach((text, i) => assert.deepEqual(made[i], encodeKey(text), text));
     for (let i = 0; i < 2000; i++) {
       const length = rng.int(rng.chance(0.9) ? 20 : 400);
       let text = "";
@@ -228,7 +233,7 @@ describe(`node search with a shared key prefix (seed ${RUN_SEED})`, () => {
           encodeBranchBody(
             makeBranch(
               1,
-              sortedKeys.map((k, i) => newEntry(k, { offset: 64 + i, length: 20 }, false)),
+              sortedKeys.map((k, i) => newEntry(k, { offset: 64 + i, length: 20 })),
             ),
             out,
           );
@@ -324,5 +329,53 @@ test(`branches split and merge under long separators (seed ${RUN_SEED})`, async 
   await store.putMany(back.map((n) => [key(n), -n]));
   for (const n of back) present.add(n);
   check(`seed ${RUN_SEED} reinsert`);
+  await store.close();
+});
+
+test("a commit that leaves one small leaf of a tall tree collapses the root to it", async () => {
+  const fileSystem = new MemoryFileSystem();
+  const store = await BTreeStore.open("tree", { fileSystem, autoCompact: false });
+  const key = (n: number) => `${"q".repeat(90)}${String(n).padStart(6, "0")}`;
+  await store.putMany(Array.from({ length: 6000 }, (_, n) => [key(n), n]));
+  assert.ok(store.stats().height >= 3, `height ${store.stats().height}`);
+  // keep three keys of the first leaf: every branch above it is left with a single child
+  await store.deleteMany(Array.from({ length: 5997 }, (_, n) => key(n + 3)));
+  assert.equal(store.stats().height, 1);
+  assert.deepEqual(store.check().problems, []);
+  assert.deepEqual([...store.range()], [[key(0), 0], [key(1), 1], [key(2), 2]]);
+  const { liveBytes } = store.stats();
+  await store.close();
+  const again = await BTreeStore.open("tree", { fileSystem, autoCompact: false });
+  assert.equal(again.stats().liveBytes, liveBytes);
+  assert.deepEqual(again.check().problems, []);
+  assert.deepEqual([...again.range()].map(([k]) => k), [key(0), key(1), key(2)]);
+  await again.close();
+});
+
+test(`merges end when entries are nearly as large as a leaf (seed ${RUN_SEED})`, async () => {
+  const rng = new Prng(RUN_SEED);
+  const store = await BTreeStore.open("tree", {
+    fileSystem: new MemoryFileSystem(),
+    autoCompact: false,
+    fileSync: "manual",
+  });
+  const model = new Map<number, string>();
+  for (let c = 0; c < 150; c++) {
+    const puts = Array.from({ length: 1 + rng.int(40) }, () => {
+      // inline values of up to 1,000 bytes next to tiny ones: splits cannot be even
+      const value = "v".repeat(rng.chance(0.5) ? rng.int(20) : 700 + rng.int(300));
+      return [rng.int(300), value] as [number, string];
+    });
+    await store.putMany(puts);
+    for (const [k, v] of puts) model.set(k, v);
+    const victims = [...model.keys()].filter(() => rng.chance(0.3));
+    await store.deleteMany(victims);
+    for (const k of victims) model.delete(k);
+    if (c % 10 === 9) {
+      assert.deepEqual(store.check().problems, [], `seed ${RUN_SEED} commit ${c}`);
+      const expected = [...model].sort((a, b) => a[0] - b[0]);
+      assert.deepEqual([...store.range()], expected, `seed ${RUN_SEED} commit ${c}`);
+    }
+  }
   await store.close();
 });

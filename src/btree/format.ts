@@ -54,10 +54,24 @@ export const HEADER_BYTES = 96;
 export const NODE_HEADER_BYTES = 16;
 /** Largest node body a reader accepts: 64 MiB (a blob holds one value of at most 32 MiB). */
 export const MAX_NODE_BODY_BYTES: number = 64 * 1024 * 1024;
-/** A leaf or branch is split when its body grows past this. */
-export const NODE_TARGET_BYTES = 4096;
-/** A leaf or branch whose body is smaller than this is merged with a neighbour. */
-export const NODE_MIN_BYTES = 1024;
+/**
+ * A leaf is split when its body grows past this. Node sizes are writer policy (a reader accepts
+ * any size): a commit rewrites every leaf it changes, so smaller leaves mean fewer bytes per
+ * commit (and a file that grows more slowly); leaves of 2 KiB write a third fewer bytes than
+ * leaves of 4 KiB for random batches at the same number of nodes per commit.
+ */
+export const LEAF_TARGET_BYTES = 2048;
+/** A leaf whose body is smaller than this is merged with a neighbour. */
+export const LEAF_MIN_BYTES = 512;
+/**
+ * A branch is split when its body grows past this. Branches are larger than leaves: a lookup
+ * visits one node per level, and 8 KiB branches (about 250 children of short keys) keep a
+ * million keys in 2 KiB leaves three levels deep; a random batch rewrites most level-1 branches
+ * whatever their size, so bigger ones cost commits little more until the tree is much larger.
+ */
+export const BRANCH_TARGET_BYTES = 8192;
+/** A branch whose body is smaller than this is merged with a neighbour. */
+export const BRANCH_MIN_BYTES = 2048;
 /** Encoded values longer than this are stored in their own blob node, not inline in the leaf. */
 export const INLINE_VALUE_MAX_BYTES = 1024;
 /** Largest encoded key (both the order-preserving form and the value form). */

@@ -20,10 +20,11 @@
 import type { Value } from "../value/value.ts";
 import {
   BodyReader,
+  BRANCH_TARGET_BYTES,
   type ByteBuilder,
   ENTRY_FLAG_BLOB,
+  LEAF_TARGET_BYTES,
   MAX_KEY_BYTES,
-  NODE_TARGET_BYTES,
   NodeKind,
   type NodeRef,
   varintBytes,
@@ -33,7 +34,7 @@ import {
 export type StoredValue = Uint8Array | NodeRef;
 
 /** A child of a branch under construction: persisted (a reference) or built by this commit. */
-export type Child = NodeRef | LeafNode | PendingBranch;
+export type Child = NodeRef | LeafNode | BranchNode | PendingBranch;
 
 /**
  * A leaf in its encoded form: entry `i` is `body[starts[i], starts[i + 1])`; its key length is
@@ -76,25 +77,13 @@ export interface BranchNode {
   bodyBytes: number;
 }
 
-/**
- * A child entry of a branch being built. A new entry has its separator and child; an entry
- * carried over unchanged from a persisted branch only names its source and index, and is
- * written by copying its bytes (no separator view, no reference object, no re-encoding).
- */
+/** A child entry of a branch being built by compaction: its separator and its child. */
 export interface BranchEntry {
-  /** The separator; `undefined` for a copied entry (the source's, at an index ≥ 1). */
-  key: Uint8Array | undefined;
-  /** The child; `undefined` for a copied entry (the source's pointer). */
-  node: Child | undefined;
-  /** Built by this commit (a candidate for merging when small). */
-  dirty: boolean;
-  /** The persisted branch an entry comes from (`undefined` for a new one). */
-  source: BranchNode | undefined;
-  /** The entry's index in `source`. */
-  index: number;
+  key: Uint8Array;
+  node: Child;
 }
 
-/** A branch built by the commit in progress (its new children not yet all written). */
+/** A branch built by compaction (its new children not yet all written). */
 export interface PendingBranch {
   kind: 2;
   level: number;
@@ -104,50 +93,13 @@ export interface PendingBranch {
 }
 
 /** A new entry with separator `key` and child `node`. */
-export function newEntry(key: Uint8Array, node: Child, dirty: boolean): BranchEntry {
-  return { key, node, dirty, source: undefined, index: 0 };
-}
-
-/** Entry `index` of the persisted `branch`, carried over unchanged. */
-export function copiedEntry(branch: BranchNode, index: number): BranchEntry {
-  // child 0's separator is empty in the body: give it one explicitly, never copy it blindly
-  return {
-    key: index === 0 ? branchKey(branch, 0) : undefined,
-    node: undefined,
-    dirty: false,
-    source: branch,
-    index,
-  };
-}
-
-/** The separator of an entry. */
-export function entryKey(entry: BranchEntry): Uint8Array {
-  return entry.key ?? branchKey(entry.source!, entry.index);
-}
-
-/** The child of an entry. */
-export function entryNode(entry: BranchEntry): Child {
-  return entry.node ?? branchChild(entry.source!, entry.index);
+export function newEntry(key: Uint8Array, node: Child): BranchEntry {
+  return { key, node };
 }
 
 /** Bytes an entry takes in a branch body (estimated for a pending child). */
 export function entryBytes(entry: BranchEntry): number {
-  const source = entry.source;
-  if (entry.key === undefined && source !== undefined) {
-    return sourceEnd(source, entry.index) - sourceStart(source, entry.index);
-  }
-  return branchEntryBytes(entryKey(entry), entryNode(entry));
-}
-
-/** Where entry `i` of a persisted branch starts in its body. */
-function sourceStart(branch: BranchNode, i: number): number {
-  const length = branch.keyLengths[i]!;
-  return branch.keyStarts[i]! - (length < 0x80 ? 1 : 2);
-}
-
-/** Where entry `i` of a persisted branch ends in its body. */
-function sourceEnd(branch: BranchNode, i: number): number {
-  return i + 1 < branch.count ? sourceStart(branch, i + 1) : branch.body.length;
+  return branchEntryBytes(entry.key, entry.node);
 }
 
 /**
@@ -335,7 +287,7 @@ export class LeafBuilder {
   #decoded: Array<Value | undefined> | undefined = undefined;
 
   /** Starts with room for `capacity` bytes. */
-  constructor(capacity: number = 2 * NODE_TARGET_BYTES) {
+  constructor(capacity: number = 2 * LEAF_TARGET_BYTES) {
     this.#bytes = new Uint8Array(Math.max(64, capacity));
   }
 
@@ -420,7 +372,7 @@ export class LeafBuilder {
   }
 
   /**
-   * The entries as leaves of at most {@linkcode NODE_TARGET_BYTES} body bytes each (a single
+   * The entries as leaves of at most {@linkcode LEAF_TARGET_BYTES} body bytes each (a single
    * entry may exceed it), of about equal size; none when there are no entries. Resets the
    * builder.
    */
@@ -429,16 +381,16 @@ export class LeafBuilder {
     const total = this.#length;
     const leaves: LeafNode[] = [];
     if (n === 0) return leaves;
-    if (total <= NODE_TARGET_BYTES || n === 1) {
+    if (total <= LEAF_TARGET_BYTES || n === 1) {
       leaves.push(this.#slice(0, n));
     } else {
-      const parts = Math.ceil(total / NODE_TARGET_BYTES);
+      const parts = Math.ceil(total / LEAF_TARGET_BYTES);
       const share = total / parts;
       let start = 0;
       let bytes = 0;
       for (let i = 0; i < n; i++) {
         const size = this.#entryBytes(i);
-        if (i > start && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
+        if (i > start && (bytes + size > LEAF_TARGET_BYTES || bytes >= share)) {
           leaves.push(this.#slice(start, i));
           start = i;
           bytes = 0;
@@ -505,30 +457,18 @@ const SCRATCH_KEEP_BYTES = 1024 * 1024;
  * time and finish each build before starting the next.
  */
 export function scratchLeafBuilder(): LeafBuilder {
-  scratchBuilder ??= new LeafBuilder(4 * NODE_TARGET_BYTES);
+  scratchBuilder ??= new LeafBuilder(4 * LEAF_TARGET_BYTES);
   scratchBuilder.reset();
   return scratchBuilder;
 }
 
-/**
- * Writes a pending branch's body; every new child must already be a reference. Copied entries
- * are copied as bytes (child 0's separator is written empty).
- */
+/** Writes a pending branch's body; every child must already be a reference. */
 export function encodeBranchBody(branch: PendingBranch, out: ByteBuilder): void {
   const entries = branch.entries;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
-    const source = entry.source;
-    if (i > 0 && entry.key === undefined && source !== undefined) {
-      out.appendRange(
-        source.body,
-        sourceStart(source, entry.index),
-        sourceEnd(source, entry.index),
-      );
-      continue;
-    }
-    const key = i === 0 ? EMPTY : entryKey(entry);
-    const child = entryNode(entry) as NodeRef;
+    const key = i === 0 ? EMPTY : entry.key;
+    const child = entry.node as NodeRef;
     out.varint(key.length);
     out.append(key);
     out.varint(child.offset);
@@ -620,4 +560,231 @@ export function decodeBranchBody(
     childLengths,
     bodyBytes: body.length,
   };
+}
+
+/** A node built by a commit, not yet written, with the separator its parent gives it. */
+export interface BuiltNode {
+  key: Uint8Array;
+  node: LeafNode | BranchNode;
+}
+
+/**
+ * Builds branch bodies from children whose references are known: copies runs of children of
+ * persisted (or just built) branches byte for byte and encodes new children, then cuts the result
+ * into branches under the size target, each in the form a load of it would return (so it is
+ * cached as it is once written, without decoding it again). The work buffer is reused; each
+ * finished branch gets its own exact-size body.
+ *
+ * While building, every child is stored with its separator (child 0's included); `finish`
+ * writes the first child of each branch with an empty separator and hands that separator to the
+ * parent.
+ */
+export class BranchBuilder {
+  #bytes: Uint8Array = new Uint8Array(4 * BRANCH_TARGET_BYTES);
+  #length = 0;
+  /** Per child: where its separator starts (its entry 1 or 2 bytes before), its length, pointer. */
+  #keyStarts: number[] = [];
+  #keyLengths: number[] = [];
+  #offsets: number[] = [];
+  #lengths: number[] = [];
+
+  /** Children so far. */
+  get count(): number {
+    return this.#keyStarts.length;
+  }
+
+  #reserve(extra: number): void {
+    const needed = this.#length + extra;
+    if (needed <= this.#bytes.length) return;
+    const next = new Uint8Array(Math.max(needed, this.#bytes.length * 2));
+    next.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = next;
+  }
+
+  /** Appends a child with separator `key` at `offset` with `length` bytes. */
+  add(key: Uint8Array, offset: number, length: number): void {
+    this.#reserve(key.length + 18);
+    this.#varint(key.length);
+    this.#keyStarts.push(this.#length);
+    this.#keyLengths.push(key.length);
+    const bytes = this.#bytes;
+    let at = this.#length;
+    for (let i = 0; i < key.length; i++) bytes[at++] = key[i]!;
+    this.#length = at;
+    this.#varint(offset);
+    this.#varint(length);
+    this.#offsets.push(offset);
+    this.#lengths.push(length);
+  }
+
+  /**
+   * Appends children `[from, to)` of `branch` unchanged; child 0 (whose separator the body
+   * leaves empty) is given `firstKey`.
+   */
+  copy(branch: BranchNode, from: number, to: number, firstKey: Uint8Array): void {
+    if (from >= to) return;
+    if (from === 0) {
+      this.add(firstKey, branch.childOffsets[0]!, branch.childLengths[0]!);
+      if (++from >= to) return;
+    }
+    const a = entryStart(branch, from);
+    const z = to < branch.count ? entryStart(branch, to) : branch.body.length;
+    this.#reserve(z - a);
+    const bytes = this.#bytes;
+    const body = branch.body;
+    const shift = this.#length - a;
+    if (z - a > 64) bytes.set(body.subarray(a, z), this.#length);
+    else for (let i = a; i < z; i++) bytes[i + shift] = body[i]!;
+    this.#length += z - a;
+    const { keyStarts, keyLengths, childOffsets, childLengths } = branch;
+    for (let k = from; k < to; k++) {
+      const keyStart = keyStarts[k]!;
+      const keyLength = keyLengths[k]!;
+      this.#keyStarts.push(keyStart + shift);
+      this.#keyLengths.push(keyLength);
+      this.#offsets.push(childOffsets[k]!);
+      this.#lengths.push(childLengths[k]!);
+    }
+  }
+
+  #varint(value: number): void {
+    while (value >= 0x80) {
+      this.#bytes[this.#length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.#bytes[this.#length++] = value;
+  }
+
+  /**
+   * The children as branches at `level` of at most `target` body bytes each (counting child 0
+   * with its separator) and at least two children each when there are two or more, of about
+   * equal size; none when there are no children. Resets the builder.
+   */
+  finish(level: number, target: number): BuiltNode[] {
+    const n = this.#keyStarts.length;
+    const total = this.#length;
+    const result: BuiltNode[] = [];
+    if (n === 0) return result;
+    if (total <= target || n <= 2) result.push(this.#slice(0, n, level));
+    else {
+      const parts = Math.ceil(total / target);
+      const share = total / parts;
+      const cuts = [0];
+      let bytes = 0;
+      for (let i = 0; i < n; i++) {
+        const size = (i + 1 < n ? this.#entryStart(i + 1) : total) - this.#entryStart(i);
+        if (i > cuts[cuts.length - 1]! + 1 && (bytes + size > target || bytes >= share)) {
+          cuts.push(i);
+          bytes = 0;
+        }
+        bytes += size;
+      }
+      if (cuts.length > 1 && n - cuts[cuts.length - 1]! < 2) cuts.pop();
+      cuts.push(n);
+      for (let c = 0; c + 1 < cuts.length; c++) {
+        result.push(this.#slice(cuts[c]!, cuts[c + 1]!, level));
+      }
+    }
+    this.reset();
+    return result;
+  }
+
+  /** Drops every child added so far. */
+  reset(): void {
+    if (this.#bytes.length > SCRATCH_KEEP_BYTES) {
+      this.#bytes = new Uint8Array(4 * BRANCH_TARGET_BYTES);
+    }
+    this.#length = 0;
+    if (this.#keyStarts.length === 0) return;
+    this.#keyStarts = [];
+    this.#keyLengths = [];
+    this.#offsets = [];
+    this.#lengths = [];
+  }
+
+  /** Where the entry of child `i` starts. */
+  #entryStart(i: number): number {
+    return this.#keyStarts[i]! - (this.#keyLengths[i]! < 0x80 ? 1 : 2);
+  }
+
+  /** Children `[from, to)` as a branch with its own body; child `from` loses its separator. */
+  #slice(from: number, to: number, level: number): BuiltNode {
+    const src = this.#bytes;
+    const first = this.#keyStarts[from]!;
+    const firstLength = this.#keyLengths[from]!;
+    const key = src.slice(first, first + firstLength);
+    const offset = this.#offsets[from]!;
+    const length = this.#lengths[from]!;
+    const head = 1 + varintBytes(offset) + varintBytes(length);
+    const n = this.#keyStarts.length;
+    const rest = from + 1 < to ? this.#entryStart(from + 1) : 0;
+    const end = to < n ? this.#entryStart(to) : this.#length;
+    const restBytes = from + 1 < to ? end - rest : 0;
+    const body = new Uint8Array(head + restBytes);
+    let at = 1; // body[0] = 0: the empty separator
+    for (let v = offset;; v = Math.floor(v / 0x80)) {
+      if (v < 0x80) {
+        body[at++] = v;
+        break;
+      }
+      body[at++] = (v % 0x80) | 0x80;
+    }
+    for (let v = length;; v = Math.floor(v / 0x80)) {
+      if (v < 0x80) {
+        body[at++] = v;
+        break;
+      }
+      body[at++] = (v % 0x80) | 0x80;
+    }
+    if (restBytes > 0) body.set(src.subarray(rest, end), head);
+    const shift = head - rest;
+    const count = to - from;
+    let keyStarts: number[];
+    let keyLengths: number[];
+    let childOffsets: number[];
+    let childLengths: number[];
+    if (from === 0 && to === n) {
+      // the whole builder: its arrays are handed over (reset() replaces them)
+      keyStarts = this.#keyStarts;
+      keyLengths = this.#keyLengths;
+      childOffsets = this.#offsets;
+      childLengths = this.#lengths;
+      for (let k = 1; k < count; k++) keyStarts[k] = keyStarts[k]! + shift;
+    } else {
+      keyStarts = this.#keyStarts.slice(from, to);
+      keyLengths = this.#keyLengths.slice(from, to);
+      childOffsets = this.#offsets.slice(from, to);
+      childLengths = this.#lengths.slice(from, to);
+      for (let k = 1; k < count; k++) keyStarts[k] = keyStarts[k]! + shift;
+    }
+    keyStarts[0] = 1;
+    keyLengths[0] = 0;
+    const node: BranchNode = {
+      kind: NodeKind.branch,
+      level,
+      count,
+      body,
+      keyStarts,
+      keyLengths,
+      heads: undefined,
+      childOffsets,
+      childLengths,
+      bodyBytes: body.length,
+    };
+    return { key, node };
+  }
+}
+
+/** Where entry `i` of a persisted branch starts in its body. */
+function entryStart(branch: BranchNode, i: number): number {
+  return branch.keyStarts[i]! - (branch.keyLengths[i]! < 0x80 ? 1 : 2);
+}
+
+let scratchBranch: BranchBuilder | undefined;
+
+/** The shared branch builder of commits, emptied (see {@linkcode scratchLeafBuilder}). */
+export function scratchBranchBuilder(): BranchBuilder {
+  scratchBranch ??= new BranchBuilder();
+  scratchBranch.reset();
+  return scratchBranch;
 }

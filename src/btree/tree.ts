@@ -3,11 +3,20 @@
  * `range()`, the copy-on-write batch update behind every commit, serialization of the new nodes,
  * and the bottom-up bulk builder used by compaction.
  *
+ * A batch update works bottom-up along the changed paths: a changed leaf is rebuilt by copying
+ * its unchanged runs of entries as bytes; a changed branch merges its small new children with a
+ * neighbour, appends them to the commit, and is rebuilt by copying its unchanged runs of
+ * children as bytes around their new references (no object per unchanged child, and the new
+ * branch is already in its decoded form, so it is cached without decoding it again). Only the
+ * root is left for the caller to write.
+ *
  * Invariants:
  * - persisted nodes are never modified: an update copies the path from the root to every changed
  *   leaf and leaves every other node shared with older roots (and their snapshots);
- * - all leaves are at the same depth; a node's body stays under {@linkcode NODE_TARGET_BYTES}
- *   unless it holds a single entry; an updated node below {@linkcode NODE_MIN_BYTES} is merged
+ * - all leaves are at the same depth; a leaf's body stays under {@linkcode LEAF_TARGET_BYTES}
+ *   unless it holds a single entry, a branch's under {@linkcode BRANCH_TARGET_BYTES} unless it
+ *   has two children; an updated node below {@linkcode LEAF_MIN_BYTES} (leaves) or
+ *   {@linkcode BRANCH_MIN_BYTES} (branches) is merged
  *   with a neighbour; a root branch with one child is replaced by that child;
  * - an update that changes nothing (same raw key and value bytes, delete of a missing key)
  *   returns `null`, so a no-op write writes nothing;
@@ -19,11 +28,13 @@
 
 import { compareBytes } from "../value/compare.ts";
 import {
+  BRANCH_MIN_BYTES,
+  BRANCH_TARGET_BYTES,
   ByteBuilder,
   INLINE_VALUE_MAX_BYTES,
+  LEAF_MIN_BYTES,
+  LEAF_TARGET_BYTES,
   NODE_HEADER_BYTES,
-  NODE_MIN_BYTES,
-  NODE_TARGET_BYTES,
   NodeKind,
   type NodeRef,
   sealNode,
@@ -36,15 +47,13 @@ import {
   branchKey,
   type BranchNode,
   buildHeads,
+  type BuiltNode,
   type Child,
   compareKeyAt,
-  copiedEntry,
   decodeBranchBody,
   emptyLeaf,
   encodeBranchBody,
   entryBytes,
-  entryKey,
-  entryNode,
   isRef,
   keyHead,
   LeafBuilder,
@@ -58,6 +67,7 @@ import {
   makeBranch,
   newEntry,
   type PendingBranch,
+  scratchBranchBuilder,
   scratchLeafBuilder,
   type StoredValue,
   type TreeNode,
@@ -366,20 +376,37 @@ export interface UpdateContext {
   written: Array<[NodeRef, TreeNode]>;
 }
 
-/** A child (new, or carried over from a persisted branch) with the smallest key it may hold. */
-type Item = BranchEntry;
+/**
+ * A child of a branch being rebuilt: a run `[from, to)` of the old branch's children, carried
+ * over unchanged (`node` undefined), or a node built by this commit with its separator.
+ */
+interface Part {
+  from: number;
+  to: number;
+  key: Uint8Array | undefined;
+  node: LeafNode | BranchNode | undefined;
+}
+
+function runPart(from: number, to: number): Part {
+  return { from, to, key: undefined, node: undefined };
+}
+
+function builtPart(key: Uint8Array, node: LeafNode | BranchNode): Part {
+  return { from: 0, to: 0, key, node };
+}
 
 /**
- * Applies `ops` (sorted by key, keys distinct) to the tree; returns the new root (in-memory
- * nodes and references) and height, or `null` when nothing changes. Blobs of new large values
- * are already in `ctx.out` when it returns.
+ * Applies `ops` (sorted by key, keys distinct) to the tree; returns the new root and height, or
+ * `null` when nothing changes. Every new node below the root is already in `ctx.out` (and
+ * `ctx.written`) when it returns; the root is returned unwritten (or as a reference when it is a
+ * node written or persisted before).
  */
 export function applyOps(
   ctx: UpdateContext,
   tree: TreeRoot,
   ops: readonly Op[],
 ): { root: Child | undefined; height: number } | null {
-  let items: Item[];
+  let items: BuiltNode[];
   let level: number;
   if (tree.root === undefined) {
     items = updateLeaf(ctx, emptyLeaf(), ops, 0, ops.length) ?? [];
@@ -392,13 +419,30 @@ export function applyOps(
     items = updated;
   }
   if (items.length === 0) return { root: undefined, height: 0 };
-  while (items.length > 1) items = splitBranch(items, ++level);
-  let node = entryNode(items[0]!);
-  while (!isRef(node) && node.kind === NodeKind.branch && node.entries.length === 1) {
-    node = entryNode(node.entries[0]!);
+  while (items.length > 1) {
+    const builder = scratchBranchBuilder();
+    for (const item of items) {
+      const ref = writeBuilt(ctx, item.node);
+      builder.add(item.key, ref.offset, ref.length);
+    }
+    items = builder.finish(++level, BRANCH_TARGET_BYTES);
+  }
+  const top = items[0]!.node;
+  if (top.kind === NodeKind.leaf || top.count > 1) return { root: top, height: level + 1 };
+  // A root branch with one child is replaced by that child (again while the child is a
+  // single-child branch this commit wrote: that one is dropped as superseded).
+  let ref: NodeRef = { offset: top.childOffsets[0]!, length: top.childLengths[0]! };
+  level--;
+  for (;;) {
+    const at = ctx.written.findIndex(([written]) => written.offset === ref.offset);
+    const node = at < 0 ? undefined : ctx.written[at]![1];
+    if (node === undefined || node.kind !== NodeKind.branch || node.count > 1) break;
+    ctx.written.splice(at, 1);
+    free(ctx, ref);
+    ref = { offset: node.childOffsets[0]!, length: node.childLengths[0]! };
     level--;
   }
-  return { root: node, height: level + 1 };
+  return { root: ref, height: level + 1 };
 }
 
 function updateChild(
@@ -408,7 +452,7 @@ function updateChild(
   ops: readonly Op[],
   lo: number,
   hi: number,
-): Item[] | null {
+): BuiltNode[] | null {
   const node = loadChild(ctx.file, ref.offset, ref.length, level);
   const items = node.kind === NodeKind.leaf
     ? updateLeaf(ctx, node, ops, lo, hi)
@@ -438,7 +482,7 @@ function updateLeaf(
   ops: readonly Op[],
   lo: number,
   hi: number,
-): Item[] | null {
+): BuiltNode[] | null {
   const builder = scratchLeafBuilder();
   let changed = false;
   let i = 0;
@@ -491,159 +535,196 @@ export function writeBlob(
   value: Uint8Array,
   written: Array<[NodeRef, TreeNode]>,
 ): NodeRef {
-  const ref = frame(file, out, base, NodeKind.blob, 0, 0, () => out.append(value));
+  const ref = frame(file, out, base, NodeKind.blob, 0, 0, value);
   // its own copy: `value` may be a view of a larger buffer
   written.push([ref, { kind: NodeKind.blob, bytes: value.slice(), decoded: undefined }]);
   return ref;
 }
 
-function leafItems(leaves: LeafNode[]): Item[] {
-  return leaves.map((leaf) => newEntry(leafKey(leaf, 0), leaf, true));
+function leafItems(leaves: LeafNode[]): BuiltNode[] {
+  const items: BuiltNode[] = [];
+  for (let i = 0; i < leaves.length; i++) {
+    const leaf = leaves[i]!;
+    items.push({ key: leafKey(leaf, 0), node: leaf });
+  }
+  return items;
 }
 
+/** The index ≥ `from` of the child of `branch` whose key range holds `key`. */
+function childFrom(branch: BranchNode, key: Uint8Array, from: number): number {
+  const body = branch.body;
+  const starts = branch.keyStarts;
+  const lengths = branch.keyLengths;
+  let lo = from + 1;
+  let hi = branch.count - 1;
+  let found = from;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeyAt(body, starts[mid]!, lengths[mid]!, key) <= 0) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+/**
+ * Merges `ops[lo, hi)` into the subtrees of `branch`; unchanged runs of children are copied as
+ * bytes. The new children are merged with a neighbour when small, then written to `ctx.out`, and
+ * the branch is rebuilt (and split when too big) around them.
+ */
 function updateBranch(
   ctx: UpdateContext,
   branch: BranchNode,
   ops: readonly Op[],
   lo: number,
   hi: number,
-): Item[] | null {
+): BuiltNode[] | null {
   const n = branch.count;
-  const items: Item[] = [];
-  let changed = false;
+  const childLevel = branch.level - 1;
+  let parts: Part[] | undefined;
+  let runStart = 0;
+  let c = 0;
   let o = lo;
-  for (let c = 0; c < n; c++) {
+  while (o < hi) {
+    c = childFrom(branch, ops[o]!.key, c);
     let end = hi;
     if (c + 1 < n) {
       const start = branch.keyStarts[c + 1]!;
       const length = branch.keyLengths[c + 1]!;
-      let a = o;
-      let b = hi;
-      while (a < b) {
-        const mid = (a + b) >>> 1;
-        if (compareKeyAt(branch.body, start, length, ops[mid]!.key) > 0) a = mid + 1;
-        else b = mid;
-      }
-      end = a;
+      end = o + 1;
+      while (end < hi && compareKeyAt(branch.body, start, length, ops[end]!.key) > 0) end++;
     }
-    const updated = end > o
-      ? updateChild(ctx, branchChild(branch, c), branch.level - 1, ops, o, end)
-      : null;
-    if (updated === null) items.push(copiedEntry(branch, c));
-    else {
-      changed = true;
+    const updated = updateChild(ctx, branchChild(branch, c), childLevel, ops, o, end);
+    if (updated !== null) {
+      parts ??= [];
+      if (runStart < c) parts.push(runPart(runStart, c));
       if (updated.length > 0) updated[0]!.key = branchKey(branch, c);
-      for (const item of updated) items.push(item);
+      for (let u = 0; u < updated.length; u++) {
+        parts.push(builtPart(updated[u]!.key, updated[u]!.node));
+      }
+      runStart = c + 1;
     }
     o = end;
+    c++;
   }
-  if (!changed) return null;
-  mergeUnderfull(ctx, items, branch.level - 1);
-  return items.length === 0 ? [] : splitBranch(items, branch.level);
+  if (parts === undefined) return null;
+  if (runStart < n) parts.push(runPart(runStart, n));
+  mergeUnderfull(ctx, branch, parts);
+  const builder = scratchBranchBuilder();
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p]!;
+    if (part.node === undefined) builder.copy(branch, part.from, part.to, EMPTY_KEY);
+    else {
+      const ref = writeBuilt(ctx, part.node);
+      builder.add(part.key!, ref.offset, ref.length);
+    }
+  }
+  return builder.finish(branch.level, BRANCH_TARGET_BYTES);
 }
 
-function nodeBytes(item: Item): number {
-  const node = item.node;
-  return node === undefined || isRef(node) ? Infinity : node.bodyBytes;
-}
+const EMPTY_KEY = new Uint8Array(0);
 
-/** Merges each new node below the minimum size with a neighbour (and re-splits if needed). */
-function mergeUnderfull(ctx: UpdateContext, items: Item[], level: number): void {
+/**
+ * Merges each new child below the minimum size with a neighbour (and re-splits if needed): the
+ * next child, or the previous one for the last. A neighbour carried over from `branch` is
+ * loaded and superseded.
+ */
+function mergeUnderfull(ctx: UpdateContext, branch: BranchNode, parts: Part[]): void {
+  let children = 0;
+  for (const part of parts) children += part.node === undefined ? part.to - part.from : 1;
+  const level = branch.level - 1;
+  const min = level === 0 ? LEAF_MIN_BYTES : BRANCH_MIN_BYTES;
   let i = 0;
-  while (i < items.length) {
-    const item = items[i]!;
-    if (items.length < 2 || !item.dirty || nodeBytes(item) >= NODE_MIN_BYTES) {
+  while (i < parts.length) {
+    const node = parts[i]!.node;
+    if (children < 2 || node === undefined || node.bodyBytes >= min) {
       i++;
       continue;
     }
-    const a = i + 1 < items.length ? i : i - 1;
-    const left = items[a]!;
-    const right = items[a + 1]!;
-    let merged: Item[];
+    let a: number;
+    if (i + 1 < parts.length) {
+      a = i;
+      detach(ctx, branch, parts, i + 1, true);
+    } else {
+      a = detach(ctx, branch, parts, i - 1, false);
+    }
+    const left = parts[a]!;
+    const right = parts[a + 1]!;
+    let merged: BuiltNode[];
     if (level === 0) {
       const builder = scratchLeafBuilder();
-      const l = asLeaf(ctx, left);
-      const r = asLeaf(ctx, right);
+      const l = left.node as LeafNode;
+      const r = right.node as LeafNode;
       builder.copy(l, 0, l.count);
       builder.copy(r, 0, r.count);
       merged = leafItems(builder.finish());
     } else {
-      merged = splitBranch(
-        branchItems(asBranch(ctx, left, level), entryKey(left)).concat(
-          branchItems(asBranch(ctx, right, level), entryKey(right)),
-        ),
-        level,
-      );
+      const builder = scratchBranchBuilder();
+      const l = left.node as BranchNode;
+      const r = right.node as BranchNode;
+      builder.copy(l, 0, l.count, left.key!);
+      builder.copy(r, 0, r.count, right.key!);
+      merged = builder.finish(level, BRANCH_TARGET_BYTES);
     }
-    merged[0]!.key = entryKey(left);
-    items.splice(a, 2, ...merged);
-    i = a;
-    if (merged.length === 2 && nodeBytes(merged[0]!) >= NODE_MIN_BYTES) i = a + 1;
-    if (merged.length > 2) i = a + merged.length;
+    merged[0]!.key = left.key!;
+    parts.splice(a, 2, ...merged.map((m) => builtPart(m.key, m.node)));
+    children += merged.length - 2;
+    // One node: look at it again (it may still be small). Several: the pair was split as evenly
+    // as its entries allow, so go on with the last one if it has a right neighbour (merging it
+    // back to the left would only repeat this split). Either way the number of parts right of
+    // `i` drops, so this ends even when entries are nearly as large as a node.
+    if (merged.length === 1) i = a;
+    else i = a + merged.length < parts.length ? a + merged.length - 1 : a + merged.length;
   }
 }
 
-function asLeaf(ctx: UpdateContext, item: Item): LeafNode {
-  const node = entryNode(item);
-  if (!isRef(node)) return node as LeafNode;
-  free(ctx, node);
-  return loadChild(ctx.file, node.offset, node.length, 0) as LeafNode;
+/**
+ * Makes the child next to a new one a built part: when `parts[j]` is a run of `branch`, its
+ * first (`first`) or last child is loaded, superseded and split off the run. Returns the index
+ * of that part.
+ */
+function detach(
+  ctx: UpdateContext,
+  branch: BranchNode,
+  parts: Part[],
+  j: number,
+  first: boolean,
+): number {
+  const part = parts[j]!;
+  if (part.node !== undefined) return j;
+  const c = first ? part.from : part.to - 1;
+  const ref = branchChild(branch, c);
+  free(ctx, ref);
+  const node = loadChild(ctx.file, ref.offset, ref.length, branch.level - 1);
+  const built = builtPart(branchKey(branch, c), node);
+  if (part.to - part.from === 1) {
+    parts[j] = built;
+    return j;
+  }
+  if (first) {
+    part.from++;
+    parts.splice(j, 0, built);
+    return j;
+  }
+  part.to--;
+  parts.splice(j + 1, 0, built);
+  return j + 1;
 }
 
-function asBranch(ctx: UpdateContext, item: Item, level: number): BranchNode | PendingBranch {
-  const node = entryNode(item);
-  if (!isRef(node)) return node as PendingBranch;
-  free(ctx, node);
-  return loadChild(ctx.file, node.offset, node.length, level) as BranchNode;
-}
-
-/** The children of a branch as items; the first one gets `firstKey`. */
-function branchItems(branch: BranchNode | PendingBranch, firstKey: Uint8Array): Item[] {
-  const items: Item[] = [];
-  if ("entries" in branch) {
-    for (let i = 0; i < branch.entries.length; i++) {
-      const entry = branch.entries[i]!;
-      items.push(i === 0 ? { ...entry, key: firstKey } : entry);
-    }
-  } else {
-    items.push(newEntry(firstKey, branchChild(branch, 0), false));
-    for (let i = 1; i < branch.count; i++) items.push(copiedEntry(branch, i));
-  }
-  return items;
-}
-
-/** Groups `items` (children at `level − 1`) into branches at `level` under the size target. */
-function splitBranch(items: Item[], level: number): Item[] {
-  const whole = makeBranch(level, items);
-  if (whole.bodyBytes <= NODE_TARGET_BYTES || items.length <= 2) {
-    return [newEntry(entryKey(items[0]!), whole, true)];
-  }
-  const parts = Math.ceil(whole.bodyBytes / NODE_TARGET_BYTES);
-  const share = whole.bodyBytes / parts;
-  const cuts = [0];
-  let bytes = 0;
-  for (let i = 0; i < items.length; i++) {
-    const size = entryBytes(items[i]!);
-    if (i > cuts[cuts.length - 1]! + 1 && (bytes + size > NODE_TARGET_BYTES || bytes >= share)) {
-      cuts.push(i);
-      bytes = 0;
-    }
-    bytes += size;
-  }
-  if (cuts.length > 1 && items.length - cuts[cuts.length - 1]! < 2) cuts.pop();
-  cuts.push(items.length);
-  const result: Item[] = [];
-  for (let c = 0; c + 1 < cuts.length; c++) {
-    const slice = items.slice(cuts[c]!, cuts[c + 1]!);
-    result.push(newEntry(entryKey(slice[0]!), makeBranch(level, slice), true));
-  }
-  return result;
+/** Appends `node` (a leaf or branch built by this commit) to the commit; returns its reference. */
+function writeBuilt(ctx: UpdateContext, node: LeafNode | BranchNode): NodeRef {
+  const level = node.kind === NodeKind.leaf ? 0 : node.level;
+  const ref = frame(ctx.file, ctx.out, ctx.base, node.kind, level, node.count, node.body);
+  ctx.written.push([ref, node]);
+  return ref;
 }
 
 /**
  * Serializes `node` and every in-memory node below it into `out` (children first), as if `out`
  * starts at file offset `base`; returns the node's reference. `written` receives each new node
- * in the form a load of it would return (so it can be cached).
+ * in the form a load of it would return (so it can be cached). A built leaf or branch (the root
+ * of a commit) is written as it is; a pending branch (compaction) is encoded.
  */
 export function writeNode(
   file: GenerationFile,
@@ -653,25 +734,25 @@ export function writeNode(
   written: Array<[NodeRef, TreeNode]>,
 ): NodeRef {
   if (isRef(node)) return node;
-  if (node.kind === NodeKind.leaf) {
-    const ref = frame(file, out, base, NodeKind.leaf, 0, node.count, () => out.append(node.body));
+  if (node.kind === NodeKind.leaf || !("entries" in node)) {
+    const level = node.kind === NodeKind.leaf ? 0 : node.level;
+    const ref = frame(file, out, base, node.kind, level, node.count, node.body);
     written.push([ref, node]);
     return ref;
   }
   const entries = node.entries;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
-    if (entry.node !== undefined) entry.node = writeNode(file, entry.node, out, base, written);
+    entry.node = writeNode(file, entry.node, out, base, written);
   }
-  const ref = frame(file, out, base, NodeKind.branch, node.level, entries.length, () => {
-    encodeBranchBody(node, out);
-  });
+  const ref = frame(file, out, base, NodeKind.branch, node.level, entries.length, node);
   const start = ref.offset - base;
   const bytes = out.bytes.slice(start + NODE_HEADER_BYTES, start + ref.length);
   written.push([ref, decodeBranchBody(bytes, 0, entries.length, node.level)]);
   return ref;
 }
 
+/** Appends a node frame and its body (bytes, or a pending branch encoded in place), sealed. */
 function frame(
   file: GenerationFile,
   out: ByteBuilder,
@@ -679,12 +760,13 @@ function frame(
   kind: number,
   level: number,
   count: number,
-  body: () => void,
+  body: Uint8Array | PendingBranch,
 ): NodeRef {
   if (count > 0xffff) throw new RangeError("node entry count overflows u16");
   const start = out.length;
   out.zeros(NODE_HEADER_BYTES);
-  body();
+  if (body instanceof Uint8Array) out.append(body);
+  else encodeBranchBody(body, out);
   const bodyBytes = out.length - start - NODE_HEADER_BYTES;
   const fields = { kind, level, count, bodyBytes };
   sealNode(out.bytes, start, fields, file.salt, base + start, out.range);
@@ -701,7 +783,9 @@ export class BulkBuilder {
   #blob: (value: Uint8Array) => NodeRef;
   #leaf = new LeafBuilder();
   /** Per level ≥ 1: the children gathered for the next branch. */
-  #levels: Item[][] = [];
+  #levels: BranchEntry[][] = [];
+  /** Per level ≥ 1: the body bytes of those children (as `makeBranch` would count them). */
+  #bytes: number[] = [];
 
   /**
    * @param emit writes a finished node and returns its reference
@@ -734,7 +818,7 @@ export class BulkBuilder {
   }
 
   #makeRoom(size: number): void {
-    if (this.#leaf.count > 0 && this.#leaf.bodyBytes + size > NODE_TARGET_BYTES) {
+    if (this.#leaf.count > 0 && this.#leaf.bodyBytes + size > LEAF_TARGET_BYTES) {
       this.#flushLeaf();
     }
   }
@@ -755,27 +839,34 @@ export class BulkBuilder {
   #flushLeaf(): void {
     // Entries were added only while they fit, so this is one leaf.
     for (const leaf of this.#leaf.finish()) {
-      this.#push(1, newEntry(leafKey(leaf, 0).slice(), this.#emit(leaf), false));
+      this.#push(1, newEntry(leafKey(leaf, 0).slice(), this.#emit(leaf)));
     }
   }
 
-  #push(level: number, item: Item): void {
-    while (this.#levels.length < level) this.#levels.push([]);
+  #push(level: number, item: BranchEntry): void {
+    while (this.#levels.length < level) {
+      this.#levels.push([]);
+      this.#bytes.push(0);
+    }
     const items = this.#levels[level - 1]!;
     items.push(item);
-    const branch = makeBranch(level, items);
-    if (branch.bodyBytes > NODE_TARGET_BYTES && items.length > 2) {
-      const last = items.pop()!;
+    const size = entryBytes(item);
+    const bytes = this.#bytes[level - 1]! + size;
+    this.#bytes[level - 1] = bytes;
+    if (bytes > BRANCH_TARGET_BYTES && items.length > 2) {
+      items.pop();
       this.#flushBranch(level);
-      this.#levels[level - 1]!.push(last);
+      this.#levels[level - 1]!.push(item);
+      this.#bytes[level - 1] = size;
     }
   }
 
   #flushBranch(level: number): void {
     const items = this.#levels[level - 1]!;
     this.#levels[level - 1] = [];
+    this.#bytes[level - 1] = 0;
     const node = makeBranch(level, items);
-    this.#push(level + 1, newEntry(items[0]!.key!, this.#emit(node), false));
+    this.#push(level + 1, newEntry(items[0]!.key, this.#emit(node)));
   }
 }
 
