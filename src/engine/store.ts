@@ -95,10 +95,13 @@ export class DocumentStore {
     if (found === undefined) return undefined;
     const stored = found.values.get(docId);
     if (stored === undefined) return undefined;
-    // Only a handle, or a collection holding boxed numbers, takes the slower path.
-    const value = typeof stored === "number" || found.boxedCount !== 0
-      ? unstore(found, docId, stored)
-      : stored as Value;
+    // Only a collection holding values still encoded or boxed numbers takes the slower path
+    // (checked on the collection, not on the value: a `typeof` test of every value read here
+    // cost Node's get a quarter of its speed).
+    let value = stored as Value;
+    if (found.encoded !== undefined || found.boxedCount !== 0) {
+      value = unstore(found, docId, stored);
+    }
     if (found.withBytes.size === 0 || !found.withBytes.has(docId)) return value;
     return copyBytesDeep(value);
   }
@@ -109,7 +112,7 @@ export class DocumentStore {
     if (found === undefined) return undefined;
     const stored = found.values.get(docId);
     if (stored === undefined) return undefined;
-    return typeof stored === "number" || found.boxedCount !== 0
+    return found.encoded !== undefined || found.boxedCount !== 0
       ? unstore(found, docId, stored)
       : stored as Value;
   }
@@ -123,7 +126,7 @@ export class DocumentStore {
     if (found === undefined) return;
     const { withBytes } = found;
     for (const [docId, stored] of found.values) {
-      const value = typeof stored === "number" || found.boxedCount !== 0
+      const value = found.encoded !== undefined || found.boxedCount !== 0
         ? unstore(found, docId, stored)
         : stored as Value;
       yield [docId, value, withBytes.size !== 0 && withBytes.has(docId)];
