@@ -372,6 +372,19 @@ export function checkNodeFrame(
   return frame;
 }
 
+/**
+ * `bytes` if it has room for `extra` bytes after its first `length`, else a buffer at least twice
+ * as large holding a copy of those `length` bytes (the growth rule of every node and commit
+ * builder).
+ */
+export function withRoom(bytes: Uint8Array, length: number, extra: number): Uint8Array {
+  const needed = length + extra;
+  if (needed <= bytes.length) return bytes;
+  const next = new Uint8Array(Math.max(needed, bytes.length * 2));
+  next.set(bytes.subarray(0, length));
+  return next;
+}
+
 /** Appends bytes to a growing buffer; used to build a whole commit before one write. */
 export class ByteBuilder {
   /** The buffer; valid up to `length`. */
@@ -400,11 +413,7 @@ export class ByteBuilder {
 
   /** Makes room for `extra` more bytes. */
   reserve(extra: number): void {
-    const needed = this.length + extra;
-    if (needed <= this.bytes.length) return;
-    const next = new Uint8Array(Math.max(needed, this.bytes.length * 2));
-    next.set(this.bytes.subarray(0, this.length));
-    this.bytes = next;
+    this.bytes = withRoom(this.bytes, this.length, extra);
   }
 
   /** Appends `data`. */

@@ -28,6 +28,7 @@ import {
   NodeKind,
   type NodeRef,
   varintBytes,
+  withRoom,
 } from "./format.ts";
 
 /** A stored value: inline encoded bytes, or a reference to a blob node. */
@@ -302,11 +303,7 @@ export class LeafBuilder {
   }
 
   #reserve(extra: number): void {
-    const needed = this.#length + extra;
-    if (needed <= this.#bytes.length) return;
-    const next = new Uint8Array(Math.max(needed, this.#bytes.length * 2));
-    next.set(this.#bytes.subarray(0, this.#length));
-    this.#bytes = next;
+    this.#bytes = withRoom(this.#bytes, this.#length, extra);
   }
 
   /** Appends entries `[from, to)` of `leaf` unchanged. */
@@ -594,11 +591,7 @@ export class BranchBuilder {
   }
 
   #reserve(extra: number): void {
-    const needed = this.#length + extra;
-    if (needed <= this.#bytes.length) return;
-    const next = new Uint8Array(Math.max(needed, this.#bytes.length * 2));
-    next.set(this.#bytes.subarray(0, this.#length));
-    this.#bytes = next;
+    this.#bytes = withRoom(this.#bytes, this.#length, extra);
   }
 
   /** Appends a child with separator `key` at `offset` with `length` bytes. */
