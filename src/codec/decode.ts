@@ -241,25 +241,15 @@ function skipRaw(length: number): void {
 }
 
 function skipArray(length: number, depth: number): void {
-  if (depth > limits.maxDepth) fail(`nesting deeper than maxDepth (${limits.maxDepth})`, pos - 1);
-  if (length > limits.maxArrayLen) {
-    fail(`length ${length} exceeds maxArrayLen (${limits.maxArrayLen})`, pos - 1);
-  }
+  checkContainer(depth, length, "maxArrayLen");
   for (let i = 0; i < length; i++) skipOne(depth + 1);
 }
 
 function skipObject(count: number, depth: number): void {
-  if (depth > limits.maxDepth) fail(`nesting deeper than maxDepth (${limits.maxDepth})`, pos - 1);
-  if (count > limits.maxObjectFields) {
-    fail(`length ${count} exceeds maxObjectFields (${limits.maxObjectFields})`, pos - 1);
-  }
+  checkContainer(depth, count, "maxObjectFields");
   for (let i = 0; i < count; i++) {
-    const start = pos;
-    const length = pos < end && src[pos]! < 0x80 ? src[pos++]! : readVarUint();
-    if (length > limits.maxStringOrBytes) {
-      fail(`length ${length} exceeds maxStringOrBytes (${limits.maxStringOrBytes})`, start);
-    }
-    skipRaw(length);
+    const length = readKeyLength(); // advances past the header first: not `pos += ...`
+    pos += length;
     skipOne(depth + 1);
   }
 }
@@ -675,11 +665,21 @@ function readBytes(): Uint8Array {
   return copy;
 }
 
-function readArray(length: number, depth: number): Value[] {
+/**
+ * The checks of an array or object header (just read) before its elements are read or skipped:
+ * nesting depth and element count against the limits.
+ */
+function checkContainer(
+  depth: number,
+  count: number,
+  limit: "maxArrayLen" | "maxObjectFields",
+): void {
   if (depth > limits.maxDepth) fail(`nesting deeper than maxDepth (${limits.maxDepth})`, pos - 1);
-  if (length > limits.maxArrayLen) {
-    fail(`length ${length} exceeds maxArrayLen (${limits.maxArrayLen})`, pos - 1);
-  }
+  if (count > limits[limit]) fail(`length ${count} exceeds ${limit} (${limits[limit]})`, pos - 1);
+}
+
+function readArray(length: number, depth: number): Value[] {
+  checkContainer(depth, length, "maxArrayLen");
   if (length > end - pos) truncated(pos);
   const array: Value[] = new Array(length);
   for (let i = 0; i < length; i++) array[i] = readValue(depth + 1);
@@ -687,10 +687,7 @@ function readArray(length: number, depth: number): Value[] {
 }
 
 function readObject(count: number, depth: number): { [key: string]: Value } {
-  if (depth > limits.maxDepth) fail(`nesting deeper than maxDepth (${limits.maxDepth})`, pos - 1);
-  if (count > limits.maxObjectFields) {
-    fail(`length ${count} exceeds maxObjectFields (${limits.maxObjectFields})`, pos - 1);
-  }
+  checkContainer(depth, count, "maxObjectFields");
   if (count * 2 > end - pos) truncated(pos);
   const object: { [key: string]: Value } = {};
   if (count > SMALL_OBJECT_FIELDS) return readLargeObject(object, count, depth);
@@ -743,13 +740,19 @@ const KEY_CACHE_SIZE = 4096;
 const keyCacheStrings: Array<string | undefined> = new Array(KEY_CACHE_SIZE).fill(undefined);
 const keyCacheBytes = new Uint8Array(KEY_CACHE_SIZE * 16);
 
-function readKey(): string {
+/** Reads an object key's byte length and checks that many bytes follow, within the limit. */
+function readKeyLength(): number {
   const start = pos;
   const length = pos < end && src[pos]! < 0x80 ? src[pos++]! : readVarUint();
   if (length > end - pos) truncated(start);
   if (length > limits.maxStringOrBytes) {
     fail(`length ${length} exceeds maxStringOrBytes (${limits.maxStringOrBytes})`, start);
   }
+  return length;
+}
+
+function readKey(): string {
+  const length = readKeyLength();
   if (length === 0 || length > 16) return readString(length);
   let hash = length;
   for (let i = pos; i < pos + length; i++) hash = (hash * 31 + src[i]!) | 0;
