@@ -27,7 +27,7 @@ import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
-import type { CollectionDocuments } from "../snapshot/snapshot.ts";
+import { type CollectionDocuments, emptyDocuments } from "../snapshot/snapshot.ts";
 import {
   BoxedNumber,
   type EncodedSource,
@@ -61,13 +61,7 @@ export class DocumentStore {
   #findOrCreate(name: string): Collection {
     let collection = this.#find(name);
     if (collection === undefined) {
-      collection = {
-        values: new Map(),
-        encoded: undefined,
-        boxedCount: 0,
-        versions: new Map(),
-        withBytes: new Set(),
-      };
+      collection = emptyDocuments(undefined);
       this.#collections.set(name, collection);
       this.#lastName = name;
       this.#lastCollection = collection;

@@ -81,6 +81,11 @@ export interface CollectionDocuments {
   readonly withBytes: Set<string>;
 }
 
+/** A collection with no documents; `encoded` receives the values a load leaves encoded. */
+export function emptyDocuments(encoded: EncodedValues | undefined): CollectionDocuments {
+  return { values: new Map(), encoded, boxedCount: 0, versions: new Map(), withBytes: new Set() };
+}
+
 /** What a snapshot file holds. */
 export interface LoadedSnapshot {
   /** The collection name stored in the header. */
@@ -243,13 +248,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
     if (typeof collection !== "string" || !Number.isSafeInteger(lsn)) {
       fail("bad snapshot header fields", 16);
     }
-    const documents: CollectionDocuments = {
-      values: new Map(),
-      encoded: new EncodedValues(),
-      boxedCount: 0,
-      versions: new Map(),
-      withBytes: new Set(),
-    };
+    const documents = emptyDocuments(new EncodedValues());
     let offset = headerBytes;
     let blocks = 0;
     let rowsLoaded = 0;
@@ -329,8 +328,8 @@ function decodeEndRow(body: Uint8Array, path: string, offset: number): Value {
 
 /**
  * Loads the `count` rows of an entries block into `documents`. Each row's id and version are
- * decoded in place (no copy of the block); its document value stays encoded
- * (a handle in {@linkcode EncodedValues}, decoded on first use), so a reopen costs a few small decodes and one
+ * decoded in place (no copy of the block); its document value stays encoded (a handle in
+ * {@linkcode EncodedValues}, decoded on first use), so a reopen costs a few small decodes and one
  * map insert per document written once (two for others). The block's checksum has been verified
  * by the caller.
  */
