@@ -23,8 +23,9 @@ import type { IndexDefinition } from "./index/document_index.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
 import { Query, queryCandidates } from "./index/query.ts";
 import { prefixEnd } from "./index/sorted_keys.ts";
+import { cloneFrozen, lastCloneHadBytes } from "./value/freeze.ts";
 import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
-import { assertValue, type Value } from "./value/value.ts";
+import type { Value } from "./value/value.ts";
 import { DEFAULT_WAL_OPTIONS, type WalSyncMode } from "./wal/writer.ts";
 import type {
   ChangeEvent,
@@ -407,10 +408,14 @@ export class Glen {
     try {
       checkCollectionName(collection);
       checkDocId(docId);
-      if (value === undefined) assertValue(value, this.#limits); // not a delete: throws
-      const version = this.#engine.store.version(collection, docId) + 1;
-      const op = { collection, docId, version, value };
-      return this.#engine.commitValues([op], version, this.#limits);
+      const frozen = cloneFrozen(value, this.#limits);
+      const hasBytes = lastCloneHadBytes();
+      // Looked up after the copy (a getter may write) and passed on: no second lookup.
+      const store = this.#engine.store;
+      const version = store.version(collection, docId) + 1;
+      const op = { collection, docId, version, value: frozen };
+      const previous = version === 1 ? undefined : store.value(collection, docId);
+      return this.#engine.commitWith([op], [hasBytes], [previous], version);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -471,26 +476,35 @@ export class Glen {
     try {
       checkCollectionName(collection);
       const staged = new Map<string, Value>();
+      let withBytes: Set<string> | undefined; // ids whose staged value holds bytes
       for (const [docId, value] of entries) {
         checkDocId(docId);
-        if (value === undefined) assertValue(value, this.#limits); // not a delete: throws
-        if (staged.size !== 0 && staged.has(docId)) {
-          // A repeated id takes its last value and its last position; the value it replaces is
-          // still checked (the commit encodes, and so checks, only the last one).
-          assertValue(staged.get(docId), this.#limits);
+        const frozen = cloneFrozen(value, this.#limits);
+        const size = staged.size;
+        staged.set(docId, frozen);
+        if (staged.size === size) {
+          // A repeated id: it takes its last value and its last position.
           staged.delete(docId);
+          staged.set(docId, frozen);
+          withBytes?.delete(docId);
         }
-        staged.set(docId, value);
+        if (lastCloneHadBytes()) (withBytes ??= new Set()).add(docId);
       }
       this.#engine.assertWritable();
       if (staged.size === 0) return Promise.resolve();
       const ops: WriteOp[] = new Array(staged.size);
+      const hasBytes: boolean[] = new Array(staged.size);
+      const previous: Array<Value | undefined> = new Array(staged.size);
       const store = this.#engine.store;
       let i = 0;
       for (const [docId, value] of staged) {
-        ops[i++] = { collection, docId, version: store.version(collection, docId) + 1, value };
+        const version = store.version(collection, docId);
+        ops[i] = { collection, docId, version: version + 1, value };
+        hasBytes[i] = withBytes !== undefined && withBytes.has(docId);
+        // A document never written has no value: skip the second lookup (most of a bulk load).
+        previous[i++] = version === 0 ? undefined : store.value(collection, docId);
       }
-      return this.#engine.commitValues(ops, undefined, this.#limits);
+      return this.#engine.commitWith(ops, hasBytes, previous, undefined);
     } catch (error) {
       return Promise.reject(error);
     }

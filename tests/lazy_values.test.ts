@@ -230,62 +230,6 @@ describe("values loaded at open are decoded on first use", () => {
     assert.equal(table.pending, 0);
   });
 
-  test("an encoded-values table reuses handles and source slots: it never outgrows what is pending", () => {
-    const table = new EncodedValues();
-    const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-    const kept: Array<[number, string]> = [];
-    for (let round = 0; round < 10_000; round++) {
-      const text = `v${round}`;
-      const body = encode([text, text]); // a fresh source per round, two values in it
-      const source = { body, path: "s", offset: 0 };
-      const first = table.add(source, 1, body.length - text.length - 1);
-      const second = table.add(source, body.length - text.length - 1, body.length);
-      table.release(first);
-      if (round % 1000 === 0) kept.push([second, text]);
-      else assert.equal(table.decode(second, decoded), text);
-    }
-    assert.equal(table.pending, kept.length);
-    assert.ok(table.slots <= kept.length + 2, `${table.slots} slots for ${kept.length} pending`);
-    for (const [handle, text] of kept) assert.equal(table.decode(handle, decoded), text);
-    assert.equal(table.pending, 0);
-  });
-
-  test("an encoded-values table copies its pending values out of sources they barely use", () => {
-    const table = new EncodedValues();
-    const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-    // 64 sources of 64 KiB, 256 values each; then all but one value per source released.
-    const held: Array<[number, string]> = [];
-    let captured: ReturnType<EncodedValues["capture"]> | undefined;
-    let capturedHandle = -1;
-    for (let s = 0; s < 64; s++) {
-      const texts = Array.from({ length: 256 }, (_, i) => `${s}:${i}:`.padEnd(250, "x"));
-      const body = encode(texts);
-      const source = { body, path: `s${s}`, offset: 0 };
-      const handles: number[] = [];
-      let at = 3; // after the array head (TAG_ARRAY and a 2-byte count)
-      for (const text of texts) {
-        const length = encode(text).length;
-        handles.push(table.add(source, at, at + length));
-        at += length;
-      }
-      assert.equal(at, body.length);
-      for (let i = 1; i < handles.length; i++) table.release(handles[i]!);
-      held.push([handles[0]!, texts[0]!]);
-      if (s === 10) {
-        captured = table.capture();
-        capturedHandle = handles[0]!;
-      }
-    }
-    const pendingBytes = held.reduce((sum, [, text]) => sum + encode(text).length, 0);
-    assert.ok(
-      table.pinnedBytes <= 4 * pendingBytes + (1 << 20) + 64 * 1024,
-      `${table.pinnedBytes} bytes pinned for ${pendingBytes} pending`,
-    );
-    assert.deepEqual(captured!(capturedHandle), encode(held[10]![1]), "a capture keeps its bytes");
-    for (const [handle, text] of held) assert.equal(table.decode(handle, decoded), text);
-    assert.equal(table.pinnedBytes, 0);
-  });
-
   test("subscriptions and live queries see undecoded documents", async () => {
     const fs = new MemoryFileSystem();
     const expected = await compactedDb(fs, RUN_SEED + 4);

@@ -93,7 +93,7 @@ const INVALID: unique symbol = Symbol("invalid value");
  * ```
  */
 export function encode(value: Value, limitOverrides?: Partial<Limits>): Uint8Array {
-  if (busy) return encodeNested(() => encode(value, limitOverrides));
+  if (busy) return encodeNested(value, limitOverrides);
   limits = resolveLimits(limitOverrides);
   protoPolluted = hasEnumerableProperty(Object.prototype);
   busy = true;
@@ -102,76 +102,10 @@ export function encode(value: Value, limitOverrides?: Partial<Limits>): Uint8Arr
     writeValue(value, 1);
   } catch (error) {
     position = start;
-    throw error === INVALID ? preciseError(value, limits) : error;
+    throw error === INVALID ? preciseError(value) : error;
   } finally {
     busy = false;
   }
-  return finish(start);
-}
-
-/**
- * Encodes `rows` as one array of arrays — the form of a WAL commit record — checking the element
- * at index `valueAt` of each row against `valueLimits` exactly as {@linkcode encode} would check
- * it alone (its depth counts from 1), and the other elements against `rowLimits`. The extent of
- * row `i`'s element `valueAt` in the result goes to `extents[2 * i]` (start) and
- * `extents[2 * i + 1]` (end); a row without that element gets `0, 0`. Each element is read once.
- *
- * @throws as {@linkcode encode} does, for an invalid element: the error of that element alone
- */
-export function encodeRows(
-  rows: ArrayLike<readonly Value[]>,
-  valueAt: number,
-  valueLimits: Limits,
-  rowLimits: Limits,
-  extents: Uint32Array,
-): Uint8Array {
-  if (busy) {
-    return encodeNested(() => encodeRows(rows, valueAt, valueLimits, rowLimits, extents));
-  }
-  protoPolluted = hasEnumerableProperty(Object.prototype);
-  busy = true;
-  const start = position;
-  let row = -1;
-  let inValue = false;
-  try {
-    limits = rowLimits;
-    if (position > safeEnd) room(SLACK_BYTES);
-    writeArrayHeader(rows.length);
-    for (row = 0; row < rows.length; row++) {
-      const fields = rows[row]!;
-      if (position > safeEnd) room(SLACK_BYTES);
-      writeArrayHeader(fields.length);
-      extents[2 * row] = extents[2 * row + 1] = start;
-      for (let i = 0; i < fields.length; i++) {
-        if (i !== valueAt) {
-          writeValue(fields[i], 3);
-          continue;
-        }
-        limits = valueLimits;
-        inValue = true;
-        extents[2 * row] = position;
-        writeValue(fields[i], 1);
-        extents[2 * row + 1] = position;
-        inValue = false;
-        limits = rowLimits;
-      }
-    }
-  } catch (error) {
-    position = start;
-    if (error !== INVALID) throw error;
-    const fields = rows[row];
-    throw inValue
-      ? preciseError(fields![valueAt], valueLimits)
-      : preciseError(fields ?? rows as unknown, rowLimits);
-  } finally {
-    busy = false;
-  }
-  for (let i = 0; i < 2 * rows.length; i++) extents[i] -= start;
-  return finish(start);
-}
-
-/** The result of a call that wrote from `start`; prepares the buffer for the next call. */
-function finish(start: number): Uint8Array {
   const result = target.subarray(start, position);
   const written = position - start;
   if (target.length > RETAIN_BUFFER_BYTES) {
@@ -185,24 +119,23 @@ function finish(start: number): Uint8Array {
   return result;
 }
 
-function preciseError(value: unknown, checked: Limits): unknown {
+function preciseError(value: unknown): unknown {
   try {
-    assertValue(value, checked);
+    assertValue(value, limits);
   } catch (error) {
     return error;
   }
   return new TypeError("Cannot encode this value (it changed while being encoded)");
 }
 
-/** Runs an encode called while another is in progress (from a getter) on fresh state. */
-function encodeNested(run: () => Uint8Array): Uint8Array {
-  const saved = { target, position, safeEnd, limits, protoPolluted };
+function encodeNested(value: Value, limitOverrides?: Partial<Limits>): Uint8Array {
+  const saved = { target, position, safeEnd, limits };
   replaceBuffer(INITIAL_BUFFER_BYTES);
   busy = false;
   try {
-    return run().slice();
+    return encode(value, limitOverrides).slice();
   } finally {
-    ({ target, position, safeEnd, limits, protoPolluted } = saved);
+    ({ target, position, safeEnd, limits } = saved);
     busy = true;
   }
 }
@@ -477,22 +410,17 @@ function writeObject(value: object, depth: number): void {
 function writeArray(value: unknown[], depth: number): void {
   if (depth > limits.maxDepth) throw INVALID; // bytes and Ids are leaves: no depth of their own
   const length = value.length;
-  writeArrayHeader(length);
-  for (let i = 0; i < length; i++) {
-    const element = value[i];
-    if (element === undefined) throw INVALID; // also an array hole
-    writeValue(element, depth + 1);
-  }
-}
-
-/** The head of an array of `length` elements (checked against the limit; room ensured). */
-function writeArrayHeader(length: number): void {
   if (length > limits.maxArrayLen) throw INVALID;
   if (length <= FIXARRAY_MAX) {
     target[position++] = TAG_FIXARRAY + length;
   } else {
     target[position++] = TAG_ARRAY;
     writeVarUint32(length);
+  }
+  for (let i = 0; i < length; i++) {
+    const element = value[i];
+    if (element === undefined) throw INVALID; // also an array hole
+    writeValue(element, depth + 1);
   }
 }
 

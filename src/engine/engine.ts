@@ -4,11 +4,9 @@
  *
  * Commit protocol (one synchronous step, so commits never interleave):
  *   1. check the engine is writable (open, not failed);
- *   2. encode the commit record (an encoding error changes nothing; while a caller's values are
- *      encoded, their getters cannot write to the engine); let observers check the writes;
+ *   2. encode the commit record (an encoding error changes nothing);
  *   3. append it to the WAL (assigns the LSN; the record is written at the end of this tick);
- *   4. apply the writes to memory (a value written by `put`/`putMany` stays encoded in the
- *      record until first read);
+ *   4. apply the writes to memory;
  *   5. return the promise that resolves when the record is durable under the sync mode.
  *
  * Recovery (open): load the manifest and every snapshot file, then replay WAL records newer than
@@ -32,11 +30,10 @@ import {
   writeSnapshot,
 } from "../snapshot/snapshot.ts";
 import type { CapturedBytes, StoredValue } from "../codec/encoded.ts";
-import { decode, decodeFrozen, type FrozenDecodeResult } from "../codec/decode.ts";
+import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { containsBytes, deepFreeze } from "../value/freeze.ts";
+import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
-import { type Limits, STORED_LIMITS } from "../value/limits.ts";
 import { RecordType } from "../wal/format.ts";
 import { recoverWal } from "../wal/recovery.ts";
 import {
@@ -46,7 +43,7 @@ import {
   type WalWriterOptions,
 } from "../wal/writer.ts";
 import { collectionFileName } from "./names.ts";
-import { decodeCommit, DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
+import { DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
 
 /** Where and how the engine persists. */
 export interface EngineOptions {
@@ -74,13 +71,7 @@ export interface EngineStats {
 export interface CommitEvent {
   /** The commit's LSN (in memory: a counter). */
   readonly lsn: number;
-  /** How many writes the commit made (`ops.length`, known without decoding anything). */
-  readonly size: number;
-  /**
-   * The writes, in order, values frozen. For a commit whose values were kept encoded, they are
-   * decoded from its record on first access: observers that only count or order commits should
-   * read `size` and `lsn` and touch `ops` and `hasBytes` only when someone will see the values.
-   */
+  /** The writes, in order. */
   readonly ops: readonly WriteOp[];
   /** Each written document's stored value before the commit (`undefined`: absent or deleted). */
   readonly previous: readonly (Value | undefined)[];
@@ -93,58 +84,12 @@ export interface CommitEvent {
  * synchronous step, in the order they were added.
  */
 export interface CommitObserver {
-  /**
-   * Whether `check` and `applied` need to see writes to `collection`. When no observer needs a
-   * commit's collections, the engine keeps its values encoded and calls neither for it (only
-   * `durable`, with values decoded on demand). An observer without `check` and `applied` can
-   * leave this out; one with either must say.
-   */
-  watches?(collection: string): boolean;
   /** Before anything changes; may throw to reject the commit (nothing is written then). */
   check?(ops: readonly WriteOp[], store: DocumentStore): void;
   /** Right after the writes are applied in memory, in the same step. Must not throw. */
   applied?(event: CommitEvent): void;
   /** Once the commit is durable under the sync mode (acknowledged), in commit order. */
   durable?(event: CommitEvent): void;
-}
-
-/** A commit event whose values are decoded from the commit record when first asked for. */
-class EncodedCommitEvent implements CommitEvent {
-  readonly lsn: number;
-  readonly size: number;
-  readonly previous: readonly (Value | undefined)[];
-  #body: Uint8Array | undefined;
-  #ops: WriteOp[] = [];
-  #hasBytes: boolean[] = [];
-
-  constructor(
-    lsn: number,
-    previous: readonly (Value | undefined)[],
-    body: Uint8Array,
-    size: number,
-  ) {
-    this.lsn = lsn;
-    this.previous = previous;
-    this.#body = body;
-    this.size = size;
-  }
-
-  get ops(): readonly WriteOp[] {
-    this.#decode();
-    return this.#ops;
-  }
-
-  get hasBytes(): readonly boolean[] {
-    this.#decode();
-    return this.#hasBytes;
-  }
-
-  #decode(): void {
-    if (this.#body === undefined) return;
-    this.#ops = decodeCommit(this.#body, "(commit in memory)", 0);
-    this.#body = undefined;
-    this.#hasBytes = this.#ops.map((op) => op.value !== undefined && containsBytes(op.value));
-  }
 }
 
 /** The WAL directory inside a database directory. */
@@ -166,8 +111,6 @@ export class Engine {
   #maintenance: Promise<unknown> = Promise.resolve();
   #observers: CommitObserver[] = [];
   #schema: Value = null;
-  /** True while a caller's values are being encoded (their getters may run). */
-  #encoding = false;
 
   private constructor(storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined) {
     this.#storage = storage;
@@ -278,9 +221,6 @@ export class Engine {
 
   /** Throws unless writes are possible (open, not closing, not failed). */
   assertWritable(): void {
-    if (this.#encoding) {
-      throw new TypeError("A value being written cannot write to the database (from a getter)");
-    }
     if (this.#closing !== undefined) throw new DatabaseClosedError("The database is closed");
     this.#assertNotFailed();
   }
@@ -319,119 +259,22 @@ export class Engine {
     result: T,
   ): Promise<T> {
     this.assertWritable();
-    const extents = new Uint32Array(2 * ops.length);
-    const body = encodeCommit(ops, STORED_LIMITS, extents);
-    return this.#commit(ops, hasBytes, known, result, body);
-  }
-
-  /**
-   * `commitWith` for values that come straight from a caller, neither checked nor copied: each
-   * is checked against `limits` by encoding it (the only time it is read). When no observer
-   * watches a written collection, the values stay encoded in the commit record, decoded on first
-   * read; otherwise they are decoded from the record (frozen) for the observers and stored so.
-   * Throws synchronously, changing nothing, for an invalid value (the precise error of `encode`)
-   * or when the engine is not writable; a getter of a value being written that tries to write to
-   * this engine gets a `TypeError`.
-   */
-  commitValues<T>(ops: readonly WriteOp[], result: T, limits: Limits): Promise<T> {
-    this.assertWritable();
-    const extents = new Uint32Array(2 * ops.length);
-    let body: Uint8Array;
-    this.#encoding = true;
-    try {
-      body = encodeCommit(ops, limits, extents);
-    } finally {
-      this.#encoding = false;
-    }
-    this.assertWritable(); // a getter may have closed the database
-    if (!this.#watched(ops)) return this.#commitEncoded(ops, result, body, extents);
-    // Observers see the values as readers will: decoded from the record, frozen.
-    const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-    const frozen: WriteOp[] = new Array(ops.length);
-    const hasBytes: boolean[] = new Array(ops.length);
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      hasBytes[i] = false;
-      if (op.value === undefined) {
-        frozen[i] = op;
-        continue;
-      }
-      const end = extents[2 * i + 1]!;
-      const value = decodeFrozen(body, extents[2 * i]!, end, STORED_LIMITS, 1, decoded);
-      frozen[i] = { collection: op.collection, docId: op.docId, version: op.version, value };
-      hasBytes[i] = decoded.hasBytes;
-    }
-    return this.#commit(frozen, hasBytes, undefined, result, body);
-  }
-
-  /** Whether an observer watches a collection that `ops` write to. */
-  #watched(ops: readonly WriteOp[]): boolean {
-    let last: string | undefined;
-    for (const op of ops) {
-      if (op.collection === last) continue;
-      last = op.collection;
-      for (const observer of this.#observers) if (observer.watches?.(last)) return true;
-    }
-    return false;
-  }
-
-  /**
-   * Steps 3–5 of the commit protocol for frozen `ops` encoded as `body` (`hasBytes[i]`:
-   * `ops[i].value` holds bytes); every observer sees the commit.
-   */
-  #commit<T>(
-    ops: readonly WriteOp[],
-    hasBytes: readonly boolean[],
-    known: readonly (Value | undefined)[] | undefined,
-    result: T,
-    body: Uint8Array,
-  ): Promise<T> {
     const observers = this.#observers;
     for (const observer of observers) observer.check?.(ops, this.store);
     const previous = observers.length === 0
       ? []
       : known ?? ops.map((op) => this.store.value(op.collection, op.docId));
-    const durable = this.#append(RecordType.commit, body, result);
+    const durable = this.#append(RecordType.commit, encodeCommit(ops), result);
     for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
     if (observers.length === 0) return durable;
-    const event: CommitEvent = { lsn: this.#lastLsn, size: ops.length, ops, previous, hasBytes };
+    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous, hasBytes };
     for (const observer of observers) observer.applied?.(event);
-    this.#announce(durable, event);
-    return durable;
-  }
-
-  /**
-   * Steps 3–5 for writes of collections no observer watches, whose values stay encoded in
-   * `body` (`ops[i].value`, a caller's value, is not kept); `durable` observers get an event
-   * that decodes them from `body` if asked.
-   */
-  #commitEncoded<T>(
-    ops: readonly WriteOp[],
-    result: T,
-    body: Uint8Array,
-    extents: Uint32Array,
-  ): Promise<T> {
-    // Values before the commit, as subscriptions expect (a document written for the first
-    // time had none: no lookup).
-    const previous: Array<Value | undefined> = new Array(ops.length);
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      previous[i] = op.version === 1 ? undefined : this.store.value(op.collection, op.docId);
-    }
-    const durable = this.#append(RecordType.commit, body, result);
-    this.store.applyEncoded(ops, body, extents);
-    this.#announce(durable, new EncodedCommitEvent(this.#lastLsn, previous, body, ops.length));
-    return durable;
-  }
-
-  /** Calls the `durable` observers with `event` once `durable` resolves. */
-  #announce(durable: Promise<unknown>, event: CommitEvent): void {
-    const observers = this.#observers;
     if (observers.some((observer) => observer.durable !== undefined)) {
       durable.then(() => {
         for (const observer of observers) observer.durable?.(event);
       }, () => undefined); // a failed commit is never announced
     }
+    return durable;
   }
 
   /** Appends a record (or, in memory, just counts it); returns the durability promise. */

@@ -23,10 +23,10 @@
  */
 
 import { decode, decodeArrayPrefix, type FrozenDecodeResult, skipValue } from "../codec/decode.ts";
-import { encodeRows } from "../codec/encode.ts";
+import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
-import { copyBytesDeep, deepFreeze } from "../value/freeze.ts";
-import { type Limits, STORED_LIMITS } from "../value/limits.ts";
+import { copyBytesDeep } from "../value/freeze.ts";
+import { STORED_LIMITS } from "../value/limits.ts";
 import { type CollectionDocuments, emptyDocuments } from "../snapshot/snapshot.ts";
 import {
   BoxedNumber,
@@ -183,28 +183,6 @@ export class DocumentStore {
   }
 
   /**
-   * Applies the writes `ops` of a commit whose record body is `body`, each put's value left
-   * encoded there (at `extents[2 * i]`…`extents[2 * i + 1]`, from {@linkcode encodeCommit}) and
-   * decoded on first use; `ops[i].value` itself is not kept. `body` must stay unchanged for as
-   * long as the store holds values from it.
-   */
-  applyEncoded(ops: readonly WriteOp[], body: Uint8Array, extents: Uint32Array): void {
-    const source: EncodedSource = { body, path: "(written since open)", offset: 0 };
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      const collection = this.#findOrCreate(op.collection);
-      const value = op.value === undefined
-        ? undefined
-        : (collection.encoded ??= new EncodedValues()).add(
-          source,
-          extents[2 * i]!,
-          extents[2 * i + 1]!,
-        );
-      this.#write(collection, op.docId, op.version, value, false);
-    }
-  }
-
-  /**
    * Applies the writes of a commit record body (WAL replay), in order, each put's value left
    * encoded in `body` (decoded on first use; whether it holds bytes is learnt then): its extent
    * is found by {@linkcode skipValue}, which checks its framing but builds nothing. Writes to a
@@ -321,29 +299,21 @@ function release(collection: Collection, handle: number): void {
 
 /**
  * The body of a commit record: an array of `[collection, docId, version, value]` (put) or
- * `[collection, docId, version]` (delete), in the value codec. Each value is checked against
- * `valueLimits` (and read once); the extent of `ops[i].value` in the body goes to
- * `extents[2 * i]` and `extents[2 * i + 1]` (`0, 0` for a delete).
- *
- * @throws as {@linkcode encodeRows} does, for an invalid value (nothing is written)
+ * `[collection, docId, version]` (delete), in the value codec.
  */
-export function encodeCommit(
-  ops: readonly WriteOp[],
-  valueLimits: Limits,
-  extents: Uint32Array,
-): Uint8Array {
-  const rows: Value[][] = new Array(ops.length);
+export function encodeCommit(ops: readonly WriteOp[]): Uint8Array {
+  const rows: Value[] = new Array(ops.length);
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
     rows[i] = op.value === undefined
       ? [op.collection, op.docId, op.version]
       : [op.collection, op.docId, op.version, op.value];
   }
-  return encodeRows(rows, 3, valueLimits, STORED_LIMITS, extents);
+  return encode(rows, STORED_LIMITS);
 }
 
 /**
- * Decodes a commit record body into its writes, values deeply frozen.
+ * Decodes a commit record body into its writes (values not yet frozen).
  *
  * @throws {CorruptionError} when the body is not a well-formed commit (`file`/`offset` locate it)
  */
@@ -369,13 +339,7 @@ function commitOps(rows: Value, file: string, offset: number): WriteOp[] {
     ) {
       throw new CorruptionError("malformed write in commit record", file, offset);
     }
-    const value = row[3];
-    ops[i] = {
-      collection: row[0],
-      docId: row[1],
-      version: row[2],
-      value: value === undefined ? undefined : deepFreeze(value),
-    };
+    ops[i] = { collection: row[0], docId: row[1], version: row[2], value: row[3] };
   }
   return ops;
 }

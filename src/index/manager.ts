@@ -245,11 +245,6 @@ export class IndexManager implements CommitObserver {
   }
 
   /** Rejects a commit that would violate a unique index (`CommitObserver.check`). */
-  /** Whether the collection has an index, active or being built (`CommitObserver.watches`). */
-  watches(collection: string): boolean {
-    return (this.#active.get(collection)?.size ?? 0) !== 0 || this.#building.has(collection);
-  }
-
   check(ops: readonly WriteOp[]): void {
     if (!this.#hasUnique) return;
     for (const [collection, group] of groupByCollection(ops)) {

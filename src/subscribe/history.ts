@@ -17,6 +17,7 @@
 import type { CommitEvent } from "../engine/engine.ts";
 import { decodeCommit, type WriteOp } from "../engine/store.ts";
 import type { FileSystem } from "../io/filesystem.ts";
+import { deepFreeze } from "../value/freeze.ts";
 import { RecordType } from "../wal/format.ts";
 import { WalReader } from "../wal/reader.ts";
 import { CursorExpiredError } from "./errors.ts";
@@ -25,8 +26,6 @@ import { CursorExpiredError } from "./errors.ts";
 export interface HistoricCommit {
   /** Its LSN. */
   readonly lsn: number;
-  /** `ops.length`. */
-  readonly size: number;
   /** Its writes (frozen values). */
   readonly ops: readonly WriteOp[];
 }
@@ -73,14 +72,14 @@ export class CommitHistory {
   /** Records an acknowledged commit (called in LSN order). */
   record(event: CommitEvent): void {
     this.#ring.push(event); // a CommitEvent is a HistoricCommit: no copy
-    this.#ops += event.size;
+    this.#ops += event.ops.length;
     while (
       this.#ring.length - this.#head > this.#maxCommits ||
       (this.#ops > this.#maxOps && this.#ring.length > this.#head)
     ) {
       const evicted = this.#ring[this.#head]!;
       this.#ring[this.#head++] = undefined as unknown as HistoricCommit;
-      this.#ops -= evicted.size;
+      this.#ops -= evicted.ops.length;
       this.#floorLsn = evicted.lsn;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#ring.length) {
@@ -171,7 +170,8 @@ export class HistoryCursor {
       this.#position = record.lsn;
       if (record.type !== RecordType.commit || record.lsn > this.#throughLsn) continue;
       const ops = decodeCommit(record.body, this.#wal.dir, 0);
-      commits.push({ lsn: record.lsn, size: ops.length, ops });
+      for (const op of ops) if (op.value !== undefined) deepFreeze(op.value);
+      commits.push({ lsn: record.lsn, ops });
     }
     return commits;
   }

@@ -104,9 +104,8 @@ export class SubscriptionHub {
   #dispatch(event: CommitEvent): void {
     this.#ackedLsn = event.lsn;
     this.#history.record(event);
-    // `ops` and `hasBytes` are read only for listeners: they may decode the commit's values.
+    const { ops, previous, lsn, hasBytes } = event;
     if (this.#docs.size > 0) {
-      const { ops, previous, lsn, hasBytes } = event;
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         if (!this.#docFilter.mayContain(op.collection, op.docId)) continue;
@@ -124,7 +123,6 @@ export class SubscriptionHub {
     }
     for (const listener of this.#everything) guarded(listener, () => listener.onCommit(event));
     if (this.#byCollection.size === 0) return;
-    const { ops } = event;
     let notified: Set<CommitListener> | undefined;
     for (const op of ops) {
       const listeners = this.#byCollection.get(op.collection);
