@@ -50,17 +50,22 @@ export function buildDocs(count: number, seed: number = STORE_SEED): Array<[stri
   return docs;
 }
 
-/** The ids of `docs` in a seeded random order (Fisher–Yates), the same strings as in `docs`. */
+/** The ids of `docs` in a seeded random order, the same strings as in `docs`. */
 export function shuffledIds(docs: ReadonlyArray<[string, Value]>, seed: number): string[] {
-  const ids = docs.map(([id]) => id);
+  return Array.from(shuffledOrder(docs.length, seed), (i) => docs[i]![0]);
+}
+
+/** `0 … count - 1` in a seeded random order (Fisher–Yates). */
+export function shuffledOrder(count: number, seed: number): Int32Array {
+  const order = new Int32Array(count).map((_, i) => i);
   const random = createRandom(seed);
-  for (let i = ids.length - 1; i > 0; i--) {
+  for (let i = count - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    const t = ids[i]!;
-    ids[i] = ids[j]!;
-    ids[j] = t;
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
   }
-  return ids;
+  return order;
 }
 
 /** A fresh temporary directory (on the same disk as the default tmpdir). */
