@@ -1,5 +1,7 @@
 /**
- * Reading configuration from environment variables without importing `node:` modules.
+ * Facts about the runtime, found without importing `node:` modules: configuration from
+ * environment variables, and which JavaScript engine runs the code (for the few paths tuned per
+ * engine).
  *
  * Invariant: never prompts and never throws. Under Deno the variable is read only when the
  * `env` permission for it is already granted (a library must not trigger a permission prompt);
@@ -8,6 +10,10 @@
  *
  * @module
  */
+
+/** Whether the engine is JavaScriptCore (Bun) rather than V8 (Node, Deno). */
+export const IS_JAVASCRIPTCORE: boolean = typeof (globalThis as { Bun?: unknown }).Bun !==
+  "undefined";
 
 interface DenoEnvLike {
   permissions?: { querySync?: (d: { name: "env"; variable: string }) => { state: string } };

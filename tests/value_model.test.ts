@@ -241,6 +241,43 @@ describe("cloneFrozen, deepFreeze and copyBytesDeep", () => {
     }, TypeError);
   });
 
+  test("cloneFrozen() reads each field once and keeps only string-keyed data fields", () => {
+    let reads = 0;
+    const shared = { deep: [1] };
+    const input: Record<string | symbol, unknown> = {
+      get counted() {
+        reads++;
+        return shared;
+      },
+      gone: undefined,
+      kept: "k",
+    };
+    setField(input as Record<string, unknown>, "__proto__", { p: 1 });
+    for (const withSymbol of [false, true]) {
+      reads = 0;
+      if (withSymbol) input[Symbol("s")] = { hidden: true };
+      const clone = cloneFrozen(input) as Record<string | symbol, unknown>;
+      assert.equal(reads, 1, "the getter ran once");
+      assert.deepEqual(Reflect.ownKeys(clone), ["counted", "kept", "__proto__"]);
+      assert.equal(Object.getPrototypeOf(clone), Object.prototype);
+      assert.deepEqual(clone["__proto__"], { p: 1 });
+      assert.notEqual(clone.counted, shared, "nested objects are copies");
+      assert.ok(Object.isFrozen(clone) && Object.isFrozen(clone.counted));
+      const descriptor = Object.getOwnPropertyDescriptor(clone, "counted")!;
+      assert.ok("value" in descriptor, "a getter becomes a data field");
+    }
+    // An enumerable property on Object.prototype is not an own field of anything copied.
+    (Object.prototype as Record<string, unknown>).polluted = { x: 1 };
+    try {
+      const clone = cloneFrozen({ a: 1, b: { c: undefined, d: 2 } }) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(clone), ["a", "b"]);
+      assert.ok(!Object.hasOwn(clone, "polluted") && !Object.hasOwn(clone.b as object, "polluted"));
+      assert.deepEqual(Object.keys(clone.b as object), ["d"]);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+  });
+
   test(`cloneFrozen() equals its input for random values (seed ${RUN_SEED})`, () => {
     const rng = new Prng(RUN_SEED ^ 0xc10e);
     for (let i = 0; i < 1_000; i++) {

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { IS_JAVASCRIPTCORE } from "../env.ts";
 import { CodecError } from "../errors.ts";
 import { defineField } from "../value/freeze.ts";
 import { Id } from "../value/id.ts";
@@ -53,7 +54,6 @@ const VARUINT_MAX = 2 ** 53;
  * strings, and where the break-even lies differs. In JavaScriptCore `String.fromCharCode.apply`
  * is slow and `+=` is cheap; in V8 the reverse.
  */
-const IS_JAVASCRIPTCORE = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 /** ASCII strings of at least this many bytes are decoded with `TextDecoder`. */
 const LONG_STRING_BYTES = IS_JAVASCRIPTCORE ? 24 : 64;
 /** Non-ASCII strings of at least this many bytes are decoded with `TextDecoder`. */

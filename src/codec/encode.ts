@@ -20,7 +20,13 @@
 
 import { Id } from "../value/id.ts";
 import { type Limits, resolveLimits } from "../value/limits.ts";
-import { assertValue, INT64_MAX, INT64_MIN, type Value } from "../value/value.ts";
+import {
+  assertValue,
+  INT64_MAX,
+  INT64_MIN,
+  prototypePolluted,
+  type Value,
+} from "../value/value.ts";
 import {
   FIXARRAY_MAX,
   FIXOBJECT_MAX,
@@ -95,7 +101,7 @@ const INVALID: unique symbol = Symbol("invalid value");
 export function encode(value: Value, limitOverrides?: Partial<Limits>): Uint8Array {
   if (busy) return encodeNested(value, limitOverrides);
   limits = resolveLimits(limitOverrides);
-  protoPolluted = hasEnumerableProperty(Object.prototype);
+  protoPolluted = prototypePolluted();
   busy = true;
   const start = position;
   try {
@@ -424,17 +430,8 @@ function writeArray(value: unknown[], depth: number): void {
   }
 }
 
-/**
- * Whether `Object.prototype` carries an enumerable property (prototype pollution). Only then can
- * `for...in` over a plain object yield inherited keys, so only then is each key checked with
- * `hasOwn`. Checked once per `encode` call.
- */
+/** See {@linkcode prototypePolluted}; set by each `encode` call. */
 let protoPolluted = false;
-
-function hasEnumerableProperty(object: object): boolean {
-  for (const _ in object) return true;
-  return false;
-}
 
 function writeFields(value: Record<string, unknown>, depth: number): void {
   if (depth > limits.maxDepth) throw INVALID;

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { IS_JAVASCRIPTCORE } from "../env.ts";
 import { Id } from "./id.ts";
 import { type Limits, resolveLimits } from "./limits.ts";
 import {
@@ -17,6 +18,7 @@ import {
   INT64_MIN,
   isPlainObject,
   isProtoKey,
+  prototypePolluted,
   utf8Length,
   type Value,
 } from "./value.ts";
@@ -41,6 +43,7 @@ import {
  */
 export function cloneFrozen(value: unknown, limits?: Partial<Limits>): Value {
   const resolved = resolveLimits(limits);
+  protoPolluted = prototypePolluted();
   const bytesBefore = bytesCloned;
   try {
     const cloned = cloneValue(value, resolved, 1);
@@ -52,6 +55,11 @@ export function cloneFrozen(value: unknown, limits?: Partial<Limits>): Value {
     throw new TypeError("Cannot store this value"); // unreachable unless the value changed
   }
 }
+
+const getOwnPropertySymbols = Object.getOwnPropertySymbols;
+const hasOwn: (object: object, key: PropertyKey) => boolean = Object.hasOwn;
+/** See {@linkcode prototypePolluted}; set by each `cloneFrozen` call. */
+let protoPolluted = false;
 
 /** How many `Uint8Array`s `cloneFrozen` has copied (only ever compared, never reset). */
 let bytesCloned = 0;
@@ -113,6 +121,12 @@ function cloneObject(value: object, limits: Limits, depth: number): Value {
     return Object.freeze(copy) as Value[];
   }
   if (!isPlainObject(value)) throw INVALID;
+  // V8 copies an object of a shape it has seen in one step (a spread): see `spreadObject`.
+  // JavaScriptCore defines fields one by one as fast as it spreads, and a symbol-keyed field
+  // (not part of a value) is left out only by the field-by-field copy below.
+  if (!IS_JAVASCRIPTCORE && getOwnPropertySymbols(value).length === 0) {
+    return spreadObject(value, limits, depth);
+  }
   const keys = Object.keys(value);
   if (keys.length > limits.maxObjectFields) throw INVALID;
   const copy: { [key: string]: Value } = {};
@@ -125,6 +139,43 @@ function cloneObject(value: object, limits: Limits, depth: number): Value {
     else copy[key] = cloned;
   }
   return Object.freeze(copy);
+}
+
+/**
+ * `cloneObject` of a plain object without symbol keys, by a spread (which reads every field once,
+ * getters included) whose fields are then checked and replaced by their copies in place: 1.3–1.5×
+ * as fast on V8 as defining the fields one by one.
+ */
+function spreadObject(value: object, limits: Limits, depth: number): Value {
+  const copy = { ...value } as Record<string, unknown>;
+  let count = 0;
+  let omitted = false;
+  for (const key in copy) {
+    if (protoPolluted && !hasOwn(copy, key)) continue; // inherited from a polluted prototype
+    count++;
+    if (key.length * 3 > limits.maxStringOrBytes && !fitsString(key, limits)) throw INVALID;
+    const field = copy[key];
+    if (field === undefined) {
+      omitted = true;
+      continue;
+    }
+    const cloned = cloneValue(field, limits, depth + 1);
+    if (cloned === field) continue;
+    if (isProtoKey(key)) defineField(copy, key, cloned);
+    else copy[key] = cloned;
+  }
+  if (count > limits.maxObjectFields) throw INVALID;
+  if (!omitted) return Object.freeze(copy) as Value;
+  // Undefined fields are left out: move the others to a fresh object (deleting would make the
+  // copy a slow dictionary).
+  const result: { [key: string]: Value } = {};
+  for (const key in copy) {
+    const field = copy[key];
+    if (field === undefined || (protoPolluted && !hasOwn(copy, key))) continue;
+    if (isProtoKey(key)) defineField(result, key, field as Value);
+    else result[key] = field as Value;
+  }
+  return Object.freeze(result);
 }
 
 function fitsString(text: string, limits: Limits): boolean {

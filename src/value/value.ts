@@ -63,6 +63,16 @@ export function isPlainObject(x: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * Whether `Object.prototype` carries an enumerable property (prototype pollution). Only then can
+ * `for...in` over a plain object yield inherited keys, so walkers that use `for...in` check this
+ * once per call and test each key with `Object.hasOwn` only when it is true.
+ */
+export function prototypePolluted(): boolean {
+  for (const _ in Object.prototype) return true;
+  return false;
+}
+
 /** Whether an object key should be written as a data property with `defineProperty`. */
 export function isProtoKey(key: string): boolean {
   return key === "__proto__";
