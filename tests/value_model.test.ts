@@ -252,7 +252,7 @@ describe("cloneFrozen, deepFreeze and copyBytesDeep", () => {
       gone: undefined,
       kept: "k",
     };
-    setField(input as Record<string, unknown>, "__proto__", { p: 1 });
+    setField(input as unknown as Record<string, Value>, "__proto__", { p: 1 });
     for (const withSymbol of [false, true]) {
       reads = 0;
       if (withSymbol) input[Symbol("s")] = { hidden: true };
