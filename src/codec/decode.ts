@@ -48,12 +48,11 @@ import {
 
 /** Largest varuint accepted: 2^53, the zigzag form of the largest `TAG_INT` magnitude. */
 const VARUINT_MAX = 2 ** 53;
-/**
- * String decoding is tuned per engine, measured on Node 24 and Deno 2.9 (V8) and Bun 1.4
- * (JavaScriptCore): `TextDecoder.decode` has a fixed cost per call that JavaScript beats on short
- * strings, and where the break-even lies differs. In JavaScriptCore `String.fromCharCode.apply`
- * is slow and `+=` is cheap; in V8 the reverse.
- */
+// String decoding is tuned per engine (IS_JAVASCRIPTCORE), measured on Node 24 and Deno 2.9
+// (V8) and Bun 1.4 (JavaScriptCore): `TextDecoder.decode` has a fixed cost per call that
+// JavaScript beats on short strings, and where the break-even lies differs. In JavaScriptCore
+// `String.fromCharCode.apply` is slow and `+=` is cheap; in V8 the reverse.
+
 /** ASCII strings of at least this many bytes are decoded with `TextDecoder`. */
 const LONG_STRING_BYTES = IS_JAVASCRIPTCORE ? 24 : 64;
 /** Non-ASCII strings of at least this many bytes are decoded with `TextDecoder`. */
