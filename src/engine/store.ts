@@ -27,7 +27,7 @@ import { encode } from "../codec/encode.ts";
 import { CodecError, CorruptionError } from "../errors.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
-import { type CollectionDocuments, emptyDocuments } from "../snapshot/snapshot.ts";
+import { type CollectionDocuments, emptyDocuments, settleEncoded } from "../snapshot/snapshot.ts";
 import {
   BoxedNumber,
   type EncodedSource,
@@ -279,9 +279,8 @@ function unstore(collection: Collection, docId: string, stored: StoredValue): Va
 /** Decodes the value of a handle of `collection` and stores the result in its place. */
 function decodeInPlace(collection: Collection, docId: string, handle: number): Value {
   const decoded: FrozenDecodeResult = { end: 0, hasBytes: false };
-  const encoded = collection.encoded!;
-  const value = encoded.decode(handle, decoded);
-  if (encoded.pending === 0) collection.encoded = undefined;
+  const value = collection.encoded!.decode(handle, decoded);
+  settleEncoded(collection);
   if (typeof value === "number") {
     collection.values.set(docId, new BoxedNumber(value));
     collection.boxedCount++;
@@ -292,9 +291,8 @@ function decodeInPlace(collection: Collection, docId: string, handle: number): V
 
 /** Releases a handle of `collection` whose value is replaced or deleted before it was read. */
 function release(collection: Collection, handle: number): void {
-  const encoded = collection.encoded!;
-  encoded.release(handle);
-  if (encoded.pending === 0) collection.encoded = undefined;
+  collection.encoded!.release(handle);
+  settleEncoded(collection);
 }
 
 /**

@@ -86,6 +86,15 @@ export function emptyDocuments(encoded: EncodedValues | undefined): CollectionDo
   return { values: new Map(), encoded, boxedCount: 0, versions: new Map(), withBytes: new Set() };
 }
 
+/**
+ * Drops `documents.encoded` once none of its values is pending, keeping `encoded` undefined
+ * exactly when nothing is encoded (reads test that field alone). Call after anything that may
+ * have decoded or released the last pending value.
+ */
+export function settleEncoded(documents: CollectionDocuments): void {
+  if (documents.encoded?.pending === 0) documents.encoded = undefined;
+}
+
 /** What a snapshot file holds. */
 export interface LoadedSnapshot {
   /** The collection name stored in the header. */
@@ -274,7 +283,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
         ) {
           fail("snapshot end block does not match its contents", offset);
         }
-        if (documents.encoded!.pending === 0) documents.encoded = undefined;
+        settleEncoded(documents);
         return { collection: collection as string, lsn, documents };
       }
       if (type !== BLOCK_ENTRIES) fail(`unknown snapshot block type ${type}`, offset);
