@@ -479,7 +479,7 @@ async function modelRun(seed: number): Promise<void> {
 describe("index entry keys (byte strings)", () => {
   test("entryKey is the index key followed by encodeKey(docId), for any id", async () => {
     const { entryKey } = await import("../src/index/document_index.ts");
-    const { keyStringToBytes } = await import("../src/index/sorted_keys.ts");
+    const { keyStringToBytes } = await import("../src/engine/sorted_keys.ts");
     const { encodeKey } = await import("../src/codec/keys.ts");
     for (
       const docId of ["", "a", "d0000001", "a\u0000b", "é", "東京", "\u{1F600}", "\u007f\u0001"]
