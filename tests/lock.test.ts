@@ -23,6 +23,8 @@ import {
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { BTreeStore } from "../src/btree/mod.ts";
+import { Glen } from "../mod.ts";
 import { DatabaseLockedError } from "../src/errors.ts";
 import { NodeFileSystem } from "../src/io/node_fs.ts";
 
@@ -389,6 +391,50 @@ describe("NodeFileSystem lock within one process", () => {
       const lock = fs.lock(dir);
       assert.deepEqual(fs.list(dir), ["LOCK", "LOCK.live.tmp"]);
       lock.release();
+    }),
+  );
+});
+
+describe("the stores take the lock through NodeFileSystem", () => {
+  test(
+    "Glen.open and BTreeStore.open take over a lock left by an earlier process with this pid",
+    withTempDir(async (dir) => {
+      const earlier = JSON.stringify({ pid: process.pid, nonce: "earlier", createdAt: "" });
+      for (const name of ["docs", "tree"]) {
+        mkdirSync(`${dir}/${name}`);
+        writeFileSync(`${dir}/${name}/LOCK`, earlier);
+      }
+      const db = await Glen.open(`${dir}/docs`);
+      const store = await BTreeStore.open(`${dir}/tree`);
+      try {
+        await assert.rejects(Glen.open(`${dir}/docs`), DatabaseLockedError);
+        await assert.rejects(BTreeStore.open(`${dir}/tree`), DatabaseLockedError);
+      } finally {
+        await db.close();
+        await store.close();
+      }
+      assert.equal(existsSync(`${dir}/docs/LOCK`), false);
+      assert.equal(existsSync(`${dir}/tree/LOCK`), false);
+    }),
+  );
+
+  test(
+    "Glen.open and BTreeStore.open refuse a directory another process holds, naming its pid",
+    withTempDir(async (dir) => {
+      mkdirSync(`${dir}/docs`);
+      mkdirSync(`${dir}/tree`);
+      const holders = [await spawnHolder(`${dir}/docs`), await spawnHolder(`${dir}/tree`)];
+      try {
+        const [docs, tree] = holders.map((child) => new RegExp(`locked by process ${child.pid}`));
+        await assert.rejects(Glen.open(`${dir}/docs`), docs as RegExp);
+        await assert.rejects(BTreeStore.open(`${dir}/tree`), tree as RegExp);
+      } finally {
+        await Promise.all(holders.map(killAndWait));
+      }
+      const db = await Glen.open(`${dir}/docs`);
+      await db.close();
+      const store = await BTreeStore.open(`${dir}/tree`);
+      await store.close();
     }),
   );
 });
