@@ -23,6 +23,7 @@ import {
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { BTreeStore } from "../src/btree/mod.ts";
 import { Glen } from "../mod.ts";
 import { DatabaseLockedError } from "../src/errors.ts";
@@ -315,6 +316,35 @@ describe("NodeFileSystem lock within one process", () => {
       const self = { pid: process.pid, nonce: "thread", startTime: startTimeOf("self") };
       writeFileSync(`${dir}/LOCK`, JSON.stringify(self));
       assert.throws(() => new NodeFileSystem().lock(dir), /\(this process, through another/);
+    }),
+  );
+
+  test(
+    "a lock a worker thread of this process holds blocks the main thread, until released",
+    onLinux,
+    withTempDir(async (dir) => {
+      const worker = new Worker(new URL("./fixtures/lock_worker.ts", import.meta.url), {
+        workerData: dir,
+      });
+      try {
+        const messages: string[] = [];
+        const next = () =>
+          new Promise<string>((resolve) =>
+            worker.once("message", (message: string) => resolve(message))
+          );
+        messages.push(await next());
+        assert.deepEqual(messages, ["locked"]);
+        assert.throws(
+          () => new NodeFileSystem().lock(dir),
+          /locked by process \d+ \(this process, through another thread or realm\)/,
+        );
+        const released = next();
+        worker.postMessage("release");
+        assert.equal(await released, "released");
+        new NodeFileSystem().lock(dir).release();
+      } finally {
+        await worker.terminate();
+      }
     }),
   );
 
