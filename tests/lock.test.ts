@@ -15,6 +15,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -246,6 +247,21 @@ describe("NodeFileSystem lock across processes", () => {
       const live = { pid, nonce: "live", startTime: startTimeOf(pid), createdAt: "" };
       writeFileSync(`${dir}/LOCK`, JSON.stringify(live));
       assert.throws(() => new NodeFileSystem().lock(dir), new RegExp(`locked by process ${pid}$`));
+    }),
+  );
+
+  test(
+    "a lock file written on another host blocks even if its pid does not run here",
+    withTempDir((dir) => {
+      const remote = { pid: deadPid(), nonce: "remote", hostname: "elsewhere.invalid" };
+      writeFileSync(`${dir}/LOCK`, JSON.stringify(remote));
+      assert.throws(
+        () => new NodeFileSystem().lock(dir),
+        (error: unknown) =>
+          error instanceof DatabaseLockedError &&
+          error.message.includes(`process ${remote.pid} on host "elsewhere.invalid"`) &&
+          error.message.includes(`remove ${realpathSync(dir)}/LOCK`),
+      );
     }),
   );
 
