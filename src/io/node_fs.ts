@@ -8,12 +8,13 @@
  *   loops until the buffer is full or the file ends.
  * - A handle's descriptor is closed exactly once; a closed handle throws `EBADF` and never touches
  *   a descriptor number the OS may have handed to another file.
- * - The directory lock is a file `<dir>/LOCK` holding `{ pid, nonce, createdAt }`. It appears
- *   atomically with its full contents (written to a temporary file, then hard-linked into place,
- *   which fails if `LOCK` exists), so an empty or unparseable `LOCK` can only be left by a crash
- *   and is stale. A lock whose process no longer runs is taken over; a lock is released only
- *   by the handle whose nonce it holds. A process-wide set of held directories (by real path)
- *   makes a second lock in the same process fail without touching the disk.
+ * - The directory lock is a file `<dir>/LOCK` holding `{ pid, nonce, startTime, hostname,
+ *   createdAt }`, placed and taken over by the protocol of `_dir_lock.ts` (spec:
+ *   `docs/format/lock.md`): one atomic step makes a process the holder, and no contender ever
+ *   removes a lock file it did not judge stale. A registry shared by every copy of this module in
+ *   the realm (on `globalThis`) records the directories this process holds, so a second lock in
+ *   the same process fails without touching the disk, and a lock file with this process's pid
+ *   that no handle holds (a previous process that had the same pid) is stale.
  * - Under Deno, a missing permission surfaces as a `GlenError` with code `"PERMISSION_DENIED"`
  *   naming the flag to add, not as Deno's bare `NotCapable` error.
  *
@@ -27,7 +28,6 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
-  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -37,20 +37,38 @@ import {
   renameSync,
   statSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from "node:fs";
+import { hostname } from "node:os";
 import process from "node:process";
 import { DatabaseLockedError, GlenError } from "../errors.ts";
+import {
+  acquireSteps,
+  type LockContext,
+  type LockRecord,
+  type ProcessIdentity,
+  releaseSteps,
+  runSteps,
+} from "./_dir_lock.ts";
 import { checkOffset } from "./_memory_tree.ts";
 import type { FileHandle, FileLock, FileSystem, OpenOptions } from "./filesystem.ts";
-import { fsError, hasErrorCode, joinPath } from "./filesystem.ts";
+import { fsError, hasErrorCode } from "./filesystem.ts";
 
-/** The name of the lock file inside a locked directory. */
-export const LOCK_FILE_NAME = "LOCK";
+export { LOCK_FILE_NAME } from "./_dir_lock.ts";
 
-/** Real paths of the directories locked by this process. */
-const lockedDirs = new Set<string>();
+/**
+ * The directories this process holds: real path → nonce of the record in its `LOCK`. One map
+ * per realm, shared by every copy of this module (a bundle may hold two) through
+ * `Symbol.for`; worker threads are separate realms with their own maps.
+ */
+const heldDirs: Map<string, string> = sharedRegistry();
+
+/** The registry on `globalThis`, created by the first copy of this module that runs. */
+function sharedRegistry(): Map<string, string> {
+  const key = Symbol.for("@glen/db/held-directory-locks");
+  const holder = globalThis as unknown as Record<symbol, Map<string, string> | undefined>;
+  return holder[key] ??= new Map<string, string>();
+}
 
 /** Whether we run on Windows, where directories cannot be opened for fsync. */
 const isWindows = process.platform === "win32";
@@ -212,117 +230,104 @@ export class NodeFileSystem implements FileSystem {
     } catch (error) {
       throw permissionError(error, "read", dir);
     }
-    if (lockedDirs.has(realDir)) {
+    if (heldDirs.has(realDir)) {
       throw new DatabaseLockedError(
         `Cannot open database "${dir}": it is already open in this process (pid ${process.pid})`,
       );
     }
-    const lockPath = joinPath(realDir, LOCK_FILE_NAME);
-    const nonce = randomNonce();
-    const content = JSON.stringify({
-      pid: process.pid,
-      nonce,
-      createdAt: new Date().toISOString(),
-    });
+    let nonce: string;
     try {
-      acquireLockFile(dir, lockPath, nonce, content);
+      nonce = runSteps(acquireSteps(processContext(dir, realDir)));
     } catch (error) {
       throw permissionError(error, "write", dir);
     }
-    lockedDirs.add(realDir);
-    return new NodeFileLock(realDir, lockPath, nonce);
+    heldDirs.set(realDir, nonce);
+    return new NodeFileLock(realDir, nonce);
   }
 }
 
-/** How many times `acquireLockFile` re-examines a lock file that keeps changing under it. */
-const LOCK_ATTEMPTS_MAX = 8;
-
-/** Creates `lockPath` holding `content`, taking over a stale lock; throws if it is held. */
-function acquireLockFile(dir: string, lockPath: string, nonce: string, content: string): void {
-  for (let attempt = 0; attempt < LOCK_ATTEMPTS_MAX; attempt++) {
-    if (createExclusive(lockPath, nonce, content)) return;
-    const seen = readLockFile(lockPath);
-    if (seen === undefined) continue; // released meanwhile: try again
-    const holder = parseHolder(seen);
-    if (holder !== undefined && processRuns(holder.pid, dir)) {
-      const self = holder.pid === process.pid ? " (this process)" : "";
-      throw new DatabaseLockedError(
-        `Cannot open database "${dir}": it is locked by process ${holder.pid}${self}`,
-      );
-    }
-    removeStaleLock(lockPath, nonce, seen);
-  }
-  throw new DatabaseLockedError(
-    `Cannot open database "${dir}": its lock file keeps changing (another process is opening it)`,
-  );
+/** The protocol's view of this process. */
+function processContext(dir: string, realDir: string): LockContext {
+  return {
+    dir,
+    realDir,
+    self: thisProcess(),
+    processRuns: (record) => recordedProcessRuns(record, dir),
+    holdsNonce: (nonce) => [...heldDirs.values()].includes(nonce),
+    nowMs: Date.now,
+  };
 }
 
-/**
- * Makes `lockPath` appear with all of `content`, unless it exists: writes a temporary file and
- * hard-links it into place (falls back to `O_EXCL` where hard links are not supported).
- */
-function createExclusive(lockPath: string, nonce: string, content: string): boolean {
-  const tempPath = `${lockPath}.${nonce}.tmp`;
-  writeFileSync(tempPath, content, { flag: "wx" });
-  try {
-    linkSync(tempPath, lockPath);
-    return true;
-  } catch (error) {
-    if (hasErrorCode(error, "EEXIST")) return false;
-    if (!hasErrorCode(error, "EPERM") && !hasErrorCode(error, "ENOTSUP")) throw error;
-  } finally {
-    unlinkSync(tempPath);
-  }
-  try {
-    writeFileSync(lockPath, content, { flag: "wx" });
-    return true;
-  } catch (error) {
-    if (hasErrorCode(error, "EEXIST")) return false;
-    throw error;
-  }
+/** This process's identity, read once. */
+let cachedSelf: ProcessIdentity | undefined;
+
+/** This process: pid, start time (where the platform tells it) and host name. */
+function thisProcess(): ProcessIdentity {
+  cachedSelf ??= {
+    pid: process.pid,
+    startTime: procStat(process.pid)?.startTime,
+    hostname: mayUse({ name: "sys", kind: "hostname" }) ? safely(hostname) : undefined,
+  };
+  return cachedSelf;
 }
 
 /**
- * Removes a lock file judged stale, unless it changed since it was read: moves it aside, checks
- * the moved file is the one judged, and puts it back (without replacing) if it is not.
+ * Whether the process of `record` still runs: its pid runs, is not a zombie, and — where both
+ * are known — started when the record says (otherwise the pid was reused).
  */
-function removeStaleLock(lockPath: string, nonce: string, judged: string): void {
-  const asidePath = `${lockPath}.${nonce}.stale`;
-  try {
-    renameSync(lockPath, asidePath);
-  } catch (error) {
-    if (hasErrorCode(error, "ENOENT")) return;
-    throw error;
-  }
-  try {
-    if (readLockFile(asidePath) !== judged) linkSync(asidePath, lockPath);
-  } catch (error) {
-    if (!hasErrorCode(error, "EEXIST")) throw error;
-  } finally {
-    unlinkSync(asidePath);
-  }
+function recordedProcessRuns(record: LockRecord, dir: string): boolean {
+  if (!processRuns(record.pid, dir)) return false;
+  const stat = procStat(record.pid);
+  if (stat === undefined) return true;
+  if (stat.state === "Z") return false;
+  return record.startTime === undefined || stat.startTime === record.startTime;
 }
 
-/** The text of a lock file, or `undefined` if it does not exist. */
-function readLockFile(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    if (hasErrorCode(error, "ENOENT")) return undefined;
-    throw error;
-  }
+/** The kernel's boot id (Linux), read once; `null` where it cannot be read. */
+let cachedBootId: string | null | undefined;
+
+/**
+ * The state and start time of process `pid` from `/proc/<pid>/stat` (Linux; fields 3 and 22,
+ * the start time in clock ticks since boot, prefixed with the boot id so that it also tells
+ * boots apart), or `undefined` where there is no such file or it cannot be read.
+ */
+function procStat(pid: number): { state: string; startTime: string } | undefined {
+  const path = `/proc/${pid}/stat`;
+  if (process.platform !== "linux" || !mayUse({ name: "read", path })) return undefined;
+  cachedBootId ??= safely(() => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()) ??
+    null;
+  const text = safely(() => readFileSync(path, "utf8"));
+  if (text === undefined || cachedBootId === null) return undefined;
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" "); // fields 3, 4, ...
+  const state = fields[0];
+  const ticks = fields[22 - 3];
+  if (state === undefined || ticks === undefined || !/^[0-9]+$/.test(ticks)) return undefined;
+  return { state, startTime: `${cachedBootId}:${ticks}` };
 }
 
-/** The holder recorded in a lock file, or `undefined` if the text is not a valid record. */
-function parseHolder(text: string): { pid: number; nonce: string } | undefined {
+/** The result of `read`, or `undefined` if it throws. */
+function safely<T>(read: () => T): T | undefined {
   try {
-    const parsed = JSON.parse(text) as { pid?: unknown; nonce?: unknown };
-    if (!Number.isSafeInteger(parsed.pid) || (parsed.pid as number) <= 0) return undefined;
-    if (typeof parsed.nonce !== "string") return undefined;
-    return { pid: parsed.pid as number, nonce: parsed.nonce };
+    return read();
   } catch {
     return undefined;
   }
+}
+
+/** A Deno permission descriptor (the part used here). */
+type DenoPermission = { name: "read"; path: string } | { name: "sys"; kind: "hostname" };
+
+/**
+ * Whether a call needing `permission` may run without a prompt: always outside Deno; under Deno
+ * only if it is granted (a lock never asks the user for access beyond the database directory).
+ */
+function mayUse(permission: DenoPermission): boolean {
+  const deno = (globalThis as {
+    Deno?: { permissions?: { querySync?(p: DenoPermission): { state: string } } };
+  }).Deno;
+  const query = deno?.permissions?.querySync;
+  if (deno === undefined || query === undefined) return true;
+  return safely(() => query.call(deno.permissions, permission).state === "granted") === true;
 }
 
 /**
@@ -349,38 +354,25 @@ function processRuns(pid: number, dir: string): boolean {
   }
 }
 
-/** 16 random bytes as hex. */
-function randomNonce(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  let hex = "";
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
-  return hex;
-}
-
 /** The lock of one directory, held by this process. */
 class NodeFileLock implements FileLock {
   readonly #realDir: string;
-  readonly #lockPath: string;
   readonly #nonce: string;
   #held = true;
 
-  constructor(realDir: string, lockPath: string, nonce: string) {
+  constructor(realDir: string, nonce: string) {
     this.#realDir = realDir;
-    this.#lockPath = lockPath;
     this.#nonce = nonce;
   }
 
   release(): void {
     if (!this.#held) return;
     this.#held = false;
-    lockedDirs.delete(this.#realDir);
+    if (heldDirs.get(this.#realDir) === this.#nonce) heldDirs.delete(this.#realDir);
     try {
-      const text = readLockFile(this.#lockPath);
-      if (text !== undefined && parseHolder(text)?.nonce === this.#nonce) {
-        unlinkSync(this.#lockPath);
-      }
+      runSteps(releaseSteps(this.#realDir, this.#nonce));
     } catch (error) {
-      if (!hasErrorCode(error, "ENOENT")) throw permissionError(error, "write", this.#lockPath);
+      throw permissionError(error, "write", this.#realDir);
     }
   }
 }
