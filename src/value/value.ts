@@ -88,7 +88,7 @@ export function isProtoKey(key: string): boolean {
  * @throws {LimitExceededError} for a string, byte array, array or object beyond its size limit
  * @example
  * ```ts
- * import { assertValue } from "@glen/db";
+ * import { assertValue } from "./value.ts";
  * import assert from "node:assert/strict";
  *
  * assertValue({ ok: [1, "two", null] });
@@ -207,7 +207,7 @@ class Checker {
  *
  * @example
  * ```ts
- * import { formatPath } from "@glen/db";
+ * import { formatPath } from "./value.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(formatPath(["user", "tags", 3, "a b"]), '$.user.tags[3]["a b"]');
