@@ -35,6 +35,7 @@ import { MemoryFileSystem, Prng } from "../testing/mod.ts";
 import { NodeFileSystem } from "../src/io/node_fs.ts";
 import { RUN_SEED } from "./support/values.ts";
 import { readDir } from "./btree_support.ts";
+import { MAX_OPEN_ATTEMPTS } from "../src/btree/read_only.ts";
 
 function open(fs = new MemoryFileSystem(), options: BTreeStoreOptions = {}): Promise<BTreeStore> {
   return BTreeStore.open("tree", { fileSystem: fs, autoCompact: false, ...options });
@@ -502,6 +503,11 @@ describe("BTreeStore read-only handles in this process", () => {
       assert.deepEqual(readdirSync(join(root, "empty")), []);
     });
   });
+});
+
+test("docs/format/btree.md states the readers' retry bound the code uses", () => {
+  const doc = readFileSync(new URL("../docs/format/btree.md", import.meta.url), "utf8");
+  assert.match(doc, new RegExp(`MAX_OPEN_ATTEMPTS\` = ${MAX_OPEN_ATTEMPTS} times`));
 });
 
 describe("BTreeStore.open reports file-system refusals as typed errors", () => {

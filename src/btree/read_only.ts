@@ -30,7 +30,7 @@ import type { TreeNode } from "./node.ts";
 import type { State } from "./reader.ts";
 
 /** How often a reader looks up the newest generation again when it vanished before its open. */
-const MAX_OPEN_ATTEMPTS = 16;
+export const MAX_OPEN_ATTEMPTS = 16;
 
 /**
  * Opens the newest generation of `dir` for reading.

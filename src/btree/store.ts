@@ -350,7 +350,7 @@ export class BTreeStore implements BTreeReader {
     return true;
   }
 
-  /** Whether this handle was opened with `readOnly: true`. */
+  /** Whether this handle was opened with `readOnly: true`. @example See {@linkcode BTreeStore.refresh}. */
   get readOnly(): boolean {
     return this.#readOnly;
   }
