@@ -22,6 +22,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  type BTreeSnapshot,
   BTreeStore,
   type BTreeStoreOptions,
   DatabaseClosedError,
@@ -386,6 +387,140 @@ describe(`BTreeStore range({ prefix, limit }), count() and deleteRange() (seed $
     assert.deepEqual(result.after, [[["g", 5], 50], [["h", 1], 4]]);
     assert.equal(result.total, 2);
     assert.deepEqual([...store.range()], [[["g", 5], 50], [["h", 1], 4]]);
+    await store.close();
+  });
+});
+
+/** A model of the store: entries by encoded key, with the range semantics written naively. */
+class Model {
+  entries = new Map<string, [Value, Value]>();
+  static id(key: Value): string {
+    return encodeKey(key).join(",");
+  }
+  clone(): Model {
+    const copy = new Model();
+    copy.entries = new Map(this.entries);
+    return copy;
+  }
+  put(key: Value, value: Value): void {
+    this.entries.set(Model.id(key), [key, value]);
+  }
+  delete(key: Value): void {
+    this.entries.delete(Model.id(key));
+  }
+  range(options: RangeProbe): Array<[Value, Value]> {
+    let result = [...this.entries.values()].sort((x, y) =>
+      compareBytes(encodeKey(x[0]), encodeKey(y[0]))
+    ).filter(([key]) => {
+      const bytes = encodeKey(key);
+      if (options.min !== undefined && compareBytes(bytes, encodeKey(options.min)) < 0) {
+        return false;
+      }
+      if (options.prefix !== undefined && !startsWith(key, options.prefix)) return false;
+      return true;
+    });
+    if (options.reverse === true) result = result.toReversed();
+    return options.limit === undefined ? result : result.slice(0, options.limit);
+  }
+}
+
+interface RangeProbe {
+  prefix?: string | Value[];
+  min?: Value;
+  reverse?: boolean;
+  limit?: number;
+}
+
+function randomProbe(rng: Prng): RangeProbe {
+  const probe: RangeProbe = {};
+  const group = ["a", "ab", "b"][rng.int(3)]!;
+  if (rng.chance(0.6)) probe.prefix = rng.chance(0.5) ? [group] : [group, rng.int(6)];
+  else if (rng.chance(0.3)) probe.prefix = group;
+  if (rng.chance(0.3)) probe.min = [group, rng.int(6)];
+  if (rng.chance(0.3)) probe.reverse = true;
+  if (rng.chance(0.4)) probe.limit = rng.int(5);
+  return probe;
+}
+
+function randomModelKey(rng: Prng): Value {
+  const group = ["a", "ab", "b"][rng.int(3)]!;
+  if (rng.chance(0.2)) return group + rng.int(20);
+  return rng.chance(0.5) ? [group, rng.int(6)] : [group, rng.int(6), rng.int(4)];
+}
+
+describe(`BTreeStore prefix ranges against a model (seed ${RUN_SEED})`, () => {
+  test("random puts, deleteRange, transactions, snapshots, reopen and compaction", async () => {
+    const rng = new Prng(RUN_SEED + 1);
+    const fs = new MemoryFileSystem();
+    let store = await open(fs);
+    const model = new Model();
+    const compare = (view: BTreeStore | BTreeSnapshot, expected: Model, what: string) => {
+      for (let i = 0; i < 3; i++) {
+        const probe = randomProbe(rng);
+        const label = `${what}: ${JSON.stringify(probe)}`;
+        assert.deepEqual([...view.range(probe)], expected.range(probe), label);
+        assert.equal(view.count(probe), expected.range(probe).length, label);
+      }
+    };
+    for (let step = 0; step < 250; step++) {
+      const what = `step ${step}`;
+      const roll = rng.int(10);
+      if (roll < 4) {
+        const entries: Array<[Value, Value]> = [];
+        for (let i = rng.int(8); i >= 0; i--) entries.push([randomModelKey(rng), step]);
+        await store.putMany(entries);
+        for (const [key, value] of entries) model.put(key, value);
+      } else if (roll < 6) {
+        const probe = randomProbe(rng);
+        const doomed = model.range(probe);
+        assert.equal(await store.deleteRange(probe), doomed.length, what);
+        for (const [key] of doomed) model.delete(key);
+      } else if (roll < 8) {
+        const staged = model.clone();
+        const commit = rng.chance(0.8);
+        const run = store.transaction((tx) => {
+          for (let i = rng.int(6); i >= 0; i--) {
+            const kind = rng.int(3);
+            if (kind === 0) {
+              const key = randomModelKey(rng);
+              tx.put(key, -step);
+              staged.put(key, -step);
+            } else if (kind === 1) {
+              const key = randomModelKey(rng);
+              tx.delete(key);
+              staged.delete(key);
+            } else {
+              const probe = randomProbe(rng);
+              const doomed = staged.range(probe);
+              assert.equal(tx.deleteRange(probe), doomed.length, `${what}, tx.deleteRange`);
+              for (const [key] of doomed) staged.delete(key);
+            }
+            const probe = randomProbe(rng);
+            assert.deepEqual([...tx.range(probe)], staged.range(probe), `${what}, tx.range`);
+            assert.equal(tx.count(probe), staged.range(probe).length, `${what}, tx.count`);
+          }
+          if (!commit) throw new Error("cancel");
+        });
+        if (commit) {
+          await run;
+          model.entries = staged.entries;
+        } else await assert.rejects(run, /cancel/);
+      } else if (roll < 9) {
+        using snapshot = store.snapshot();
+        const frozen = model.clone();
+        await store.deleteRange(randomProbe(rng)).then((n) => {
+          for (const [key] of model.range({})) if (!store.has(key)) model.delete(key);
+          return n;
+        });
+        await store.compact();
+        compare(snapshot, frozen, `${what}, snapshot`);
+      } else {
+        await store.close();
+        store = await open(fs);
+      }
+      compare(store, model, what);
+    }
+    assert.deepEqual(store.check().problems, []);
     await store.close();
   });
 });
