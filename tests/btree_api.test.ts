@@ -598,6 +598,31 @@ describe("BTreeStore read-only handles in this process", () => {
     });
   });
 
+  test("a reader's range() and snapshot survive the writer's close, reopen and compaction", async () => {
+    await withTempDir(async (root) => {
+      const dir = join(root, "t");
+      let writer = await BTreeStore.open(dir, { autoCompact: false });
+      await writer.putMany(numbered(400));
+      const reader = await BTreeStore.open(dir, { readOnly: true, cacheCapacityBytes: 0 });
+      const iterator = reader.range({ min: 100 });
+      using snapshot = reader.snapshot();
+      await writer.close();
+      writer = await BTreeStore.open(dir, { autoCompact: false });
+      await writer.deleteRange({ min: 200 });
+      await writer.compact();
+      await writer.close();
+      writer = await BTreeStore.open(dir, { autoCompact: false });
+      assert.equal([...iterator].length, 300);
+      assert.equal(snapshot.count({ min: 200 }), 200);
+      assert.equal(reader.count(), 400, "no refresh yet: the view at open");
+      assert.equal(reader.refresh(), true);
+      assert.equal(reader.count(), 200);
+      assert.deepEqual(reader.check().problems, []);
+      await reader.close();
+      await writer.close();
+    });
+  });
+
   test("opening read-only changes no file, even with a torn tail and a temp file", async () => {
     await withTempDir(async (root) => {
       const dir = join(root, "t");
