@@ -663,6 +663,24 @@ describe("BTreeStore read-only handles in this process", () => {
       assert.deepEqual(readdirSync(join(root, "empty")), []);
     });
   });
+
+  test("refresh() of a reader whose directory vanished is IO_ERROR; its view still reads", async () => {
+    await withTempDir(async (root) => {
+      const dir = join(root, "t");
+      const writer = await BTreeStore.open(dir);
+      await writer.put("a", 1);
+      await writer.close();
+      const reader = await BTreeStore.open(dir, { readOnly: true });
+      rmSync(dir, { recursive: true });
+      assert.throws(() => reader.refresh(), (error) => {
+        assert.ok(isCode("IO_ERROR")(error), String(error));
+        assert.match((error as Error).message, /Cannot refresh B\+ tree store/);
+        return true;
+      });
+      assert.equal(reader.get("a"), 1);
+      await reader.close();
+    });
+  });
 });
 
 test("docs/format/btree.md states the readers' retry bound the code uses", () => {

@@ -339,7 +339,7 @@ export class BTreeStore implements BTreeReader {
     try {
       next = newerState(this.#fs, this.#dir, this.#cache, current);
     } catch (error) {
-      throw typedOpenError(this.#dir, error);
+      throw typedOpenError(this.#dir, error, "refresh");
     }
     if (next === undefined) return false;
     if (next.file !== current.file) {
@@ -1060,12 +1060,12 @@ function readOnlyError(what: string): GlenError {
  * pass through; a file-system error (ENOTDIR, EISDIR, EACCES, ...) becomes `GlenError`
  * `"IO_ERROR"` naming the directory, with the errno as its `cause` (as `Glen.open` does).
  */
-function typedOpenError(dir: string, error: unknown): unknown {
+function typedOpenError(dir: string, error: unknown, what = "open"): unknown {
   if (error instanceof GlenError || error instanceof TypeError || error instanceof RangeError) {
     return error;
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new GlenError("IO_ERROR", `Cannot open B+ tree store "${dir}": ${message}`, {
+  return new GlenError("IO_ERROR", `Cannot ${what} B+ tree store "${dir}": ${message}`, {
     cause: error,
   });
 }
