@@ -8,7 +8,16 @@
  *   for a writer and never see a half-applied commit; a snapshot keeps its root (and its
  *   generation file open) until it is closed, across later commits and compactions;
  * - writes, transactions, compaction and close run one at a time in call order (the writer
- *   queue); a write that finds the queue idle commits before its call returns;
+ *   queue); a write that finds the queue idle commits before its call returns. The queue is not
+ *   bounded: each waiting entry holds only what its caller already built (encoded ops), callers
+ *   bound it by awaiting their writes, and a bound would turn back-pressure into errors that
+ *   every caller must retry; a write (or `close()`, `compact()`, a nested `transaction()`) issued
+ *   from inside `transaction(fn)` of the same store would wait for `fn`, which waits for it, so
+ *   it rejects at once with `GlenError` `"TRANSACTION_REENTRY"` (detected through the async
+ *   context, `AsyncLocalStorage`, on every runtime that has it);
+ * - a read-only handle (`readOnly: true`) takes no lock and changes no file (see
+ *   `read_only.ts`); its writes reject with `GlenError` `"READ_ONLY"`; `refresh()` moves it to
+ *   the newest commit of the writer;
  * - every commit appends its nodes, pads to a block boundary, appends a header, and (with
  *   `fileSync: "auto"`) fdatasyncs before its promise resolves; a commit that changes nothing
  *   writes nothing;
@@ -23,10 +32,12 @@
 
 import { encode } from "../codec/encode.ts";
 import { storeKey } from "./key.ts";
+import type { AsyncLocalStorage } from "node:async_hooks";
 import {
   CorruptionError,
   DatabaseClosedError,
   DatabaseFailedError,
+  GlenError,
   LimitExceededError,
 } from "../errors.ts";
 import type { FileLock, FileSystem } from "../io/filesystem.ts";
@@ -47,7 +58,18 @@ import {
   MAX_VALUE_BYTES,
 } from "./format.ts";
 import type { TreeNode } from "./node.ts";
-import { type BTreeReader, type RangeOptions, readGet, readRange, type State } from "./reader.ts";
+import {
+  type BTreeReader,
+  countRange,
+  deleteOpsInRange,
+  type RangeOptions,
+  readGet,
+  readRange,
+  type State,
+  toBounds,
+  toLimit,
+} from "./reader.ts";
+import { newerState, openReadOnly } from "./read_only.ts";
 import { recover, TEMP_SUFFIX } from "./recovery.ts";
 import { BTreeSnapshot } from "./snapshot.ts";
 import { BTreeTransaction } from "./transaction.ts";
@@ -80,6 +102,13 @@ export interface AutoCompactOptions {
 
 /** Options of {@linkcode BTreeStore.open}. */
 export interface BTreeStoreOptions {
+  /**
+   * Open as a reader (default `false`): no lock, no file is changed, writes reject with
+   * `GlenError` `"READ_ONLY"`, and {@linkcode BTreeStore.refresh} moves the view to the newest
+   * commit of the directory's writer (another process or handle). Any number of readers may
+   * read while one writer appends and compacts. The directory must hold a store.
+   */
+  readOnly?: boolean;
   /** `"auto"` (default): fdatasync at every commit. `"manual"`: only on `sync()`. */
   fileSync?: "auto" | "manual";
   /** Default `{ minDirt: 1000, minDirtFactor: 0.25 }`; `false` disables it. */
@@ -142,6 +171,8 @@ export interface BTreeStats {
 }
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+/** The lock of a read-only handle: it holds none. */
+const NO_LOCK: FileLock = { release() {} };
 /** A commit buffer grown past this is not kept for the next commit. */
 const MAX_KEPT_COMMIT_BUFFER_BYTES = 16 * 1024 * 1024;
 /** `sync()` appends a fresh header when the newest one covers more unsynced bytes than this. */
@@ -179,6 +210,10 @@ export class BTreeStore implements BTreeReader {
   readonly #maxFileBytes: number;
   readonly #maxValueBytes: number;
   readonly #sliceMs: number;
+  readonly #readOnly: boolean;
+  readonly #context: AsyncLocalStorage<readonly object[]> | undefined;
+  /** The token of the running `transaction(fn)`, in the async context of `fn`. */
+  #runningTransaction: object | undefined = undefined;
   #autoCompact: AutoCompactOptions | false;
   #state: State;
   #generation: number;
@@ -198,6 +233,7 @@ export class BTreeStore implements BTreeReader {
     cache: PageCache<TreeNode>,
     state: State,
     options: BTreeStoreOptions,
+    context: AsyncLocalStorage<readonly object[]> | undefined,
   ) {
     this.#fs = fs;
     this.#dir = dir;
@@ -210,16 +246,25 @@ export class BTreeStore implements BTreeReader {
     this.#maxFileBytes = options.maxFileBytes ?? Infinity;
     this.#maxValueBytes = options.maxValueBytes ?? MAX_VALUE_BYTES;
     this.#sliceMs = options.compactionSliceMs ?? 10;
-    this.#autoCompact = options.autoCompact ?? { minDirt: 1000, minDirtFactor: 0.25 };
+    this.#readOnly = options.readOnly === true;
+    this.#context = context;
+    this.#autoCompact = this.#readOnly
+      ? false
+      : options.autoCompact ?? { minDirt: 1000, minDirtFactor: 0.25 };
   }
 
   /**
    * Opens (or creates) the store in directory `path`: takes the directory lock, picks the
    * newest generation with a valid commit, and cuts off bytes after its newest valid header.
-   * Reads only the tail of the file, never the tree.
+   * Reads only the tail of the file, never the tree. With `readOnly: true`, opens the newest
+   * commit of an existing store without the lock and without changing any file (see
+   * {@linkcode BTreeStore.refresh}).
    *
    * @throws {DatabaseLockedError} when the directory is open elsewhere (this or another process)
    * @throws {CorruptionError} when no generation file holds a valid commit
+   * @throws {GlenError} `"IO_ERROR"` when the file system refuses (the path is a file, the lock
+   *   or a generation file is a directory, a read-only open finds no store, ...); the errno is
+   *   its `cause`
    * @example
    * ```ts
    * import { BTreeStore } from "@glen/db/btree";
@@ -243,15 +288,71 @@ export class BTreeStore implements BTreeReader {
     const cache: PageCache<TreeNode> = options.cachePolicy === "lru"
       ? new LruCache(capacity)
       : new AdaptiveCache(capacity);
-    makeDirDurable(fs, path);
-    const lock = fs.lock(path);
+    const context = await asyncContext();
+    let lock: FileLock | undefined;
     try {
+      if (options.readOnly === true) {
+        const state = openReadOnly(fs, path, cache);
+        return new BTreeStore(fs, path, NO_LOCK, cache, state, options, context);
+      }
+      makeDirDurable(fs, path);
+      lock = fs.lock(path);
       const state = recover(fs, path, cache);
-      return new BTreeStore(fs, path, lock, cache, state, options);
+      return new BTreeStore(fs, path, lock, cache, state, options, context);
     } catch (error) {
-      lock.release();
-      throw error;
+      lock?.release();
+      throw typedOpenError(path, error);
     }
+  }
+
+  /**
+   * Moves a read-only handle to the newest commit of the directory (following the writer into a
+   * new generation after a compaction); returns whether the view changed. Snapshots and range
+   * iterators made before keep their view. Reads only the tail of the file. On a writer it
+   * returns `false` (a writer's view is always its newest commit).
+   *
+   * @throws {CorruptionError} when the newest generation holds no valid commit
+   * @throws {GlenError} `"IO_ERROR"` when the directory cannot be read
+   * @example A reader follows a writer
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const fileSystem = new MemoryFileSystem();
+   * const writer = await BTreeStore.open("tree", { fileSystem });
+   * await writer.put("a", 1);
+   * const reader = await BTreeStore.open("tree", { fileSystem, readOnly: true });
+   * await writer.put("a", 2);
+   * await writer.compact();
+   * assert.equal(reader.get("a"), 1); // its view until it refreshes
+   * assert.equal(reader.refresh(), true);
+   * assert.equal(reader.get("a"), 2);
+   * await reader.close();
+   * await writer.close();
+   * ```
+   */
+  refresh(): boolean {
+    const current = this.#readable();
+    if (!this.#readOnly) return false;
+    let next: State | undefined;
+    try {
+      next = newerState(this.#fs, this.#dir, this.#cache, current);
+    } catch (error) {
+      throw typedOpenError(this.#dir, error, "refresh");
+    }
+    if (next === undefined) return false;
+    if (next.file !== current.file) {
+      this.#generation = next.file.generation;
+      this.#retire(current.file);
+    }
+    this.#state = next;
+    return true;
+  }
+
+  /** Whether this handle was opened with `readOnly: true`. @example See {@linkcode BTreeStore.refresh}. */
+  get readOnly(): boolean {
+    return this.#readOnly;
   }
 
   // ---------------------------------------------------------------- reads
@@ -284,7 +385,13 @@ export class BTreeStore implements BTreeReader {
   /**
    * The entries with keys within the bounds (inclusive unless told otherwise), in key order or
    * reversed, as a lazy iterator that reads one leaf at a time from the root current at the
-   * call. Keys come back as they were put (`1n` stays a bigint).
+   * call. Keys come back as they were put (`1n` stays a bigint). `prefix` keeps the keys that
+   * start with a string or with an array's leading elements; `limit` caps the entries.
+   *
+   * The view is pinned at the call: later commits, a compaction or a `refresh()` do not change
+   * what the iterator yields (it keeps the generation file open until it finishes, is returned
+   * or is collected). An iterator still reading when the store closes throws
+   * `DatabaseClosedError`.
    *
    * @example
    * ```ts
@@ -298,11 +405,35 @@ export class BTreeStore implements BTreeReader {
    *   [3, "c"],
    *   [2, "b"],
    * ]);
+   * await store.putMany([[["user", 7, "a"], 1], [["user", 7, "b"], 2], [["user", 70], 3]]);
+   * assert.deepEqual([...store.range({ prefix: ["user", 7], limit: 1 })], [[["user", 7, "a"], 1]]);
    * await store.close();
    * ```
    */
   range(options: RangeOptions = {}): IterableIterator<[Value, Value]> {
     return readRange(this.#readable(), options, this.#limits);
+  }
+
+  /**
+   * How many entries lie within the bounds (the same options as {@linkcode BTreeStore.range};
+   * at most `limit`). Decodes nothing; without bounds it is `size`.
+   *
+   * @example
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const store = await BTreeStore.open("t", { fileSystem: new MemoryFileSystem() });
+   * await store.putMany([[["user", 1, "a"], 1], [["user", 1, "b"], 2], [["user", 2, "a"], 3]]);
+   * assert.equal(store.count({ prefix: ["user", 1] }), 2);
+   * assert.equal(store.count({ min: ["user", 2] }), 1);
+   * assert.equal(store.count(), 3);
+   * await store.close();
+   * ```
+   */
+  count(options: RangeOptions = {}): number {
+    return countRange(this.#readable(), options, this.#limits);
   }
 
   /** Live entries. */
@@ -433,6 +564,40 @@ export class BTreeStore implements BTreeReader {
     return this.#exclusive(() => void this.#commit(sortOps(ops)));
   }
 
+  /**
+   * Deletes every key within the bounds (the options of {@linkcode BTreeStore.range}; with
+   * `limit`, the first `limit` in the range's direction) in one atomic commit; resolves to how
+   * many were deleted. The range is read when the write runs (after earlier queued writes). Holds
+   * the keys it deletes in memory until the commit.
+   *
+   * @throws {TypeError} / {RangeError} for bad options (at the call; nothing is written)
+   * @example
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const store = await BTreeStore.open("t", { fileSystem: new MemoryFileSystem() });
+   * await store.putMany([["log:1", 1], ["log:2", 2], ["user:1", 3]]);
+   * assert.equal(await store.deleteRange({ prefix: "log:" }), 2);
+   * assert.deepEqual([...store.range()], [["user:1", 3]]);
+   * await store.close();
+   * ```
+   */
+  deleteRange(options: RangeOptions = {}): Promise<number> {
+    try {
+      toBounds(options, this.#limits);
+      toLimit(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#exclusive(() => {
+      this.#checkWritable();
+      const ops = deleteOpsInRange(this.#state, options, this.#limits);
+      return ops.length === 0 ? 0 : -this.#commit(ops);
+    });
+  }
+
   /** Deletes every key in one atomic commit; resolves to how many were present. */
   deleteMany(keys: Iterable<Value>): Promise<number> {
     let ops: Op[];
@@ -448,7 +613,10 @@ export class BTreeStore implements BTreeReader {
   /**
    * Runs `fn(tx)` alone (after earlier writes, before later ones): `tx` reads the store as of
    * the start plus its own writes; returning commits every write atomically, throwing discards
-   * them and rethrows. Do not await other writes of this store inside `fn` (they wait for it).
+   * them and rethrows. Write through `tx` inside `fn`: a write, `compact()`, `close()` or
+   * nested `transaction()` of the same store called from inside `fn` rejects at once with
+   * `GlenError` `"TRANSACTION_REENTRY"` (it would wait for `fn`, which waits for it). Other
+   * stores, reads and snapshots of this one are fine.
    *
    * @example
    * ```ts
@@ -479,17 +647,23 @@ export class BTreeStore implements BTreeReader {
         this.#limits,
         (key, value) => this.#op(key, value),
       );
+      const token = {};
+      const context = this.#context;
       let result: T;
+      this.#runningTransaction = token;
       try {
-        result = await fn(tx);
+        result = await (context === undefined
+          ? fn(tx)
+          : context.run([...context.getStore() ?? [], token], fn, tx));
       } finally {
+        this.#runningTransaction = undefined;
         tx.end();
       }
       this.#checkWritable();
       const ops = tx.ops();
       if (ops.length > 0) this.#commit(ops);
       return result;
-    });
+    }, "transaction()");
   }
 
   /**
@@ -517,11 +691,12 @@ export class BTreeStore implements BTreeReader {
    * ```
    */
   compact(options: CompactOptions = {}): Promise<void> {
-    return this.#exclusive(() => this.#compact(options));
+    return this.#exclusive(() => this.#compact(options), "compact()");
   }
 
   /** fdatasyncs the current file (for `fileSync: "manual"`). @example See {@linkcode BTreeStore.open}. */
   sync(): void {
+    if (this.#readOnly) throw readOnlyError("sync()");
     this.#checkWritable();
     const file = this.#state.file;
     try {
@@ -540,7 +715,8 @@ export class BTreeStore implements BTreeReader {
 
   /**
    * Waits for queued work, then closes every file and releases the directory lock. Does not
-   * sync (call `sync()` first with `fileSync: "manual"`). Idempotent.
+   * sync (call `sync()` first with `fileSync: "manual"`). Idempotent. Snapshots and range
+   * iterators still open then throw `DatabaseClosedError`.
    *
    * @example See {@linkcode BTreeStore}.
    */
@@ -554,7 +730,7 @@ export class BTreeStore implements BTreeReader {
       this.#retired.clear();
       this.#cache.clear();
       this.#lock.release();
-    });
+    }, "close()");
   }
 
   /** Closes the store (for `await using`). */
@@ -605,8 +781,22 @@ export class BTreeStore implements BTreeReader {
     return { key: ordered, rawKey, value: bytes };
   }
 
-  /** Runs `work` when no other write runs; synchronously when the queue is idle. */
-  async #exclusive<T>(work: () => T | Promise<T>): Promise<T> {
+  /**
+   * Runs `work` when no other write runs; synchronously when the queue is idle. Rejects at once,
+   * before queueing, a write of a read-only handle and anything issued from inside the running
+   * `transaction(fn)` (it would wait for `fn` forever).
+   */
+  async #exclusive<T>(work: () => T | Promise<T>, what = "a write"): Promise<T> {
+    if (this.#readOnly && what !== "close()") throw readOnlyError(what);
+    const running = this.#runningTransaction;
+    if (running !== undefined && this.#context?.getStore()?.includes(running) === true) {
+      throw new GlenError(
+        "TRANSACTION_REENTRY",
+        `${what} of the B+ tree store was called inside its own transaction(fn): it would wait ` +
+          "for the transaction, which waits for it; write through the transaction's handle " +
+          "(tx.put, tx.delete, tx.deleteRange) instead",
+      );
+    }
     if (this.#writing) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     else this.#writing = true;
     try {
@@ -727,15 +917,23 @@ export class BTreeStore implements BTreeReader {
     const old = source.file;
     this.#generation = generation;
     this.#state = { ...source, ...root, file: opened.file, liveBytes, dirtBytes: 0 };
-    this.#retired.add(old);
-    old.release();
+    this.#retire(old);
     try {
       this.#fs.remove(old.path);
       this.#fs.syncDir(this.#dir);
     } catch {
       // the old generation is removed by the next open
     }
-    if (old.closed) this.#retired.delete(old);
+  }
+
+  /**
+   * Drops the store's use of a replaced generation file; snapshots and iterators still using
+   * it keep it open (`close()` closes what is left). Forgets files already closed.
+   */
+  #retire(file: GenerationFile): void {
+    this.#retired.add(file);
+    file.release();
+    for (const retired of this.#retired) if (retired.closed) this.#retired.delete(retired);
   }
 
   /** Copies the live entries of `source` into `target`, yielding every `compactionSliceMs`. */
@@ -847,6 +1045,44 @@ function checkOptions(options: BTreeStoreOptions): void {
   positive("maxFileBytes", options.maxFileBytes);
   positive("maxValueBytes", options.maxValueBytes, MAX_VALUE_BYTES);
   positive("compactionSliceMs", options.compactionSliceMs);
+}
+
+/** A `GlenError` `"READ_ONLY"` for `what` on a read-only handle. */
+function readOnlyError(what: string): GlenError {
+  return new GlenError(
+    "READ_ONLY",
+    `${what} refused: this B+ tree store handle was opened with readOnly: true`,
+  );
+}
+
+/**
+ * A failure while opening (or refreshing) as a typed error: domain errors and argument errors
+ * pass through; a file-system error (ENOTDIR, EISDIR, EACCES, ...) becomes `GlenError`
+ * `"IO_ERROR"` naming the directory, with the errno as its `cause` (as `Glen.open` does).
+ */
+function typedOpenError(dir: string, error: unknown, what = "open"): unknown {
+  if (error instanceof GlenError || error instanceof TypeError || error instanceof RangeError) {
+    return error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new GlenError("IO_ERROR", `Cannot ${what} B+ tree store "${dir}": ${message}`, {
+    cause: error,
+  });
+}
+
+let sharedContext: Promise<AsyncLocalStorage<readonly object[]> | undefined> | undefined;
+
+/**
+ * The async context that tells a write issued inside `transaction(fn)` from one issued
+ * elsewhere: `AsyncLocalStorage` of `node:async_hooks` (Node, Deno and Bun all have it), loaded
+ * on first use; `undefined` where the runtime has none (then such a write waits, as documented).
+ */
+function asyncContext(): Promise<AsyncLocalStorage<readonly object[]> | undefined> {
+  sharedContext ??= import("node:async_hooks").then(
+    (hooks) => new hooks.AsyncLocalStorage<readonly object[]>(),
+    () => undefined,
+  );
+  return sharedContext;
 }
 
 async function nodeFileSystem(): Promise<FileSystem> {
