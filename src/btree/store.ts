@@ -57,6 +57,7 @@ import {
   BulkBuilder,
   ByteBuilder,
   cursor,
+  DELETE,
   findEntry,
   type KeyBounds,
   type Op,
@@ -410,7 +411,7 @@ export class BTreeStore implements BTreeReader {
   delete(key: Value): Promise<boolean> {
     let op: Op;
     try {
-      op = this.#op(key, null);
+      op = this.#op(key, DELETE);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -438,7 +439,7 @@ export class BTreeStore implements BTreeReader {
     let ops: Op[];
     try {
       ops = [];
-      for (const key of keys) ops.push(this.#op(key, null));
+      for (const key of keys) ops.push(this.#op(key, DELETE));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -590,14 +591,14 @@ export class BTreeStore implements BTreeReader {
    * only until their commit, which copies keys and inline values into leaves (and copies a
    * large value into its own blob), so nothing long-lived pins the encoder's buffer.
    */
-  #op(key: Value, value: Value | null): Op {
+  #op(key: Value, value: Value | typeof DELETE): Op {
     const rawKey = encode(key, this.#limits);
     const ordered = storeKey(key);
     const keyBytes = Math.max(rawKey.length, ordered.length);
     if (keyBytes > MAX_KEY_BYTES) {
       throw new LimitExceededError("maxKeyBytes", MAX_KEY_BYTES, keyBytes, "B+ tree key");
     }
-    if (value === null) return { key: ordered, rawKey, value: null };
+    if (value === DELETE) return { key: ordered, rawKey, value: null };
     const bytes = encode(value, this.#limits);
     if (bytes.length > this.#maxValueBytes) {
       throw new LimitExceededError("maxValueBytes", this.#maxValueBytes, bytes.length, "value");

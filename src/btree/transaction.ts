@@ -23,7 +23,7 @@ import {
   WithBytes,
 } from "./reader.ts";
 import { leafKey, leafRawKey } from "./node.ts";
-import { cursor, type Op } from "./tree.ts";
+import { cursor, DELETE, type Op } from "./tree.ts";
 
 /** A staged write of a transaction, keyed by the latin-1 form of its encoded key. */
 interface Staged {
@@ -48,7 +48,7 @@ function keyString(key: Uint8Array): string {
 export class BTreeTransaction implements BTreeReader {
   #state: State;
   #limits: Partial<Limits> | undefined;
-  #makeOp: (key: Value, value: Value | null) => Op;
+  #makeOp: (key: Value, value: Value | typeof DELETE) => Op;
   #staged = new Map<string, Staged>();
   #ended = false;
 
@@ -56,7 +56,7 @@ export class BTreeTransaction implements BTreeReader {
   constructor(
     state: State,
     limits: Partial<Limits> | undefined,
-    makeOp: (key: Value, value: Value | null) => Op,
+    makeOp: (key: Value, value: Value | typeof DELETE) => Op,
   ) {
     this.#state = state;
     this.#limits = limits;
@@ -87,7 +87,7 @@ export class BTreeTransaction implements BTreeReader {
   /** Stages a delete. */
   delete(key: Value): void {
     this.#live();
-    const op = this.#makeOp(key, null);
+    const op = this.#makeOp(key, DELETE);
     this.#staged.set(keyString(op.key), { op });
   }
 
