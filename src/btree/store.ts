@@ -48,7 +48,7 @@ import {
 } from "./format.ts";
 import type { TreeNode } from "./node.ts";
 import { type BTreeReader, type RangeOptions, readGet, readRange, type State } from "./reader.ts";
-import { recover, TEMP_SUFFIX } from "./recovery.ts";
+import { recover, TEMP_SUFFIX, type TornTail, type UnremovedFile } from "./recovery.ts";
 import { BTreeSnapshot } from "./snapshot.ts";
 import { BTreeTransaction } from "./transaction.ts";
 import {
@@ -140,13 +140,22 @@ export interface BTreeStats {
   sequence: number;
   /** Page-cache counters. */
   cache: PageCacheStats;
+  /**
+   * Set when open found bytes after the newest valid commit that belong to no valid commit (a
+   * commit torn by a crash before it was acknowledged): they were kept in the file, unused, and
+   * go away with the next compaction.
+   */
+  tornTail: TornTail | undefined;
+  /**
+   * Old generation files whose removal failed (after a compaction, or at open), with the error:
+   * they are never used again and are removed by the next compaction or open.
+   */
+  unremovedFiles: UnremovedFile[];
 }
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 /** A commit buffer grown past this is not kept for the next commit. */
 const MAX_KEPT_COMMIT_BUFFER_BYTES = 16 * 1024 * 1024;
-/** `sync()` appends a fresh header when the newest one covers more unsynced bytes than this. */
-const REFRESH_HEADER_AFTER_BYTES = 1024 * 1024;
 
 /**
  * An append-only copy-on-write B+ tree in a directory: crash-safe, with MVCC snapshots,
@@ -190,6 +199,8 @@ export class BTreeStore implements BTreeReader {
   #waiters: Array<() => void> = [];
   #compactionQueued = false;
   #lastAutoCompactionError: unknown = undefined;
+  #tornTail: TornTail | undefined;
+  #unremoved: UnremovedFile[];
   #out = new ByteBuilder(64 * 1024);
 
   private constructor(
@@ -197,9 +208,12 @@ export class BTreeStore implements BTreeReader {
     dir: string,
     lock: FileLock,
     cache: PageCache<TreeNode>,
-    state: State,
+    recovered: { state: State; tornTail: TornTail | undefined; unremoved: UnremovedFile[] },
     options: BTreeStoreOptions,
   ) {
+    const state = recovered.state;
+    this.#tornTail = recovered.tornTail;
+    this.#unremoved = recovered.unremoved;
     this.#fs = fs;
     this.#dir = dir;
     this.#lock = lock;
@@ -247,8 +261,7 @@ export class BTreeStore implements BTreeReader {
     makeDirDurable(fs, path);
     const lock = fs.lock(path);
     try {
-      const state = recover(fs, path, cache);
-      return new BTreeStore(fs, path, lock, cache, state, options);
+      return new BTreeStore(fs, path, lock, cache, recover(fs, path, cache), options);
     } catch (error) {
       lock.release();
       throw error;
@@ -341,6 +354,8 @@ export class BTreeStore implements BTreeReader {
       generation: s.file.generation,
       sequence: s.sequence,
       cache: this.#cache.stats(),
+      tornTail: this.#tornTail === undefined ? undefined : { ...this.#tornTail },
+      unremovedFiles: this.#unremoved.map((f) => ({ ...f })),
     };
   }
 
@@ -527,12 +542,13 @@ export class BTreeStore implements BTreeReader {
     const file = this.#state.file;
     try {
       file.sync();
-      // The newest header covers a long unsynced range, which open would have to read and
-      // checksum: append a header of the same state whose range starts here, so open stays
-      // fast. If it is lost in a crash, the previous header (now durable) is used.
-      if (file.headerOffset - file.headerSyncedBytes > REFRESH_HEADER_AFTER_BYTES) {
+      // Seal: the newest header was written before its nodes were durable, so open could not
+      // tell its damage from a torn write. Append a sealed header of the same state (written
+      // after the sync above) and sync it: from here on, damage is reported, never rolled back.
+      if (!file.headerSealed) {
         const body = new Uint8Array(blockAlign(file.end, BLOCK_BYTES) - file.end);
-        file.appendCommit(body, headerOf(this.#state, file.headerOffset));
+        file.appendCommit(body, headerOf(this.#state, file.headerOffset), true);
+        file.sync();
       }
     } catch (error) {
       throw this.#fail(error, "fdatasync failed");
@@ -656,8 +672,10 @@ export class BTreeStore implements BTreeReader {
       sequence: state.sequence + 1,
     };
     try {
-      file.appendCommitFrom(out, headerOf(next, file.headerOffset));
-      if (this.#fileSync === "auto") file.sync();
+      // "auto": nodes, fdatasync, header, fdatasync (a valid header proves its nodes durable).
+      const durable = this.#fileSync === "auto";
+      file.appendCommitFrom(out, headerOf(next, file.headerOffset), durable);
+      if (durable) file.sync();
     } catch (error) {
       throw this.#fail(error, "writing a commit failed");
     }
@@ -702,7 +720,7 @@ export class BTreeStore implements BTreeReader {
       target.appendCommit(new Uint8Array(0), {
         ...headerOf({ ...source, ...root, liveBytes, dirtBytes: 0 }, 0),
         generation,
-      });
+      }, true);
       target.sync();
       target.close();
     } catch (error) {
@@ -730,12 +748,30 @@ export class BTreeStore implements BTreeReader {
     this.#state = { ...source, ...root, file: opened.file, liveBytes, dirtBytes: 0 };
     this.#retired.add(old);
     old.release();
-    try {
-      this.#fs.remove(old.path);
-      this.#fs.syncDir(this.#dir);
-    } catch {
-      // the old generation is removed by the next open
+    // Remove the old generation and any an earlier cleanup left. A failure is reported in
+    // stats().unremovedFiles (open never uses an older generation instead of a newer one, so a
+    // leftover one is harmless) and tried again by the next compaction or open.
+    const leftovers = [old.path, ...this.#unremoved.map((f) => f.path)];
+    this.#unremoved = [];
+    for (const path of leftovers) {
+      try {
+        this.#fs.remove(path);
+      } catch (error) {
+        this.#unremoved.push({ path, error: String(error) });
+      }
     }
+    try {
+      this.#fs.syncDir(this.#dir);
+    } catch (error) {
+      // The removals may not be durable: an old generation can reappear after a crash (open
+      // removes it again); report it until a later cleanup syncs the directory.
+      for (const path of leftovers) {
+        if (!this.#unremoved.some((f) => f.path === path)) {
+          this.#unremoved.push({ path, error: `syncing the directory failed: ${String(error)}` });
+        }
+      }
+    }
+    this.#tornTail = undefined;
     if (old.closed) this.#retired.delete(old);
   }
 
