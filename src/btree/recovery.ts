@@ -38,7 +38,9 @@ export interface TornTail {
 
 /** A file the store meant to remove and could not, with the reason. */
 export interface UnremovedFile {
+  /** The file's path (the store directory joined with its name). */
   path: string;
+  /** Why it could not be removed (the error, as text). */
   error: string;
 }
 
