@@ -9,9 +9,10 @@
  *   generation file open) until it is closed, across later commits and compactions;
  * - writes, transactions, compaction and close run one at a time in call order (the writer
  *   queue); a write that finds the queue idle commits before its call returns;
- * - every commit appends its nodes, pads to a block boundary, appends a header, and (with
- *   `fileSync: "auto"`) fdatasyncs before its promise resolves; a commit that changes nothing
- *   writes nothing;
+ * - every commit appends its nodes and pads to a block boundary; with `fileSync: "auto"` it then
+ *   fdatasyncs, appends a sealed header and fdatasyncs again before its promise resolves (so
+ *   open can tell damage to it from a torn write); with `"manual"` it appends an unsealed header
+ *   in the same write, and `sync()` seals; a commit that changes nothing writes nothing;
  * - a failed write or sync makes the store fail-stop: later writes reject with
  *   `DatabaseFailedError`; reads keep serving the last committed root; reopening recovers;
  * - compaction writes `<generation>.btree.tmp`, syncs it, renames it into place, syncs the
@@ -229,12 +230,15 @@ export class BTreeStore implements BTreeReader {
   }
 
   /**
-   * Opens (or creates) the store in directory `path`: takes the directory lock, picks the
-   * newest generation with a valid commit, and cuts off bytes after its newest valid header.
-   * Reads only the tail of the file, never the tree.
+   * Opens (or creates) the store in directory `path`: takes the directory lock and opens the
+   * newest generation file at its newest valid commit, by the decision table of
+   * `docs/format/btree.md` (bytes of a torn commit after it are kept and reported in
+   * `stats().tornTail`). Reads only the tail of the file, never the tree.
    *
    * @throws {DatabaseLockedError} when the directory is open elsewhere (this or another process)
-   * @throws {CorruptionError} when no generation file holds a valid commit
+   * @throws {CorruptionError} naming the file and offset when the newest generation file is
+   *   damaged: its preamble, no valid commit, or damage to a commit that was complete and durable
+   *   (never rolled back silently; an older generation is never used instead)
    * @example
    * ```ts
    * import { BTreeStore } from "@glen/db/btree";
@@ -536,7 +540,13 @@ export class BTreeStore implements BTreeReader {
     return this.#exclusive(() => this.#compact(options));
   }
 
-  /** fdatasyncs the current file (for `fileSync: "manual"`). @example See {@linkcode BTreeStore.open}. */
+  /**
+   * fdatasyncs the current file (for `fileSync: "manual"`); if commits were made since the last
+   * sync, then appends a sealed header of the current state and fdatasyncs again, so damage to
+   * those commits is reported at open rather than rolled back.
+   *
+   * @example See {@linkcode BTreeStore.open}.
+   */
   sync(): void {
     this.#checkWritable();
     const file = this.#state.file;
