@@ -1,8 +1,8 @@
 /**
  * Databases written by earlier versions of the log engine open under the current one: the
  * fixtures under `fixtures/log_v1_*` were written by commit b23e43b (WAL format 1, snapshot
- * format 1, manifest format 1), and are copied to a temp directory before each test (opening
- * upgrades them).
+ * format 1, manifest format 1), and are copied to a temp directory before each test (the first
+ * open gives the directory a database id: a format-2 manifest, and format-2 files from then on).
  *
  * - `log_v1_snapshot/`: `walSync: "always"`, `walSegmentBytes: 4096`. LSN 1: `putMany("users")`
  *   of ada, bob, cy (cy has bytes); 2: `createIndex("users", "byBorn", "born")`; 3: bob rewritten
@@ -15,7 +15,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,12 @@ function copyFixture(name: string): { dir: string; [Symbol.dispose](): void } {
   const dir = join(root, "db");
   cpSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), dir, { recursive: true });
   return { dir, [Symbol.dispose]: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** The format version in a manifest, segment or snapshot header (bytes 8..11). */
+function formatVersion(path: string): number {
+  const bytes = readFileSync(path);
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(8, true);
 }
 
 const post = (i: number) => ({ i, text: "t".repeat(100 + i) });
@@ -72,6 +78,11 @@ describe("a log database written by WAL/snapshot format 1", () => {
     await db.put("posts", "p40", post(40));
     await db.close();
 
+    // The first open gave the directory an identity: a manifest of format 2, and new segments
+    // of format 2, while the old segments stay as they were.
+    assert.equal(formatVersion(join(fixture.dir, "snapshots", "MANIFEST")), 2);
+    assert.equal(formatVersion(join(fixture.dir, "wal", "00000000000000000030.wal")), 1);
+    assert.equal(formatVersion(join(fixture.dir, "wal", "00000000000000000048.wal")), 2);
     db = await Glen.open(fixture.dir, { walSync: "always" });
     assert.equal(db.getDoc("users", "dee")?.version, 3);
     assert.deepEqual(db.get("posts", "p40"), post(40));
