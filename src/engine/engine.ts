@@ -32,6 +32,7 @@ import {
 import type { CapturedBytes, StoredValue } from "../codec/encoded.ts";
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
+import { nextMacrotask, starvedTurn } from "../event_loop.ts";
 import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { RecordType } from "../wal/format.ts";
@@ -279,13 +280,18 @@ export class Engine {
 
   /** Appends a record (or, in memory, just counts it); returns the durability promise. */
   #append<T>(type: number, body: Uint8Array | undefined, result: T): Promise<T> {
+    let durable: Promise<T>;
     if (this.#wal === undefined) {
       const lsn = ++this.#lastLsn;
-      return Promise.resolve(result === RESOLVE_WITH_LSN ? lsn as T : result);
+      durable = Promise.resolve(result === RESOLVE_WITH_LSN ? lsn as T : result);
+    } else {
+      const appended = this.#wal.append(type, body!, result);
+      this.#lastLsn = appended.lsn;
+      durable = appended.durable;
     }
-    const appended = this.#wal.append(type, body!, result);
-    this.#lastLsn = appended.lsn;
-    return appended.durable;
+    // A tight `await commit()` loop would otherwise never let timers and sliced work run.
+    const turn = starvedTurn();
+    return turn === undefined ? durable : turn.then(() => durable);
   }
 
   /**
@@ -376,7 +382,7 @@ export class Engine {
     for (const [collection, versions, values, encodedBytes] of captured) {
       const path = snapshotPath(snapshotDir, collectionFileName(collection));
       await this.#ioAsync(() =>
-        writeSnapshot(fs, path, { collection, lsn, versions, values, encodedBytes }, yieldTurn)
+        writeSnapshot(fs, path, { collection, lsn, versions, values, encodedBytes }, nextMacrotask)
       );
       this.#assertNotFailed(); // a write may have failed the WAL meanwhile
     }
@@ -479,9 +485,4 @@ function decodeSchema(body: Uint8Array, file: string): Value {
   } catch (error) {
     throw new CorruptionError("undecodable schema record", file, 0, { cause: error });
   }
-}
-
-/** Lets other work run between snapshot blocks. */
-function yieldTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }

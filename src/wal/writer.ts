@@ -8,6 +8,10 @@
  * every waiting promise. Writers that await each other's results still batch: their continuations
  * all run before the next flush microtask.
  *
+ * `"interval"` mode syncs once `flushEveryBytes` are unsynced or the oldest unsynced write is
+ * `flushIntervalMs` old. Both are checked on the write path (a tight `await append()` loop runs
+ * on microtasks and starves timers) and, for a writer gone quiet, by a timer.
+ *
  * Invariants:
  * - LSNs are assigned once, in call order, and never reused (not by rotation, compaction or
  *   reopen: the next LSN comes from the recovered log or the snapshots).
@@ -100,6 +104,8 @@ export class WalWriter {
   #durableLsn: number;
   #writtenLsn: number;
   #unsyncedBytes = 0;
+  /** `performance.now()` when the oldest unsynced byte was written (valid while unsynced > 0). */
+  #unsyncedSinceMs = 0;
   #batch = new Uint8Array(INITIAL_BATCH_BYTES);
   #batchUsed = 0;
   #waiters: Waiter[] = [];
@@ -332,8 +338,15 @@ export class WalWriter {
       const { syncMode, flushEveryBytes } = this.#options;
       if (syncMode === "always") this.#sync();
       else if (syncMode === "interval") {
-        if (this.#unsyncedBytes >= flushEveryBytes) this.#sync();
-        else this.#armTimer();
+        // The timer alone is not enough: a tight `await put()` loop runs on microtasks and never
+        // lets it fire, so the write path checks the interval too (one clock read per batch).
+        if (
+          this.#unsyncedBytes >= flushEveryBytes ||
+          (this.#unsyncedBytes > 0 &&
+            performance.now() - this.#unsyncedSinceMs >= this.#options.flushIntervalMs)
+        ) {
+          this.#sync();
+        } else this.#armTimer();
       }
     } catch (error) {
       this.#fail(error);
@@ -353,6 +366,7 @@ export class WalWriter {
     this.#preallocate(this.#position + used);
     this.#file!.write(this.#batch.subarray(0, used), this.#position);
     this.#position += used;
+    if (this.#unsyncedBytes === 0) this.#unsyncedSinceMs = performance.now();
     this.#unsyncedBytes += used;
     this.#bytesWritten += used;
     this.#batchUsed = 0;
