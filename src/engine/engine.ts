@@ -78,6 +78,8 @@ export interface CommitEvent {
   readonly previous: readonly (Value | undefined)[];
   /** Whether each write's value holds a `Uint8Array` (readers then copy it). */
   readonly hasBytes: readonly boolean[];
+  /** Size of the commit's encoded record body (what keeping it costs, for bounded histories). */
+  readonly bytes: number;
 }
 
 /**
@@ -265,10 +267,11 @@ export class Engine {
     const previous = observers.length === 0
       ? []
       : known ?? ops.map((op) => this.store.value(op.collection, op.docId));
-    const durable = this.#append(RecordType.commit, encodeCommit(ops), result);
+    const body = encodeCommit(ops);
+    const durable = this.#append(RecordType.commit, body, result);
     for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
     if (observers.length === 0) return durable;
-    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous, hasBytes };
+    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous, hasBytes, bytes: body.length };
     for (const observer of observers) observer.applied?.(event);
     if (observers.some((observer) => observer.durable !== undefined)) {
       durable.then(() => {
