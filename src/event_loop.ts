@@ -10,14 +10,15 @@
  *
  * Invariants:
  * - at most one probe macrotask is pending per process (module copies aside);
- * - `starvedTurn` costs one clock read when no probe is pending or the loop is not starved, and
- *   never delays a caller whose event loop has had a turn within `STARVED_AFTER_MS`.
+ * - `starvedTurn` never delays a caller whose event loop has turned since the probe was first
+ *   seen pending, nor before `STARVED_AFTER_MS` after that; it reads the clock at most once per
+ *   `CHECK_EVERY_WEIGHT` units of work (a small commit is one unit).
  *
  * @module
  */
 
 /** After this long without a macrotask turn, writers wait for one. */
-export const STARVED_AFTER_MS = 10;
+export const STARVED_AFTER_MS = 25;
 
 const schedule: (callback: () => void) => void =
   typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
@@ -46,28 +47,46 @@ export function nextMacrotask(): Promise<void> {
   return new Promise((resolve) => schedule(resolve));
 }
 
+/** Weight (about one small commit each) between two clock reads while a probe is pending. */
+const CHECK_EVERY_WEIGHT = 32;
+
+/** The pending probe macrotask, if any. */
 let probe: Promise<void> | undefined;
-let probeSinceMs = 0;
+/** When the pending probe was first seen pending (`-1`: not read yet). */
+let probeSeenMs = -1;
+/** Whether the pending probe has waited `STARVED_AFTER_MS`: every caller waits for it. */
+let starved = false;
+let weightUntilCheck = 0;
 
 /**
  * Called on the write path: `undefined` normally; a promise of the next macrotask turn when the
- * event loop has had none for `STARVED_AFTER_MS` (the caller should settle after it).
+ * event loop has had none for `STARVED_AFTER_MS` (the caller should settle after it). `weight`
+ * says how much work the call stands for (1 for a small commit; more for a large one): the
+ * clock is read once per `CHECK_EVERY_WEIGHT` of it, so a small commit pays a counter only.
  *
  * @example
  * ```ts
  * import { starvedTurn } from "./event_loop.ts";
- * const turn = starvedTurn();
+ * const turn = starvedTurn(1);
  * if (turn !== undefined) await turn;
  * ```
  */
-export function starvedTurn(): Promise<void> | undefined {
-  const now = performance.now();
+export function starvedTurn(weight: number): Promise<void> | undefined {
   if (probe === undefined) {
-    probeSinceMs = now;
     probe = nextMacrotask().then(() => {
       probe = undefined;
+      starved = false;
     });
+    probeSeenMs = -1;
+    weightUntilCheck = 0;
     return undefined;
   }
-  return now - probeSinceMs >= STARVED_AFTER_MS ? probe : undefined;
+  if (starved) return probe;
+  weightUntilCheck -= weight;
+  if (weightUntilCheck > 0) return undefined;
+  weightUntilCheck = CHECK_EVERY_WEIGHT;
+  const now = performance.now();
+  if (probeSeenMs < 0) probeSeenMs = now;
+  else if (now - probeSeenMs >= STARVED_AFTER_MS) starved = true;
+  return starved ? probe : undefined;
 }

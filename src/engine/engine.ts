@@ -293,7 +293,7 @@ export class Engine {
       durable = appended.durable;
     }
     // A tight `await commit()` loop would otherwise never let timers and sliced work run.
-    const turn = starvedTurn();
+    const turn = starvedTurn(body === undefined ? 1 : 1 + (body.length >>> 12));
     return turn === undefined ? durable : turn.then(() => durable);
   }
 

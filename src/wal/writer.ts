@@ -10,7 +10,8 @@
  *
  * `"interval"` mode syncs once `flushEveryBytes` are unsynced or the oldest unsynced write is
  * `flushIntervalMs` old. Both are checked on the write path (a tight `await append()` loop runs
- * on microtasks and starves timers) and, for a writer gone quiet, by a timer.
+ * on microtasks and starves timers; the age is checked every 16th batch, to save clock reads)
+ * and, for a writer gone quiet, by a timer.
  *
  * Invariants:
  * - LSNs are assigned once, in call order, and never reused (not by rotation, compaction or
@@ -106,6 +107,8 @@ export class WalWriter {
   #unsyncedBytes = 0;
   /** `performance.now()` when the oldest unsynced byte was written (valid while unsynced > 0). */
   #unsyncedSinceMs = 0;
+  /** Batches written until `#intervalElapsed` reads the clock again. */
+  #batchesUntilClock = 0;
   #batch = new Uint8Array(INITIAL_BATCH_BYTES);
   #batchUsed = 0;
   #waiters: Waiter[] = [];
@@ -339,14 +342,9 @@ export class WalWriter {
       if (syncMode === "always") this.#sync();
       else if (syncMode === "interval") {
         // The timer alone is not enough: a tight `await put()` loop runs on microtasks and never
-        // lets it fire, so the write path checks the interval too (one clock read per batch).
-        if (
-          this.#unsyncedBytes >= flushEveryBytes ||
-          (this.#unsyncedBytes > 0 &&
-            performance.now() - this.#unsyncedSinceMs >= this.#options.flushIntervalMs)
-        ) {
-          this.#sync();
-        } else this.#armTimer();
+        // lets it fire, so the write path checks the interval too (a clock read per 16 batches).
+        if (this.#unsyncedBytes >= flushEveryBytes || this.#intervalElapsed()) this.#sync();
+        else this.#armTimer();
       }
     } catch (error) {
       this.#fail(error);
@@ -438,6 +436,13 @@ export class WalWriter {
     file.sync();
     this.#fs.syncDir(this.#dir);
     this.#segments.push({ name, firstLsn, bytes: SEGMENT_HEADER_BYTES });
+  }
+
+  /** Whether the oldest unsynced write is `flushIntervalMs` old (checked every 16th call). */
+  #intervalElapsed(): boolean {
+    if (this.#unsyncedBytes === 0 || --this.#batchesUntilClock > 0) return false;
+    this.#batchesUntilClock = 16;
+    return performance.now() - this.#unsyncedSinceMs >= this.#options.flushIntervalMs;
   }
 
   #armTimer(): void {
