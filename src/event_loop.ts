@@ -90,3 +90,26 @@ export function starvedTurn(weight: number): Promise<void> | undefined {
   else if (now - probeSeenMs >= STARVED_AFTER_MS) starved = true;
   return starved ? probe : undefined;
 }
+
+/**
+ * A promise that settles like `promise`, but not before `turn` resolves. Handlers are attached to
+ * `promise` at once (a rejection is never reported as unhandled), and promises made by calls in
+ * one order settle in that order when `promise`s settle in that order (commit order survives).
+ *
+ * @example
+ * ```ts
+ * import { nextMacrotask, settleAfter } from "./event_loop.ts";
+ * const order: string[] = [];
+ * const later = settleAfter(Promise.resolve("commit"), nextMacrotask());
+ * setTimeout(() => order.push("timer"), 0);
+ * order.push(await later);
+ * ```
+ */
+export function settleAfter<T>(promise: Promise<T>, turn: Promise<void>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    promise.then(
+      (value) => void turn.then(() => resolve(value)),
+      (error: unknown) => void turn.then(() => reject(error)),
+    );
+  });
+}

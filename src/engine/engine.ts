@@ -32,7 +32,7 @@ import {
 import type { CapturedBytes, StoredValue } from "../codec/encoded.ts";
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
-import { nextMacrotask, starvedTurn } from "../event_loop.ts";
+import { nextMacrotask, settleAfter, starvedTurn } from "../event_loop.ts";
 import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { RecordType } from "../wal/format.ts";
@@ -294,7 +294,7 @@ export class Engine {
     }
     // A tight `await commit()` loop would otherwise never let timers and sliced work run.
     const turn = starvedTurn(body === undefined ? 1 : 1 + (body.length >>> 12));
-    return turn === undefined ? durable : turn.then(() => durable);
+    return turn === undefined ? durable : settleAfter(durable, turn);
   }
 
   /**
