@@ -70,7 +70,12 @@ describe("bytes of every kind are copied into plain Uint8Arrays", () => {
   });
 
   test("decode() of a Buffer or a shared view returns bytes that do not alias the input", () => {
-    const encoded = encode({ b: new Uint8Array([1, 2, 3]), long: new Uint8Array(40).fill(7) });
+    const text = "a string long enough for TextDecoder: é ".repeat(4);
+    const encoded = encode({
+      b: new Uint8Array([1, 2, 3]),
+      long: new Uint8Array(40).fill(7),
+      text,
+    });
     const inputs: Array<[string, Uint8Array]> = [
       ["a Buffer", Buffer.from(encoded)],
       [
@@ -83,7 +88,8 @@ describe("bytes of every kind are copied into plain Uint8Arrays", () => {
       ],
     ];
     for (const [kind, input] of inputs) {
-      const value = decode(input) as { b: Uint8Array; long: Uint8Array };
+      const value = decode(input) as { b: Uint8Array; long: Uint8Array; text: string };
+      assert.equal(value.text, text, kind);
       input.fill(0);
       assertOwnPlainBytes(value.b, `decode(${kind}).b`);
       assert.equal(Object.getPrototypeOf(value.long), Uint8Array.prototype, kind);
