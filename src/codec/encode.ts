@@ -11,10 +11,10 @@
  * properties only) and the field count is written after them; int64 bigints and float64s go
  * through scratch typed arrays, so no bigint arithmetic runs.
  *
- * Invariants: the output of one call is bounded before it is written: values are counted against
- * `maxValues` (each array element before the elements are written, each object field before its
- * value) and string and byte content against `MAX_VALUE_CONTENT`, as `assertValue` counts them, so
- * a value whose objects share references cannot expand into an unbounded encoding. An invalid
+ * Invariants: the output of one call is bounded as it is written: values are counted against
+ * `maxValues` (an array's elements before they are written, an object's fields once it is) and
+ * string and byte content against `MAX_VALUE_CONTENT`, to the totals `assertValue` counts, so a
+ * value whose objects share references cannot expand into an unbounded encoding. An invalid
  * value leaves the shared buffer's write position unchanged, and is
  * reported by `assertValue`'s precise error (with the field path), not by the fast path. A nested
  * call (a getter that encodes while being encoded) runs on fresh state and restores ours.
@@ -454,7 +454,6 @@ function writeFields(value: Record<string, unknown>, depth: number): void {
   for (const key in value) {
     if (protoPolluted && !hasOwn(value, key)) continue; // inherited from a polluted prototype
     own++;
-    if (--valuesLeft < 0) throw INVALID;
     const field = value[key];
     if (field === undefined) {
       if ((contentLeft -= key.length) < 0) throw INVALID; // counted as `assertValue` counts it
@@ -464,7 +463,10 @@ function writeFields(value: Record<string, unknown>, depth: number): void {
     writeValue(field, depth + 1);
     written++;
   }
-  if (own > limits.maxObjectFields) throw INVALID;
+  // Fields are taken from `maxValues` once the object is written (an array's elements before):
+  // what a refused value has written by then is taken, or lies in the objects on the current
+  // path, which are distinct objects of the input.
+  if (own > limits.maxObjectFields || (valuesLeft -= own) < 0) throw INVALID;
   if (written <= FIXOBJECT_MAX) {
     target[start] = TAG_FIXOBJECT + written;
     return;

@@ -113,7 +113,7 @@ class Checker {
   readonly #limits: Limits;
   readonly #path: Array<string | number> = [];
   readonly #ancestors: object[] = [];
-  /** Values and content still allowed, counted as `cloneFrozen` and `encode` count them. */
+  /** Values and content still allowed: the totals `cloneFrozen` and `encode` count. */
   #valuesLeft: number;
   #contentLeft = MAX_VALUE_CONTENT;
 
