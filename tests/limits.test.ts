@@ -294,6 +294,12 @@ describe("GLEN_MAX_* environment variables in a child process", () => {
     });
   });
 
+  test(`a small GLEN_MAX_VALUES does not stop index definitions being written and read back (${runtime})`, () => {
+    const { report } = runChild({ GLEN_MAX_VALUES: "5" });
+    assert.equal((report.limits as { maxValues: number }).maxValues, 5);
+    assert.equal(report.reopenWithIndex, "ok");
+  });
+
   test(`without the variables the built-in defaults apply (${runtime})`, () => {
     const { report } = runChild({});
     assert.deepEqual(report.limits, { ...DEFAULT_LIMITS });
