@@ -21,12 +21,15 @@
 export {
   type CommitResult,
   type DocInfo,
+  type FindByOptions,
   Glen,
   type GlenOptions,
   type GlenStats,
+  type RangeByOptions,
   type TransactionOptions,
   type WalSyncMode,
 } from "./src/db.ts";
+export type { EngineKind, EngineStats } from "./src/engine/types.ts";
 export { Txn } from "./src/txn/txn.ts";
 export type {
   ChangeEvent,
@@ -65,35 +68,23 @@ export {
   DatabaseClosedError,
   DatabaseFailedError,
   DatabaseLockedError,
+  GLEN_ERROR_CODES,
   GlenError,
+  type GlenErrorCode,
   type GlenErrorOptions,
   LimitExceededError,
   TransactionConflictError,
   UniqueConstraintError,
 } from "./src/errors.ts";
 export {
-  assertValue,
-  bytesEqual,
-  cloneFrozen,
   compare,
-  compareBytes,
-  compareNumbers,
-  compareStrings,
-  containsBytes,
-  copyBytesDeep,
-  deepFreeze,
   DEFAULT_LIMITS,
-  type EnvSource,
   equals,
-  formatPath,
   Id,
   INT64_MAX,
   INT64_MIN,
   type Limits,
-  limitsFromEnv,
-  MAX_DEPTH_CEILING,
   MAX_VALUE_CONTENT,
-  resolveLimits,
   type Value,
   type ValueObject,
 } from "./src/value/mod.ts";
@@ -106,8 +97,6 @@ export {
   encodeCompositeKey,
   encodeKey,
   EncoderStream,
-  encodeStringPrefix,
   type KeyPart,
-  MISSING,
   type StreamCodecOptions,
 } from "./src/codec/mod.ts";

@@ -1,7 +1,8 @@
 /**
- * `Glen`: the public face of the database. It validates arguments, turns calls into engine
- * commits and shapes results; storage, recovery and durability live in `src/engine/`, `src/wal/`
- * and `src/snapshot/`.
+ * `Glen`: the public face of the database. It opens and closes, and every other method is a
+ * delegation: options are checked in `options.ts`, writes become intents (`engine/intents.ts`)
+ * committed by the engine (`engine/types.ts`: versions, OCC, durability), lookups go to
+ * `index/`, the retry loop to `txn/`, streams to `subscribe/`.
  *
  * Reads are synchronous and return deeply frozen values (byte arrays are copied). Writes apply in
  * memory when called and return a promise that resolves when they are durable under the sync mode
@@ -11,22 +12,20 @@
  * @module
  */
 
-import { Engine, WAL_DIR } from "./engine/engine.ts";
+import { Engine } from "./engine/engine.ts";
+import { deleteIntent, deleteManyIntents, putIntent, putManyIntents } from "./engine/intents.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
-import type { WriteOp } from "./engine/store.ts";
-import { lookupEnv, parseIntegerSetting } from "./env.ts";
-import { GlenError, TransactionConflictError } from "./errors.ts";
-import { type FileSystem, joinPath } from "./io/filesystem.ts";
-import { type CommitResult, Txn } from "./txn/txn.ts";
-import { encodeCompositeKey, encodeKey, type KeyPart } from "./codec/keys.ts";
+import { type DocumentEngine, type EngineStats, FIRST_VERSION } from "./engine/types.ts";
+import type { FileSystem } from "./io/filesystem.ts";
+import { Txn } from "./txn/txn.ts";
+import { runTransaction, type TransactionOptions } from "./txn/retry.ts";
 import type { IndexDefinition } from "./index/document_index.ts";
+import { findBy, type FindByOptions, rangeBy, type RangeByOptions } from "./index/lookup.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
 import { Query, queryCandidates } from "./index/query.ts";
-import { prefixEnd } from "./index/sorted_keys.ts";
-import { cloneFrozen, lastCloneHadBytes } from "./value/freeze.ts";
-import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
+import type { Limits } from "./value/limits.ts";
 import type { Value } from "./value/value.ts";
-import { DEFAULT_WAL_OPTIONS, type WalSyncMode } from "./wal/writer.ts";
+import type { WalSyncMode } from "./wal/writer.ts";
 import type {
   ChangeEvent,
   ChangesOptions,
@@ -39,46 +38,15 @@ import type {
   SubscribeOptions,
   WatchOptions,
 } from "./subscribe/events.ts";
-import { resolveHistoryLimits } from "./subscribe/history.ts";
-import { type HubOptions, SubscriptionHub } from "./subscribe/hub.ts";
+import type { HistoryLimits } from "./subscribe/history.ts";
+import { SubscriptionHub } from "./subscribe/hub.ts";
+import { type GlenOptions, optionsFromEnv, resolveOptions } from "./options.ts";
 
 export type { CommitResult } from "./txn/txn.ts";
+export type { TransactionOptions } from "./txn/retry.ts";
+export type { FindByOptions, RangeByOptions } from "./index/lookup.ts";
+export type { GlenOptions } from "./options.ts";
 export type { WalSyncMode } from "./wal/writer.ts";
-
-/** Options of {@linkcode Glen.open}. */
-export interface GlenOptions {
-  /** When a write's promise resolves: `"always"`, `"interval"` (default) or `"none"`. */
-  walSync?: WalSyncMode;
-  /** `"interval"`: fdatasync after this many WAL bytes (default 8 MiB). */
-  walFlushEveryBytes?: number;
-  /** `"interval"`: fdatasync at most this long after a write (default 1000 ms). */
-  walFlushIntervalMs?: number;
-  /** Size at which the WAL rotates to a new segment file (default 64 MiB). */
-  walSegmentBytes?: number;
-  /** Limits on stored values (see `Limits`). */
-  limits?: Partial<Limits>;
-  /** Identity of this replica for replication (reserved; stored from a later release on). */
-  nodeId?: string;
-  /** `"log"` (WAL + snapshots; the default with a path) or `"memory"`. */
-  engine?: "log" | "memory";
-  /** Page cache capacity for the B+ tree engine (reserved for it; unused by `"log"`). */
-  cacheCapacityBytes?: number;
-  /**
-   * The file system to store on (default: `node:fs`). Tests pass the fault-injecting one from
-   * `@glen/db/testing`.
-   */
-  fileSystem?: FileSystem;
-  /**
-   * Recent commits kept in memory so that change feeds can resume from a cursor (default 1,024;
-   * a database on disk also resumes from the WAL segments still on disk).
-   */
-  changeHistoryCommits?: number;
-  /**
-   * Bound of that in-memory history in bytes of encoded commits (default 32 MiB): past it, a
-   * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
-   */
-  changeHistoryBytes?: number;
-}
 
 /** A document with its metadata, as returned by {@linkcode Glen.getDoc}. */
 export interface DocInfo {
@@ -93,34 +61,10 @@ export interface DocInfo {
 }
 
 /** What {@linkcode Glen.stats} reports. */
-export interface GlenStats {
-  /** Bytes in live WAL segments (0 in memory). */
-  walBytes: number;
-  /** Live WAL segment files. */
-  walSegments: number;
-  /** Collections holding at least one document. */
-  collections: number;
-  /** Live documents in all collections. */
-  docs: number;
-  /** LSN of the last commit. */
-  lastLsn: number;
-  /** LSN up to which commits are fdatasync'ed. */
-  durableLsn: number;
-  /** LSN covered by the last complete snapshot. */
-  snapshotLsn: number;
-  /** The current sync mode. */
-  walSync: WalSyncMode;
+export interface GlenStats extends EngineStats {
   /** Page cache statistics (B+ tree engine only). */
   cache?: { capacityBytes: number; usedBytes: number; hits: number; misses: number };
 }
-
-/** Options of {@linkcode Glen.transaction}. */
-export interface TransactionOptions {
-  /** How many times to retry after a conflict (default 5). */
-  maxRetries?: number;
-}
-
-const MEMORY_PATH = ":memory:";
 
 /**
  * An open database.
@@ -137,30 +81,34 @@ const MEMORY_PATH = ":memory:";
  * ```
  */
 export class Glen {
-  readonly #engine: Engine;
+  readonly #engine: DocumentEngine;
   readonly #limits: Limits;
   readonly #path: string | undefined;
-
   readonly #indexes: IndexManager;
   readonly #subscriptions: SubscriptionHub;
 
   private constructor(
-    engine: Engine,
+    engine: DocumentEngine,
     limits: Limits,
     path: string | undefined,
-    subscriptions: HubOptions = {},
+    history: HistoryLimits,
   ) {
     this.#engine = engine;
     this.#indexes = IndexManager.attach(engine);
-    this.#subscriptions = new SubscriptionHub(engine, subscriptions);
+    // Live queries read their initial result from the index range a query's planner picks.
+    const candidatesOf = queryCandidates;
+    this.#subscriptions = new SubscriptionHub(engine, { history, candidatesOf });
     this.#limits = limits;
     this.#path = path;
   }
 
   /**
-   * Opens (creating if missing) the database in directory `path`, or an in-memory database when
-   * `path` is omitted or `":memory:"` (no `node:` module is loaded then).
+   * Opens (creating if missing) the database in directory `path` with the log engine, or an
+   * in-memory database when `path` is omitted or `":memory:"` (no `node:` module is loaded
+   * then). Every option is checked before anything touches the disk.
    *
+   * @throws {TypeError | RangeError} for an invalid option (nothing is created), or a path with
+   *   `engine: "memory"`, or no path with `engine: "log"`
    * @throws {DatabaseLockedError} when the directory is open, in this process or another
    * @throws {CorruptionError} when files are damaged beyond a torn WAL tail (nothing is changed)
    * @throws {GlenError} with code `"PERMISSION_DENIED"` under Deno without read/write permission
@@ -182,34 +130,14 @@ export class Glen {
    * ```
    */
   static async open(path?: string, options: GlenOptions = {}): Promise<Glen> {
-    if (path !== undefined && (typeof path !== "string" || path === "")) {
-      throw new TypeError("Database path must be a non-empty string (or omitted for memory)");
+    const resolved = resolveOptions(path, options);
+    const { wal, limits, history } = resolved;
+    if (resolved.path === undefined) {
+      return new Glen(Engine.open({ wal }), limits, undefined, history);
     }
-    const limits = resolveLimits(options.limits);
-    const inMemory = path === undefined || path === MEMORY_PATH || options.engine === "memory";
-    if (options.engine !== undefined && options.engine !== "log" && options.engine !== "memory") {
-      throw new TypeError(
-        `Unknown engine ${JSON.stringify(options.engine)}: use "log" or "memory"`,
-      );
-    }
-    const wal = {
-      ...DEFAULT_WAL_OPTIONS,
-      ...definedOnly({
-        syncMode: options.walSync,
-        flushEveryBytes: options.walFlushEveryBytes,
-        flushIntervalMs: options.walFlushIntervalMs,
-        segmentBytes: options.walSegmentBytes,
-      }),
-    };
-    const history = resolveHistoryLimits({
-      commits: options.changeHistoryCommits,
-      bytes: options.changeHistoryBytes,
-    });
-    if (inMemory) return new Glen(Engine.open({ wal }), limits, undefined, { history });
-    const fs = options.fileSystem ?? await nodeFileSystem();
-    const engine = Engine.open({ storage: { fs, dir: path }, wal });
-    const walLocation = { fs, dir: joinPath(path, WAL_DIR) }; // change feeds read old commits
-    return new Glen(engine, limits, path, { history, wal: walLocation });
+    const fs = resolved.fileSystem ?? await nodeFileSystem();
+    const engine = Engine.open({ storage: { fs, dir: resolved.path }, wal });
+    return new Glen(engine, limits, resolved.path, history);
   }
 
   /**
@@ -229,26 +157,7 @@ export class Glen {
    * ```
    */
   static openFromEnv(path?: string, options: GlenOptions = {}): Promise<Glen> {
-    const fromEnv: GlenOptions = {};
-    const sync = lookupEnv("GLEN_WAL_SYNC");
-    if (sync !== undefined && sync !== "") {
-      if (sync !== "always" && sync !== "interval" && sync !== "none") {
-        throw new RangeError(
-          `GLEN_WAL_SYNC must be "always", "interval" or "none", got ${JSON.stringify(sync)}`,
-        );
-      }
-      fromEnv.walSync = sync;
-    }
-    const flushBytes = lookupEnv("GLEN_WAL_FLUSH_BYTES");
-    if (flushBytes) {
-      fromEnv.walFlushEveryBytes = parseIntegerSetting("GLEN_WAL_FLUSH_BYTES", flushBytes);
-    }
-    const cache = lookupEnv("GLEN_CACHE_CAP_BYTES");
-    if (cache) fromEnv.cacheCapacityBytes = parseIntegerSetting("GLEN_CACHE_CAP_BYTES", cache);
-    const nodeId = lookupEnv("GLEN_NODE_ID");
-    if (nodeId) fromEnv.nodeId = nodeId;
-    const limits = { ...limitsFromEnv(), ...definedOnly(options.limits ?? {}) };
-    return Glen.open(path, { ...fromEnv, ...definedOnly(options), limits });
+    return Glen.open(path, optionsFromEnv(options));
   }
 
   /** The directory of this database, or `undefined` in memory. */
@@ -274,7 +183,7 @@ export class Glen {
    */
   get(collection: string, docId: string): Value | undefined {
     this.#engine.assertOpen();
-    return this.#engine.store.read(collection, docId);
+    return this.#engine.get(collection, docId);
   }
 
   /**
@@ -294,10 +203,9 @@ export class Glen {
    */
   getDoc(collection: string, docId: string): DocInfo | undefined {
     this.#engine.assertOpen();
-    const store = this.#engine.store;
-    const value = store.read(collection, docId);
+    const value = this.#engine.get(collection, docId);
     if (value === undefined) return undefined;
-    return { collection, docId, version: store.version(collection, docId), value };
+    return { collection, docId, version: this.#engine.version(collection, docId), value };
   }
 
   /**
@@ -340,13 +248,12 @@ export class Glen {
    */
   *getAll(collection: string): Generator<[string, Value]> {
     this.#engine.assertOpen();
-    const store = this.#engine.store;
-    const documents = store.collection(collection);
-    if (documents === undefined) return;
     // Over the ids live when the iteration starts: a document deleted and re-created meanwhile
-    // moves to the end of the map, and must not be produced twice.
-    for (const docId of [...documents.values.keys()]) {
-      const value = store.read(collection, docId);
+    // must not be produced twice.
+    const docIds: string[] = [];
+    for (const [docId] of this.#engine.scan(collection)) docIds.push(docId);
+    for (const docId of docIds) {
+      const value = this.#engine.get(collection, docId);
       if (value !== undefined) yield [docId, value];
     }
   }
@@ -368,7 +275,7 @@ export class Glen {
    */
   count(collection: string): number {
     this.#engine.assertOpen();
-    return this.#engine.store.collection(collection)?.values.size ?? 0;
+    return this.#engine.count(collection);
   }
 
   /**
@@ -388,7 +295,7 @@ export class Glen {
    */
   collections(): string[] {
     this.#engine.assertOpen();
-    return this.#engine.store.collectionNames();
+    return this.#engine.collections();
   }
 
   /**
@@ -408,16 +315,8 @@ export class Glen {
    */
   put(collection: string, docId: string, value: Value): Promise<number> {
     try {
-      checkCollectionName(collection);
-      checkDocId(docId);
-      const frozen = cloneFrozen(value, this.#limits);
-      const hasBytes = lastCloneHadBytes();
-      // Looked up after the copy (a getter may write) and passed on: no second lookup.
-      const store = this.#engine.store;
-      const version = store.version(collection, docId) + 1;
-      const op = { collection, docId, version, value: frozen };
-      const previous = version === 1 ? undefined : store.value(collection, docId);
-      return this.#engine.commitWith([op], [hasBytes], [previous], version);
+      const write = putIntent(collection, docId, value, this.#limits);
+      return this.#engine.commit([write], FIRST_VERSION).durable;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -441,19 +340,8 @@ export class Glen {
    */
   delete(collection: string, docId: string): Promise<boolean> {
     try {
-      checkCollectionName(collection);
-      checkDocId(docId);
-      this.#engine.assertWritable();
-      const store = this.#engine.store;
-      const previous = store.value(collection, docId);
-      if (previous === undefined) return Promise.resolve(false);
-      const op = {
-        collection,
-        docId,
-        version: store.version(collection, docId) + 1,
-        value: undefined,
-      };
-      return this.#engine.commitWith([op], [false], [previous], true);
+      const receipt = this.#engine.commit([deleteIntent(collection, docId)], true);
+      return receipt.ops.length === 0 ? Promise.resolve(false) : receipt.durable;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -476,37 +364,8 @@ export class Glen {
    */
   putMany(collection: string, entries: Iterable<[string, Value]>): Promise<void> {
     try {
-      checkCollectionName(collection);
-      const staged = new Map<string, Value>();
-      let withBytes: Set<string> | undefined; // ids whose staged value holds bytes
-      for (const [docId, value] of entries) {
-        checkDocId(docId);
-        const frozen = cloneFrozen(value, this.#limits);
-        const size = staged.size;
-        staged.set(docId, frozen);
-        if (staged.size === size) {
-          // A repeated id: it takes its last value and its last position.
-          staged.delete(docId);
-          staged.set(docId, frozen);
-          withBytes?.delete(docId);
-        }
-        if (lastCloneHadBytes()) (withBytes ??= new Set()).add(docId);
-      }
-      this.#engine.assertWritable();
-      if (staged.size === 0) return Promise.resolve();
-      const ops: WriteOp[] = new Array(staged.size);
-      const hasBytes: boolean[] = new Array(staged.size);
-      const previous: Array<Value | undefined> = new Array(staged.size);
-      const store = this.#engine.store;
-      let i = 0;
-      for (const [docId, value] of staged) {
-        const version = store.version(collection, docId);
-        ops[i] = { collection, docId, version: version + 1, value };
-        hasBytes[i] = withBytes !== undefined && withBytes.has(docId);
-        // A document never written has no value: skip the second lookup (most of a bulk load).
-        previous[i++] = version === 0 ? undefined : store.value(collection, docId);
-      }
-      return this.#engine.commitWith(ops, hasBytes, previous, undefined);
+      const writes = putManyIntents(collection, entries, this.#limits);
+      return this.#engine.commit(writes, undefined).durable;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -528,26 +387,8 @@ export class Glen {
    */
   deleteMany(collection: string, docIds: Iterable<string>): Promise<number> {
     try {
-      checkCollectionName(collection);
-      const store = this.#engine.store;
-      const ops: WriteOp[] = [];
-      const seen = new Set<string>();
-      for (const docId of docIds) {
-        checkDocId(docId);
-        if (seen.has(docId)) continue;
-        seen.add(docId);
-        if (store.value(collection, docId) === undefined) continue;
-        ops.push({
-          collection,
-          docId,
-          version: store.version(collection, docId) + 1,
-          value: undefined,
-        });
-      }
-      this.#engine.assertWritable();
-      if (ops.length === 0) return Promise.resolve(0);
-      const count = ops.length;
-      return this.#engine.commit(ops, ops.map(() => false)).then(() => count);
+      const receipt = this.#engine.commit(deleteManyIntents(collection, docIds), undefined);
+      return receipt.durable.then(() => receipt.ops.length);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -595,33 +436,8 @@ export class Glen {
    * await db.close();
    * ```
    */
-  async transaction<T>(
-    fn: (tx: Txn) => T | Promise<T>,
-    options: TransactionOptions = {},
-  ): Promise<T> {
-    const maxRetries = options.maxRetries ?? 5;
-    if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
-      throw new RangeError(`maxRetries must be a non-negative integer, got ${maxRetries}`);
-    }
-    let last: CommitResult | undefined;
-    for (let attempt = 0; attempt <= maxRetries; attempt++) {
-      const tx = this.beginTxn();
-      let result: T;
-      try {
-        result = await fn(tx);
-      } catch (error) {
-        tx.rollback();
-        throw error;
-      }
-      last = await tx.commit();
-      if (last.status === "ok") return result;
-      if (last.status === "invalid") {
-        throw new GlenError("TXN_INVALID", `transaction() cannot commit: ${last.message}`);
-      }
-    }
-    throw new TransactionConflictError(
-      `Transaction conflicted ${maxRetries + 1} times; last: ${last?.message}`,
-    );
+  transaction<T>(fn: (tx: Txn) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+    return runTransaction(() => this.beginTxn(), fn, options);
   }
 
   // ---- Indexes and queries -------------------------------------------------------------------
@@ -723,12 +539,10 @@ export class Glen {
     collection: string,
     name: string,
     key: Value,
-    options: { limit?: number } = {},
+    options?: FindByOptions,
   ): Array<[string, Value]> {
     this.#engine.assertOpen();
-    const index = this.#indexes.get(collection, name);
-    const prefix = this.#indexKey(index.arity, key);
-    return index.rows(prefix, prefixEnd(prefix), false, checkLimit(options.limit));
+    return findBy(this.#indexes, collection, name, key, options);
   }
 
   /**
@@ -751,33 +565,9 @@ export class Glen {
    * await db.close();
    * ```
    */
-  rangeBy(
-    collection: string,
-    name: string,
-    options: {
-      min?: Value;
-      max?: Value;
-      minInclusive?: boolean;
-      maxInclusive?: boolean;
-      limit?: number;
-      order?: "asc" | "desc";
-    } = {},
-  ): Array<[string, Value]> {
+  rangeBy(collection: string, name: string, options?: RangeByOptions): Array<[string, Value]> {
     this.#engine.assertOpen();
-    const index = this.#indexes.get(collection, name);
-    const { min, max, minInclusive = true, maxInclusive = true, order = "asc" } = options;
-    if (order !== "asc" && order !== "desc") throw new TypeError(`order must be "asc" or "desc"`);
-    let from: Uint8Array | undefined;
-    let to: Uint8Array | undefined;
-    if (min !== undefined) {
-      const key = this.#indexKey(index.arity, min);
-      from = minInclusive ? key : prefixEnd(key);
-    }
-    if (max !== undefined) {
-      const key = this.#indexKey(index.arity, max);
-      to = maxInclusive ? prefixEnd(key) : key;
-    }
-    return index.rows(from, to, order === "desc", checkLimit(options.limit));
+    return rangeBy(this.#indexes, collection, name, options);
   }
 
   /**
@@ -799,19 +589,9 @@ export class Glen {
     this.#engine.assertOpen();
     const engine = this.#engine;
     return new Query(
-      { store: engine.store, indexes: this.#indexes, assertOpen: () => engine.assertOpen() },
+      { store: engine, indexes: this.#indexes, assertOpen: () => engine.assertOpen() },
       collection,
     );
-  }
-
-  /** The key (or key prefix) of `key` for an index of `arity` fields. */
-  #indexKey(arity: number, key: Value): Uint8Array {
-    if (arity === 1) return encodeKey(key);
-    const parts: KeyPart[] = Array.isArray(key) ? key : [key];
-    if (parts.length > arity) {
-      throw new RangeError(`The index has ${arity} fields; got a key of ${parts.length}`);
-    }
-    return encodeCompositeKey(parts);
   }
 
   /**
@@ -827,7 +607,7 @@ export class Glen {
    * ```
    */
   snapshotAll(): Promise<void> {
-    return this.#engine.snapshotAll();
+    return this.#engine.checkpoint();
   }
 
   /**
@@ -895,13 +675,7 @@ export class Glen {
    */
   stats(): GlenStats {
     this.#engine.assertOpen();
-    const store = this.#engine.store;
-    return {
-      ...this.#engine.stats(),
-      collections: store.collectionNames().length,
-      docs: store.liveDocuments(),
-      walSync: this.#engine.syncMode,
-    };
+    return this.#engine.stats();
   }
 
   // ── Subscriptions (src/subscribe/): streams of acknowledged changes ──────────────────────────
@@ -1090,15 +864,7 @@ export class Glen {
    */
   liveQuery(collection: string, options: LiveQueryOptions = {}): ReadableStream<LiveQueryEvent> {
     this.#checkSubscription(collection, undefined);
-    const { query, where, ...rest } = options;
-    if (query === undefined) return this.#subscriptions.liveQuery(collection, options);
-    if (typeof query?.test !== "function") throw new TypeError("query must come from db.query()");
-    const follow = where === undefined
-      ? (value: Value) => query.test(value)
-      : (value: Value, docId: string) => where(value, docId) && query.test(value);
-    // The initial result reads the index range the query's planner picks, if any.
-    const candidates = query instanceof Query ? queryCandidates(query, collection) : undefined;
-    return this.#subscriptions.liveQuery(collection, { ...rest, where: follow }, candidates);
+    return this.#subscriptions.liveQuery(collection, options);
   }
 
   #checkSubscription(collection: string, docId: string | undefined): void {
@@ -1129,24 +895,7 @@ export class Glen {
   }
 }
 
-function definedOnly<T extends object>(object: T): Partial<T> {
-  const result: Partial<T> = {};
-  for (const key of Object.keys(object) as Array<keyof T>) {
-    if (object[key] !== undefined) result[key] = object[key];
-  }
-  return result;
-}
-
 async function nodeFileSystem(): Promise<FileSystem> {
   const { NodeFileSystem } = await import("./io/node_fs.ts");
   return new NodeFileSystem();
-}
-
-/** The `limit` option of `findBy`/`rangeBy` (no limit: `Infinity`). */
-function checkLimit(limit: number | undefined): number {
-  if (limit === undefined) return Infinity;
-  if (!Number.isSafeInteger(limit) || limit < 0) {
-    throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
-  }
-  return limit;
 }

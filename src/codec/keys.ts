@@ -143,7 +143,7 @@ export function encodeKeyShared(
  *
  * @example
  * ```ts
- * import { encodeCompositeKey, MISSING } from "@glen/db";
+ * import { encodeCompositeKey, MISSING } from "@glen/db/codec";
  * import assert from "node:assert/strict";
  *
  * const a = encodeCompositeKey(["x", MISSING]);
@@ -163,7 +163,7 @@ export function encodeCompositeKey(parts: readonly KeyPart[]): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeKey, encodeStringPrefix } from "@glen/db";
+ * import { encodeKey, encodeStringPrefix } from "@glen/db/codec";
  * import assert from "node:assert/strict";
  *
  * const prefix = encodeStringPrefix("ab");

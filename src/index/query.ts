@@ -21,14 +21,14 @@
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { encodeKey, encodeStringPrefix } from "../codec/keys.ts";
-import type { DocumentStore } from "../engine/store.ts";
+import type { DocumentReader } from "../engine/types.ts";
 import { compare, typeRank } from "../value/compare.ts";
 import { copyBytesDeep, defineField } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import type { DocumentIndex } from "./document_index.ts";
 import type { IndexManager } from "./manager.ts";
 import { parsePath, readPath } from "./path.ts";
-import { bytesToKeyString, type IndexEntry, prefixEnd } from "./sorted_keys.ts";
+import { bytesToKeyString, type IndexEntry, prefixEnd } from "../engine/sorted_keys.ts";
 
 /** Comparison operators of {@linkcode Query.where}. */
 export type Operator = "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "exists" | "startsWith";
@@ -156,7 +156,7 @@ interface QueryState {
 /** What a query needs from the database. */
 export interface QuerySource {
   /** The document state. */
-  readonly store: DocumentStore;
+  readonly store: DocumentReader;
   /** The indexes. */
   readonly indexes: IndexManager;
   /** Throws when the database is closed. */
@@ -172,8 +172,11 @@ let candidatesOf: (query: Query, collection: string) => Iterable<string> | undef
  * query would scan or belongs to another collection. Candidates still need `query.test()`.
  * Internal: live queries build their initial result with it.
  */
-export function queryCandidates(query: Query, collection: string): Iterable<string> | undefined {
-  return candidatesOf(query, collection);
+export function queryCandidates(
+  query: { test(value: Value): boolean },
+  collection: string,
+): Iterable<string> | undefined {
+  return query instanceof Query ? candidatesOf(query, collection) : undefined;
 }
 
 /**
@@ -361,7 +364,7 @@ export class Query {
       return true;
     };
     if (plan === undefined) {
-      for (const [docId, value, hasBytes] of this.#source.store.live(this.#collection)) {
+      for (const [docId, value, hasBytes] of this.#source.store.scan(this.#collection)) {
         accept(docId, value, hasBytes);
       }
     } else {

@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { CommitEvent } from "../engine/engine.ts";
+import type { CommitEvent } from "../engine/types.ts";
 import type { Value } from "../value/value.ts";
 import { StreamOverflowError } from "./errors.ts";
 import { type LiveQueryEvent, sameValue, userValue } from "./events.ts";

@@ -15,10 +15,11 @@
  * @module
  */
 
-import type { Engine } from "../engine/engine.ts";
+import { deleteIntent, putIntent } from "../engine/intents.ts";
 import { checkCollectionName, checkDocId } from "../engine/names.ts";
-import type { WriteOp } from "../engine/store.ts";
-import { cloneFrozen, containsBytes, copyBytesDeep } from "../value/freeze.ts";
+import type { DocumentEngine, WriteIntent } from "../engine/types.ts";
+import { TransactionConflictError } from "../errors.ts";
+import { copyBytesDeep } from "../value/freeze.ts";
 import type { Limits } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 
@@ -29,10 +30,6 @@ export interface CommitResult {
   /** Why it did not commit. */
   message?: string;
 }
-
-/** A staged write: a frozen value, or `DELETE`. */
-const DELETE: unique symbol = Symbol("delete");
-type Staged = { value: Value; hasBytes: boolean } | typeof DELETE;
 
 /**
  * A transaction; create one with `db.beginTxn()`, or let `db.transaction(fn)` manage it.
@@ -50,12 +47,12 @@ type Staged = { value: Value; hasBytes: boolean } | typeof DELETE;
  * ```
  */
 export class Txn {
-  readonly #engine: Engine;
+  readonly #engine: DocumentEngine;
   readonly #limits: Limits;
   /** collection → docId → version seen at first read. */
   readonly #reads = new Map<string, Map<string, number>>();
   /** collection → docId → staged write, in staging order. */
-  readonly #writes = new Map<string, Map<string, Staged>>();
+  readonly #writes = new Map<string, Map<string, WriteIntent>>();
   /**
    * How the transaction ended, as the phrase after "The transaction was already" (`undefined`
    * while it is open): "committed", "rolled back", or the failed commit's outcome, so a second
@@ -64,7 +61,7 @@ export class Txn {
   #finished: string | undefined;
 
   /** @internal Use `db.beginTxn()`. */
-  constructor(engine: Engine, limits: Limits) {
+  constructor(engine: DocumentEngine, limits: Limits) {
     this.#engine = engine;
     this.#limits = limits;
   }
@@ -93,14 +90,14 @@ export class Txn {
     checkDocId(docId);
     const staged = this.#writes.get(collection)?.get(docId);
     if (staged !== undefined) {
-      if (staged === DELETE) return undefined;
+      if (staged.value === undefined) return undefined;
       return staged.hasBytes ? copyBytesDeep(staged.value) : staged.value;
     }
-    const store = this.#engine.store;
+    const engine = this.#engine;
     let reads = this.#reads.get(collection);
     if (reads === undefined) this.#reads.set(collection, reads = new Map());
-    if (!reads.has(docId)) reads.set(docId, store.version(collection, docId));
-    return store.read(collection, docId);
+    if (!reads.has(docId)) reads.set(docId, engine.version(collection, docId));
+    return engine.get(collection, docId);
   }
 
   /**
@@ -147,10 +144,7 @@ export class Txn {
    */
   put(collection: string, docId: string, value: Value): void {
     this.#assertActive();
-    checkCollectionName(collection);
-    checkDocId(docId);
-    const frozen = cloneFrozen(value, this.#limits);
-    this.#stage(collection, docId, { value: frozen, hasBytes: containsBytes(frozen) });
+    this.#stage(putIntent(collection, docId, value, this.#limits));
   }
 
   /**
@@ -172,9 +166,7 @@ export class Txn {
    */
   delete(collection: string, docId: string): void {
     this.#assertActive();
-    checkCollectionName(collection);
-    checkDocId(docId);
-    this.#stage(collection, docId, DELETE);
+    this.#stage(deleteIntent(collection, docId));
   }
 
   /**
@@ -231,38 +223,19 @@ export class Txn {
     } catch (error) {
       return Promise.reject(error);
     }
-    const store = this.#engine.store;
-    for (const [collection, reads] of this.#reads) {
-      for (const [docId, version] of reads) {
-        const current = store.version(collection, docId);
-        if (current !== version) {
-          const message = `${JSON.stringify(collection)}/${
-            JSON.stringify(docId)
-          } changed since it was read (version ${version}, now ${current})`;
-          this.#finished = `refused by a conflict, nothing written: ${message}`;
-          return Promise.resolve({ status: "conflict", message });
-        }
-      }
+    const writes: WriteIntent[] = [];
+    for (const staged of this.#writes.values()) {
+      for (const intent of staged.values()) writes.push(intent);
     }
-    const ops: WriteOp[] = [];
-    const hasBytes: boolean[] = [];
-    for (const [collection, writes] of this.#writes) {
-      for (const [docId, staged] of writes) {
-        if (staged === DELETE && store.value(collection, docId) === undefined) continue;
-        const version = store.version(collection, docId) + 1;
-        const value = staged === DELETE ? undefined : staged.value;
-        ops.push({ collection, docId, version, value });
-        hasBytes.push(staged !== DELETE && staged.hasBytes);
-      }
-    }
-    if (ops.length === 0) {
-      this.#finished = "committed";
-      return Promise.resolve({ status: "ok" });
-    }
-    let durable: Promise<number>;
+    let durable: Promise<undefined>;
     try {
-      durable = this.#engine.commit(ops, hasBytes);
+      // The engine checks every read version and assigns the new ones, in one step.
+      durable = this.#engine.commit(writes, undefined, this.#reads).durable;
     } catch (error) {
+      if (error instanceof TransactionConflictError) {
+        this.#finished = `refused by a conflict, nothing written: ${error.message}`;
+        return Promise.resolve({ status: "conflict", message: error.message });
+      }
       this.#finished = `rejected, nothing written: ${describeError(error)}`;
       return Promise.reject(error);
     }
@@ -273,11 +246,12 @@ export class Txn {
     });
   }
 
-  #stage(collection: string, docId: string, staged: Staged): void {
+  #stage(intent: WriteIntent): void {
+    const { collection, docId } = intent;
     let writes = this.#writes.get(collection);
     if (writes === undefined) this.#writes.set(collection, writes = new Map());
     writes.delete(docId); // keep staging order = last write order
-    writes.set(docId, staged);
+    writes.set(docId, intent);
   }
 
   #assertActive(): void {
