@@ -10,6 +10,7 @@
  */
 
 import type { Id } from "../value/id.ts";
+import type { Value } from "../value/value.ts";
 
 /** The leaves a stored value may hold. */
 type Leaf = null | boolean | number | bigint | string | Uint8Array | Id;
@@ -58,5 +59,6 @@ export type DeepPartial<T> = T extends Leaf ? T
  * object type whose `error` says why, so the call fails to type-check (a constraint
  * `T extends Storable<T>` would be circular).
  */
-export type StorableName<T> = [T] extends [Storable<T>] ? string
+export type StorableName<T> = [T] extends [Value] ? string // cheap, and Value is recursive
+  : [T] extends [Storable<T>] ? string
   : { error: "this type cannot be stored: it holds a function, Date, Map, Set or symbol" };
