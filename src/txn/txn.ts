@@ -18,7 +18,7 @@
 import type { DocInfo } from "../engine/doc_info.ts";
 import { deleteIntent, putIntent } from "../engine/intents.ts";
 import { checkCollectionName, checkDocId } from "../engine/names.ts";
-import type { DocumentEngine, WriteIntent, WriteOp } from "../engine/types.ts";
+import type { CommitReceipt, DocumentEngine, WriteIntent, WriteOp } from "../engine/types.ts";
 import { TransactionConflictError } from "../errors.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
 import type { Limits } from "../value/limits.ts";
@@ -74,7 +74,12 @@ export class Txn {
   readonly #reads = new Map<string, Map<string, number>>();
   /** collection → docId → staged write, in staging order. */
   readonly #writes = new Map<string, Map<string, WriteIntent>>();
-  #finished: "committed" | "rolled back" | undefined;
+  /**
+   * How the transaction ended, as the phrase after "The transaction was already" (`undefined`
+   * while it is open): "committed", "rolled back", or the failed commit's outcome, so a second
+   * `commit()` or a late write names what really happened.
+   */
+  #finished: string | undefined;
   /** The receipt of a successful commit (turned into `committed` on demand). */
   #receipt: { readonly lsn: number; readonly ops: readonly WriteOp[] } | undefined;
   #committed: TxnCommitInfo | undefined;
@@ -303,24 +308,30 @@ export class Txn {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#finished = "committed";
     const writes: WriteIntent[] = [];
     for (const staged of this.#writes.values()) {
       for (const intent of staged.values()) writes.push(intent);
     }
+    let receipt: CommitReceipt<undefined>;
     try {
       // The engine checks every read version and assigns the new ones, in one step.
-      const receipt = this.#engine.commit(writes, undefined, this.#reads);
-      return receipt.durable.then((): CommitResult => {
-        this.#receipt = receipt;
-        return { status: "ok" };
-      });
+      receipt = this.#engine.commit(writes, undefined, this.#reads);
     } catch (error) {
       if (error instanceof TransactionConflictError) {
+        this.#finished = `refused by a conflict, nothing written: ${error.message}`;
         return Promise.resolve({ status: "conflict", message: error.message });
       }
+      this.#finished = `rejected, nothing written: ${describeError(error)}`;
       return Promise.reject(error);
     }
+    this.#finished = "committed";
+    return receipt.durable.then((): CommitResult => {
+      this.#receipt = receipt;
+      return { status: "ok" };
+    }, (error: unknown) => {
+      this.#finished = `failed to commit (the database failed): ${describeError(error)}`;
+      throw error;
+    });
   }
 
   #stage(intent: WriteIntent): void {
@@ -342,4 +353,9 @@ export class Txn {
 function writtenDoc(op: WriteOp): WrittenDoc {
   const { collection, docId, version } = op;
   return { collection, docId, version, deleted: op.value === undefined };
+}
+
+/** An error as a message fragment: its class name and message. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
