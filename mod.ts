@@ -55,7 +55,14 @@ export type {
   StandardSchemaTypes,
   StandardSchemaV1,
 } from "./src/collection/standard_schema.ts";
-export type { DeepPartial, Storable, StorableValue } from "./src/collection/types.ts";
+export type {
+  DeepPartial,
+  Storable,
+  StorableField,
+  StorableLeaf,
+  StorableName,
+  StorableValue,
+} from "./src/collection/types.ts";
 export { ValidationError, type ValidationIssue } from "./src/collection/validation.ts";
 export { newDocId } from "./src/value/doc_id.ts";
 export type { EngineKind, EngineStats } from "./src/engine/types.ts";

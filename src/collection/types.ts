@@ -13,7 +13,7 @@ import type { Id } from "../value/id.ts";
 import type { Value } from "../value/value.ts";
 
 /** The leaves a stored value may hold. */
-type Leaf = null | boolean | number | bigint | string | Uint8Array | Id;
+export type StorableLeaf = null | boolean | number | bigint | string | Uint8Array | Id;
 
 /**
  * `T` if it can be stored: leaves, arrays of storable elements, and objects whose fields are
@@ -29,7 +29,7 @@ type Leaf = null | boolean | number | bigint | string | Uint8Array | Id;
  * const ok: Storable<Task> = { title: "x", tags: [] };
  * ```
  */
-export type Storable<T> = T extends Leaf ? T
+export type Storable<T> = T extends StorableLeaf ? T
   : T extends (...args: never[]) => unknown ? never
   : T extends symbol | undefined | Date | Map<unknown, unknown> | Set<unknown> | Promise<unknown>
     ? never
@@ -38,19 +38,19 @@ export type Storable<T> = T extends Leaf ? T
   : never;
 
 /** An object field: storable, or `undefined` (omitted). */
-type StorableField<T> = T extends undefined ? undefined : Storable<T>;
+export type StorableField<T> = T extends undefined ? undefined : Storable<T>;
 
 /**
  * Any storable shape, loosely: what a schema's output must be assignable to (object literal
  * types, as validators infer them, are).
  */
 export type StorableValue =
-  | Leaf
+  | StorableLeaf
   | readonly StorableValue[]
   | { readonly [key: string]: StorableValue | undefined };
 
 /** A deep partial, for projections (`select`). */
-export type DeepPartial<T> = T extends Leaf ? T
+export type DeepPartial<T> = T extends StorableLeaf ? T
   : T extends readonly unknown[] ? T
   : { [K in keyof T]?: DeepPartial<T[K]> };
 
