@@ -114,14 +114,18 @@ for (const engine of ENGINES) {
           ValidationError,
         );
         assert.equal(tasks.count(), 0);
+        let added = "";
         await db.transaction((tx) => {
           const t = tasks.in(tx);
           t.put("a", { title: " A " });
           assert.equal(t.get("a")?.title, "A", "reads see the staged output");
           t.insert("b", { title: "B" });
           assert.throws(() => t.insert("a", { title: "again" }), /already exists/);
+          added = t.add({ title: " generated " });
+          assert.throws(() => t.add({ title: "" }), ValidationError);
         });
         assert.deepEqual(tasks.getMany(["a", "b"]).map(([id]) => id), ["a", "b"]);
+        assert.equal(tasks.get(added)?.title, "generated");
         await db.close();
       });
     });
@@ -200,3 +204,24 @@ describe("typed collection schemas", () => {
     assert.match(error.message, /and 2 more/);
   });
 });
+
+for (const engine of ENGINES) {
+  describe(`typed collection inserts in transactions (${engine.name})`, () => {
+    test("of two transactions inserting one id, exactly one commits", async () => {
+      const db = await engine.open();
+      const tasks = db.collection("tasks", { schema: zodTask });
+      const [a, b] = [db.beginTxn(), db.beginTxn()];
+      tasks.in(a).insert("x", { title: "a" });
+      tasks.in(b).insert("x", { title: "b" });
+      const statuses = [(await a.commit()).status, (await b.commit()).status];
+      assert.deepEqual(statuses, ["ok", "conflict"]);
+      assert.equal(tasks.get("x")?.title, "a");
+      // Retried by transaction(), the loser then sees the document and refuses.
+      await assert.rejects(
+        db.transaction((tx) => tasks.in(tx).insert("x", { title: "c" })),
+        (e: unknown) => e instanceof GlenError && e.code === "ALREADY_EXISTS",
+      );
+      await db.close();
+    });
+  });
+}

@@ -31,6 +31,7 @@ import type {
 import type { Txn } from "../txn/txn.ts";
 import { alreadyExists } from "../txn/write_helpers.ts";
 import type { UpdateOptions, UpdateResult, WriteCondition } from "../txn/write_helpers.ts";
+import { newDocId } from "../value/doc_id.ts";
 import type { Value } from "../value/value.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 import type { DeepPartial } from "./types.ts";
@@ -121,6 +122,8 @@ export interface TxnCollection<T, In = T> {
   put(docId: string, value: In): void;
   /** Like `put`, throwing `GlenError` `"ALREADY_EXISTS"` if the document exists (a read). */
   insert(docId: string, value: In): void;
+  /** Like `insert` under a new generated id (`newDocId()`), which it returns. */
+  add(value: In): string;
   /** `tx.delete`. */
   delete(docId: string): void;
 }
@@ -316,16 +319,22 @@ export class Collection<T, In = T> {
    */
   in(tx: Txn): TxnCollection<T, In> {
     const name = this.#name;
+    const insert = (docId: string, stored: Value): void => {
+      const existing = tx.getDoc(name, docId); // a read: a concurrent insert conflicts
+      if (existing !== undefined) throw alreadyExists(name, docId, existing.version);
+      tx.put(name, docId, stored);
+    };
     return {
       get: (docId) => tx.get(name, docId) as T | undefined,
       getDoc: (docId) => tx.getDoc(name, docId) as DocInfo<T> | undefined,
       getMany: (docIds) => tx.getMany(name, docIds) as Array<[string, T]>,
       put: (docId, value) => tx.put(name, docId, this.#stored(value, docId)),
-      insert: (docId, value) => {
-        const stored = this.#stored(value, docId);
-        const existing = tx.getDoc(name, docId); // a read: a concurrent insert conflicts
-        if (existing !== undefined) throw alreadyExists(name, docId, existing.version);
-        tx.put(name, docId, stored);
+      insert: (docId, value) => insert(docId, this.#stored(value, docId)),
+      add: (value) => {
+        const stored = this.#stored(value, undefined);
+        const docId = newDocId();
+        insert(docId, stored);
+        return docId;
       },
       delete: (docId) => tx.delete(name, docId),
     };
