@@ -42,15 +42,6 @@ export async function runTransaction<T>(
   fn: (tx: Txn) => T | Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
-  return (await runTransactionWithInfo(begin, fn, options)).result;
-}
-
-/** Like {@linkcode runTransaction}, resolving also with the commit's LSN and written versions. */
-export async function runTransactionWithInfo<T>(
-  begin: () => Txn,
-  fn: (tx: Txn) => T | Promise<T>,
-  options: TransactionOptions = {},
-): Promise<TransactionInfo<T>> {
   const maxRetries = checkMaxRetries(options.maxRetries);
   let last: CommitResult | undefined;
   for (let attempt = 0; attempt <= maxRetries; attempt++) {
@@ -63,7 +54,7 @@ export async function runTransactionWithInfo<T>(
       throw error;
     }
     last = await tx.commit();
-    if (last.status === "ok") return { result, ...tx.committed! };
+    if (last.status === "ok") return result;
     if (last.status === "invalid") {
       throw new GlenError("TXN_INVALID", `transaction() cannot commit: ${last.message}`);
     }
@@ -71,4 +62,15 @@ export async function runTransactionWithInfo<T>(
   throw new TransactionConflictError(
     `Transaction conflicted ${maxRetries + 1} times; last: ${last?.message}`,
   );
+}
+
+/** Like {@linkcode runTransaction}, resolving also with the commit's LSN and written versions. */
+export async function runTransactionWithInfo<T>(
+  begin: () => Txn,
+  fn: (tx: Txn) => T | Promise<T>,
+  options: TransactionOptions = {},
+): Promise<TransactionInfo<T>> {
+  let latest: Txn | undefined;
+  const result = await runTransaction(() => latest = begin(), fn, options);
+  return { result, ...latest!.committed! }; // the last attempt is the one that committed
 }
