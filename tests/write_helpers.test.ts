@@ -159,10 +159,14 @@ for (const engine of ENGINES) {
       await db.close();
     });
 
-    test("invalid versions are RangeErrors and write nothing", async () => {
+    test("an invalid ifVersion is a TypeError or RangeError and writes nothing", async () => {
       const db = await engine.open();
-      for (const ifVersion of [-1, 1.5, NaN, "1" as unknown as number]) {
+      for (const ifVersion of [-1, 1.5, NaN, 2 ** 53]) {
         await assert.rejects(db.put("c", "a", 1, { ifVersion }), RangeError);
+        await assert.rejects(db.delete("c", "a", { ifVersion }), RangeError);
+      }
+      for (const ifVersion of ["1", null, 1n]) {
+        await assert.rejects(db.put("c", "a", 1, { ifVersion: ifVersion as number }), TypeError);
       }
       assert.equal(db.count("c"), 0);
       await db.close();

@@ -61,10 +61,13 @@ export type UpdateFunction<In = Value, Out = Value> = (
   current: In | undefined,
 ) => Out | undefined | Promise<Out | undefined>;
 
-/** Throws unless `ifVersion` is omitted or a non-negative safe integer. */
+/** Throws (`TypeError`, `RangeError`) unless `ifVersion` is omitted or a non-negative integer. */
 export function checkIfVersion(ifVersion: unknown): void {
   if (ifVersion === undefined) return;
-  if (typeof ifVersion !== "number" || !Number.isSafeInteger(ifVersion) || ifVersion < 0) {
+  if (typeof ifVersion !== "number") {
+    throw new TypeError(`ifVersion must be a number, got ${typeof ifVersion}`);
+  }
+  if (!Number.isSafeInteger(ifVersion) || ifVersion < 0) {
     throw new RangeError(`ifVersion must be a non-negative integer, got ${String(ifVersion)}`);
   }
 }
@@ -73,7 +76,7 @@ export function checkIfVersion(ifVersion: unknown): void {
  * `intent` made conditional on `ifVersion` (see {@linkcode WriteCondition}); unchanged when it
  * is omitted. Call right before committing, in the same synchronous step.
  *
- * @throws {RangeError} for an invalid `ifVersion`
+ * @throws {TypeError | RangeError} for an invalid `ifVersion`
  * @throws {TransactionConflictError} when `ifVersion > 0` and the document is absent
  */
 export function withIfVersion(
