@@ -166,7 +166,10 @@ for (const engine of ENGINES) {
         await assert.rejects(db.delete("c", "a", { ifVersion }), RangeError);
       }
       for (const ifVersion of ["1", null, 1n]) {
-        await assert.rejects(db.put("c", "a", 1, { ifVersion: ifVersion as number }), TypeError);
+        await assert.rejects(
+          db.put("c", "a", 1, { ifVersion: ifVersion as unknown as number }),
+          TypeError,
+        );
       }
       assert.equal(db.count("c"), 0);
       await db.close();
