@@ -26,9 +26,45 @@ export {
   type GlenOptions,
   type GlenStats,
   type RangeByOptions,
+  type TransactionInfo,
   type TransactionOptions,
+  type TxnCommitInfo,
+  type UpdateFunction,
+  type UpdateOptions,
+  type UpdateResult,
   type WalSyncMode,
+  type WriteCondition,
+  type WrittenDoc,
 } from "./src/db.ts";
+export {
+  Collection,
+  type CollectionOptions,
+  type TxnCollection,
+  type TypedDocEvent,
+  type TypedLiveQueryEvent,
+  type TypedLiveQueryOptions,
+  type TypedQuery,
+  type TypedQueryPage,
+} from "./src/collection/collection.ts";
+export type {
+  InferSchemaInput,
+  InferSchemaOutput,
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaTypes,
+  StandardSchemaV1,
+} from "./src/collection/standard_schema.ts";
+export type {
+  DeepPartial,
+  Storable,
+  StorableField,
+  StorableLeaf,
+  StorableName,
+  StorableValue,
+} from "./src/collection/types.ts";
+export { ValidationError, type ValidationIssue } from "./src/collection/validation.ts";
+export { newDocId } from "./src/value/doc_id.ts";
 export type { EngineKind, EngineStats } from "./src/engine/types.ts";
 export { Txn } from "./src/txn/txn.ts";
 export type {

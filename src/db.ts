@@ -18,7 +18,30 @@ import { checkCollectionName, checkDocId } from "./engine/names.ts";
 import { type DocumentEngine, type EngineStats, FIRST_VERSION } from "./engine/types.ts";
 import type { FileSystem } from "./io/filesystem.ts";
 import { Txn } from "./txn/txn.ts";
-import { runTransaction, type TransactionOptions } from "./txn/retry.ts";
+import {
+  runTransaction,
+  runTransactionWithInfo,
+  type TransactionInfo,
+  type TransactionOptions,
+} from "./txn/retry.ts";
+import {
+  addIntent,
+  insertIntent,
+  updateDocument,
+  type UpdateFunction,
+  type UpdateOptions,
+  type UpdateResult,
+  withIfVersion,
+  type WriteCondition,
+} from "./txn/write_helpers.ts";
+import { type DocInfo, readDoc } from "./engine/doc_info.ts";
+import { Collection, type CollectionOptions } from "./collection/collection.ts";
+import type {
+  InferSchemaInput,
+  InferSchemaOutput,
+  StandardSchemaV1,
+} from "./collection/standard_schema.ts";
+import type { StorableName, StorableValue } from "./collection/types.ts";
 import type { IndexDefinition } from "./index/document_index.ts";
 import { findBy, type FindByOptions, rangeBy, type RangeByOptions } from "./index/lookup.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
@@ -42,23 +65,18 @@ import type { HistoryLimits } from "./subscribe/history.ts";
 import { SubscriptionHub } from "./subscribe/hub.ts";
 import { type GlenOptions, optionsFromEnv, resolveOptions } from "./options.ts";
 
-export type { CommitResult } from "./txn/txn.ts";
-export type { TransactionOptions } from "./txn/retry.ts";
+export type { CommitResult, TxnCommitInfo, WrittenDoc } from "./txn/txn.ts";
+export type { TransactionInfo, TransactionOptions } from "./txn/retry.ts";
+export type { DocInfo } from "./engine/doc_info.ts";
+export type {
+  UpdateFunction,
+  UpdateOptions,
+  UpdateResult,
+  WriteCondition,
+} from "./txn/write_helpers.ts";
 export type { FindByOptions, RangeByOptions } from "./index/lookup.ts";
 export type { GlenOptions } from "./options.ts";
 export type { WalSyncMode } from "./wal/writer.ts";
-
-/** A document with its metadata, as returned by {@linkcode Glen.getDoc}. */
-export interface DocInfo {
-  /** The collection. */
-  collection: string;
-  /** The document id. */
-  docId: string;
-  /** The current version (1 after the first write). */
-  version: number;
-  /** The frozen value. */
-  value: Value;
-}
 
 /** What {@linkcode Glen.stats} reports. */
 export interface GlenStats extends EngineStats {
@@ -203,9 +221,7 @@ export class Glen {
    */
   getDoc(collection: string, docId: string): DocInfo | undefined {
     this.#engine.assertOpen();
-    const value = this.#engine.get(collection, docId);
-    if (value === undefined) return undefined;
-    return { collection, docId, version: this.#engine.version(collection, docId), value };
+    return readDoc(this.#engine, collection, docId);
   }
 
   /**
@@ -312,10 +328,34 @@ export class Glen {
    * assert.equal(await db.put("c", "a", { n: 2 }), 2);
    * await db.close();
    * ```
+   *
+   * With `{ ifVersion }` the write is a compare-and-set: it happens only if the document is at
+   * that version now (`0`: absent), else it rejects with a `TransactionConflictError`.
+   *
+   * @throws {TransactionConflictError} (rejection) when `ifVersion` does not match
+   * @example Compare-and-set
+   * ```ts
+   * import { Glen, TransactionConflictError } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const v1 = await db.put("c", "a", { n: 1 }, { ifVersion: 0 }); // only if absent
+   * await db.put("c", "a", { n: 2 }, { ifVersion: v1 });
+   * await assert.rejects(db.put("c", "a", { n: 3 }, { ifVersion: v1 }), TransactionConflictError);
+   * await db.close();
+   * ```
    */
-  put(collection: string, docId: string, value: Value): Promise<number> {
+  put(
+    collection: string,
+    docId: string,
+    value: Value,
+    options?: WriteCondition,
+  ): Promise<number> {
     try {
-      const write = putIntent(collection, docId, value, this.#limits);
+      let write = putIntent(collection, docId, value, this.#limits);
+      if (options?.ifVersion !== undefined) {
+        write = withIfVersion(write, options.ifVersion, this.#engine);
+      }
       return this.#engine.commit([write], FIRST_VERSION).durable;
     } catch (error) {
       return Promise.reject(error);
@@ -337,10 +377,18 @@ export class Glen {
    * assert.equal(await db.delete("c", "a"), false);
    * await db.close();
    * ```
+   *
+   * `{ ifVersion }` deletes only a document at that version (see {@linkcode Glen.put}).
+   *
+   * @throws {TransactionConflictError} (rejection) when `ifVersion` does not match
    */
-  delete(collection: string, docId: string): Promise<boolean> {
+  delete(collection: string, docId: string, options?: WriteCondition): Promise<boolean> {
     try {
-      const receipt = this.#engine.commit([deleteIntent(collection, docId)], true);
+      let write = deleteIntent(collection, docId);
+      if (options?.ifVersion !== undefined) {
+        write = withIfVersion(write, options.ifVersion, this.#engine);
+      }
+      const receipt = this.#engine.commit([write], true);
       return receipt.ops.length === 0 ? Promise.resolve(false) : receipt.durable;
     } catch (error) {
       return Promise.reject(error);
@@ -394,6 +442,121 @@ export class Glen {
     }
   }
 
+  // ── Write helpers (src/txn/write_helpers.ts): each one engine commit with an expected version ──
+
+  /**
+   * Read-modify-write of one document: `fn` gets the frozen current value (`undefined` when
+   * absent) and returns the new value, or `undefined` to delete. Resolves with the resulting
+   * `{ version, value }`. A synchronous `fn` reads and commits in one step, so it never
+   * conflicts; an asynchronous one is retried from a fresh read on conflict, at most
+   * `maxRetries` (default 5) more times.
+   *
+   * @throws {TransactionConflictError} (rejection) when every attempt conflicted
+   * @example Concurrent increments all land
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const bump = () => db.update("counters", "hits", (n) => ((n as number | undefined) ?? 0) + 1);
+   * await Promise.all([bump(), bump(), bump()]);
+   * assert.deepEqual(await bump(), { version: 4, value: 4 });
+   * await db.close();
+   * ```
+   */
+  update(
+    collection: string,
+    docId: string,
+    fn: UpdateFunction,
+    options?: UpdateOptions,
+  ): Promise<UpdateResult> {
+    return updateDocument(this.#engine, this.#limits, { collection, docId }, fn, options);
+  }
+
+  /**
+   * Creates a document that must not exist yet (a deleted one may be re-created); resolves with
+   * its version.
+   *
+   * @throws {GlenError} `"ALREADY_EXISTS"` (rejection) when the document exists
+   * @example
+   * ```ts
+   * import { Glen, GlenError } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.insert("users", "ada", { name: "Ada" });
+   * await assert.rejects(db.insert("users", "ada", {}), (e) => (e as GlenError).code === "ALREADY_EXISTS");
+   * await db.close();
+   * ```
+   */
+  insert(collection: string, docId: string, value: Value): Promise<number> {
+    try {
+      const write = insertIntent(this.#engine, collection, docId, value, this.#limits);
+      return this.#engine.commit([write], FIRST_VERSION).durable;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Creates a document under a new generated id and resolves with the id: 26 characters of
+   * Crockford base32 (a millisecond timestamp then a sequence), time-ordered, increasing within
+   * a process even when the clock goes back, and random enough not to collide across processes.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const first = await db.add("events", { kind: "login" });
+   * const second = await db.add("events", { kind: "logout" });
+   * assert.ok(first < second && first.length === 26);
+   * await db.close();
+   * ```
+   */
+  add(collection: string, value: Value): Promise<string> {
+    try {
+      const write = addIntent(this.#engine, collection, value, this.#limits);
+      return this.#engine.commit([write], write.docId).durable;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A typed view of one collection: the document API with values typed `T`, checked on every
+   * write by an optional Standard Schema validator (zod, valibot, arktype, ...) whose output is
+   * what gets stored. See {@linkcode Collection}.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * interface Task { title: string; done?: boolean }
+   * const db = await Glen.open();
+   * const tasks = db.collection<Task>("tasks");
+   * await tasks.put("t1", { title: "Write docs" });
+   * const task: Task | undefined = tasks.get("t1");
+   * assert.equal(task?.title, "Write docs");
+   * await db.close();
+   * ```
+   */
+  collection<S extends StandardSchemaV1<unknown, StorableValue>>(
+    name: string,
+    options: CollectionOptions<S> & { schema: S },
+  ): Collection<InferSchemaOutput<S>, InferSchemaInput<S>>;
+  /** See the other signature: `T` given, with or without a schema that outputs `T`. */
+  collection<T = Value>(
+    name: StorableName<T>,
+    options?: CollectionOptions<StandardSchemaV1<unknown, T>>,
+  ): Collection<T>;
+  collection(name: string, options: CollectionOptions = {}): Collection<Value> {
+    checkCollectionName(name);
+    return new Collection(this, name, options);
+  }
+
   /**
    * Starts an optimistic transaction (see {@linkcode Txn}).
    *
@@ -438,6 +601,33 @@ export class Glen {
    */
   transaction<T>(fn: (tx: Txn) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
     return runTransaction(() => this.beginTxn(), fn, options);
+  }
+
+  /**
+   * Like {@linkcode Glen.transaction}, resolving with `{ result, lsn, writes }`: `fn`'s result,
+   * the commit's LSN (a change-feed cursor) and the version each write got. (`transaction()`
+   * itself keeps resolving with `fn`'s result alone.)
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const { result, writes } = await db.transactionWithInfo((tx) => {
+   *   tx.put("c", "a", 1);
+   *   return "done";
+   * });
+   * assert.equal(result, "done");
+   * assert.deepEqual(writes, [{ collection: "c", docId: "a", version: 1, deleted: false }]);
+   * await db.close();
+   * ```
+   */
+  transactionWithInfo<T>(
+    fn: (tx: Txn) => T | Promise<T>,
+    options?: TransactionOptions,
+  ): Promise<TransactionInfo<T>> {
+    return runTransactionWithInfo(() => this.beginTxn(), fn, options);
   }
 
   // ---- Indexes and queries -------------------------------------------------------------------

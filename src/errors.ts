@@ -22,6 +22,7 @@
  * ```
  */
 export const GLEN_ERROR_CODES = [
+  "ALREADY_EXISTS",
   "CODEC_ERROR",
   "CORRUPTION",
   "CURSOR_EXPIRED",
@@ -39,6 +40,7 @@ export const GLEN_ERROR_CODES = [
   "TXN_CONFLICT",
   "TXN_INVALID",
   "UNIQUE_VIOLATION",
+  "VALIDATION_FAILED",
 ] as const;
 
 /** The stable `code` of a {@linkcode GlenError}: switch on it to handle a kind of failure. */

@@ -23,7 +23,7 @@ const LAYERS: ReadonlyArray<readonly [number, readonly string[]]> = [
   [5, ["src/btree/"]],
   [6, ["src/engine/"]],
   [7, ["src/txn/", "src/index/", "src/subscribe/", "src/replication/"]],
-  [8, ["src/db.ts", "src/options.ts", "mod.ts"]],
+  [8, ["src/db.ts", "src/options.ts", "src/collection/", "mod.ts"]],
 ];
 
 /** What the features may not import: storage behind the engine interface. */

@@ -7,12 +7,27 @@
  */
 
 import { GlenError, TransactionConflictError } from "../errors.ts";
-import type { CommitResult, Txn } from "./txn.ts";
+import type { CommitResult, Txn, TxnCommitInfo } from "./txn.ts";
 
 /** Options of `db.transaction`. */
 export interface TransactionOptions {
   /** How many times to retry after a conflict (default 5). */
   maxRetries?: number;
+}
+
+/** What `db.transactionWithInfo` resolves with: `fn`'s result and what the commit wrote. */
+export interface TransactionInfo<T> extends TxnCommitInfo {
+  /** What `fn` returned (awaited). */
+  readonly result: T;
+}
+
+/** `maxRetries` checked (default 5). */
+export function checkMaxRetries(maxRetries: number | undefined): number {
+  const checked = maxRetries ?? 5;
+  if (!Number.isSafeInteger(checked) || checked < 0) {
+    throw new RangeError(`maxRetries must be a non-negative integer, got ${checked}`);
+  }
+  return checked;
 }
 
 /**
@@ -27,10 +42,7 @@ export async function runTransaction<T>(
   fn: (tx: Txn) => T | Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
-  const maxRetries = options.maxRetries ?? 5;
-  if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
-    throw new RangeError(`maxRetries must be a non-negative integer, got ${maxRetries}`);
-  }
+  const maxRetries = checkMaxRetries(options.maxRetries);
   let last: CommitResult | undefined;
   for (let attempt = 0; attempt <= maxRetries; attempt++) {
     const tx = begin();
@@ -50,4 +62,15 @@ export async function runTransaction<T>(
   throw new TransactionConflictError(
     `Transaction conflicted ${maxRetries + 1} times; last: ${last?.message}`,
   );
+}
+
+/** Like {@linkcode runTransaction}, resolving also with the commit's LSN and written versions. */
+export async function runTransactionWithInfo<T>(
+  begin: () => Txn,
+  fn: (tx: Txn) => T | Promise<T>,
+  options: TransactionOptions = {},
+): Promise<TransactionInfo<T>> {
+  let latest: Txn | undefined;
+  const result = await runTransaction(() => latest = begin(), fn, options);
+  return { result, ...latest!.committed! }; // the last attempt is the one that committed
 }

@@ -15,9 +15,10 @@
  * @module
  */
 
+import type { DocInfo } from "../engine/doc_info.ts";
 import { deleteIntent, putIntent } from "../engine/intents.ts";
 import { checkCollectionName, checkDocId } from "../engine/names.ts";
-import type { DocumentEngine, WriteIntent } from "../engine/types.ts";
+import type { CommitReceipt, DocumentEngine, WriteIntent, WriteOp } from "../engine/types.ts";
 import { TransactionConflictError } from "../errors.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
 import type { Limits } from "../value/limits.ts";
@@ -29,6 +30,26 @@ export interface CommitResult {
   status: "ok" | "conflict" | "invalid";
   /** Why it did not commit. */
   message?: string;
+}
+
+/** One document a committed transaction wrote. */
+export interface WrittenDoc {
+  /** The collection. */
+  readonly collection: string;
+  /** The document id. */
+  readonly docId: string;
+  /** The version the write gave the document (a delete: its tombstone's version). */
+  readonly version: number;
+  /** Whether the write was a delete. */
+  readonly deleted: boolean;
+}
+
+/** What a committed transaction wrote: {@linkcode Txn.committed}. */
+export interface TxnCommitInfo {
+  /** The commit's LSN (a change-feed cursor); the last LSN when nothing was written. */
+  readonly lsn: number;
+  /** The writes in commit order (deletes of absent documents left out). */
+  readonly writes: readonly WrittenDoc[];
 }
 
 /**
@@ -59,6 +80,9 @@ export class Txn {
    * `commit()` or a late write names what really happened.
    */
   #finished: string | undefined;
+  /** The receipt of a successful commit (turned into `committed` on demand). */
+  #receipt: { readonly lsn: number; readonly ops: readonly WriteOp[] } | undefined;
+  #committed: TxnCommitInfo | undefined;
 
   /** @internal Use `db.beginTxn()`. */
   constructor(engine: DocumentEngine, limits: Limits) {
@@ -98,6 +122,67 @@ export class Txn {
     if (reads === undefined) this.#reads.set(collection, reads = new Map());
     if (!reads.has(docId)) reads.set(docId, engine.version(collection, docId));
     return engine.get(collection, docId);
+  }
+
+  /**
+   * Reads a document with its version, like {@linkcode Txn.get} (recording the read). For a
+   * document this transaction has staged a put to, `version` is the version that write gets if
+   * the transaction commits (the commit conflicts otherwise); a staged delete reads as absent.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * const tx = db.beginTxn();
+   * assert.equal(tx.getDoc("c", "a")?.version, 1);
+   * tx.put("c", "a", 2);
+   * assert.equal(tx.getDoc("c", "a")?.version, 2);
+   * await tx.commit();
+   * await db.close();
+   * ```
+   */
+  getDoc(collection: string, docId: string): DocInfo | undefined {
+    const value = this.get(collection, docId);
+    if (value === undefined) return undefined;
+    const engine = this.#engine;
+    if (this.#writes.get(collection)?.get(docId) === undefined) {
+      return { collection, docId, version: engine.version(collection, docId), value };
+    }
+    let reads = this.#reads.get(collection);
+    if (reads === undefined) this.#reads.set(collection, reads = new Map());
+    if (!reads.has(docId)) reads.set(docId, engine.version(collection, docId));
+    return { collection, docId, version: reads.get(docId)! + 1, value };
+  }
+
+  /**
+   * What the transaction wrote, once `commit()` resolved `"ok"` (`undefined` before): the
+   * commit's LSN and each written document's new version. `db.transactionWithInfo` returns it.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * const tx = db.beginTxn();
+   * tx.put("c", "a", 2);
+   * await tx.commit();
+   * assert.deepEqual(tx.committed?.writes, [
+   *   { collection: "c", docId: "a", version: 2, deleted: false },
+   * ]);
+   * await db.close();
+   * ```
+   */
+  get committed(): TxnCommitInfo | undefined {
+    const receipt = this.#receipt;
+    if (this.#committed === undefined && receipt !== undefined) {
+      this.#committed = { lsn: receipt.lsn, writes: receipt.ops.map(writtenDoc) };
+    }
+    return this.#committed;
   }
 
   /**
@@ -227,10 +312,10 @@ export class Txn {
     for (const staged of this.#writes.values()) {
       for (const intent of staged.values()) writes.push(intent);
     }
-    let durable: Promise<undefined>;
+    let receipt: CommitReceipt<undefined>;
     try {
       // The engine checks every read version and assigns the new ones, in one step.
-      durable = this.#engine.commit(writes, undefined, this.#reads).durable;
+      receipt = this.#engine.commit(writes, undefined, this.#reads);
     } catch (error) {
       if (error instanceof TransactionConflictError) {
         this.#finished = `refused by a conflict, nothing written: ${error.message}`;
@@ -240,7 +325,10 @@ export class Txn {
       return Promise.reject(error);
     }
     this.#finished = "committed";
-    return durable.then(() => ({ status: "ok" }), (error: unknown) => {
+    return receipt.durable.then((): CommitResult => {
+      this.#receipt = receipt;
+      return { status: "ok" };
+    }, (error: unknown) => {
       this.#finished = `failed to commit (the database failed): ${describeError(error)}`;
       throw error;
     });
@@ -260,6 +348,11 @@ export class Txn {
     }
     this.#engine.assertOpen();
   }
+}
+
+function writtenDoc(op: WriteOp): WrittenDoc {
+  const { collection, docId, version } = op;
+  return { collection, docId, version, deleted: op.value === undefined };
 }
 
 /** An error as a message fragment: its class name and message. */
