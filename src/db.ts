@@ -136,7 +136,9 @@ export class Glen {
       return new Glen(Engine.open({ wal }), limits, undefined, history);
     }
     const fs = resolved.fileSystem ?? await nodeFileSystem();
-    const engine = Engine.open({ storage: { fs, dir: resolved.path }, wal });
+    const { autoCheckpoint, historyRetainBytes } = resolved;
+    const storage = { fs, dir: resolved.path };
+    const engine = Engine.open({ storage, wal, autoCheckpoint, historyRetainBytes });
     return new Glen(engine, limits, resolved.path, history);
   }
 

@@ -11,6 +11,12 @@
  * @module
  */
 
+import {
+  type AutoCheckpointOptions,
+  type AutoCheckpointPolicy,
+  DEFAULT_HISTORY_RETAIN_BYTES,
+  resolveAutoCheckpoint,
+} from "./engine/checkpoint_policy.ts";
 import type { EngineKind } from "./engine/types.ts";
 import { type EnvSource, lookupEnv, parseIntegerSetting } from "./env.ts";
 import type { FileSystem } from "./io/filesystem.ts";
@@ -59,6 +65,20 @@ export interface GlenOptions {
    * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
    */
   changeHistoryBytes?: number;
+  /**
+   * WAL bytes a checkpoint keeps for change feeds (default 32 MiB): `compact()` and automatic
+   * checkpoints delete only the WAL segments older than the newest this many bytes, so a feed
+   * whose cursor is at most this far behind resumes (also after a restart) instead of reporting
+   * `CursorExpiredError`. 0 keeps nothing beyond what recovery needs.
+   */
+  changeHistoryRetainBytes?: number;
+  /**
+   * Automatic checkpoints of the log engine (default on: `{ walBytes: 16 MiB, intervalMs:
+   * 300,000 }`): in the background, snapshot the collections changed since the last checkpoint
+   * and delete the WAL segments covered, so the WAL and the time a reopen takes stay bounded.
+   * `false` turns them off (then only `compact()` does this). See `stats().checkpoint`.
+   */
+  autoCheckpoint?: AutoCheckpointOptions | false;
 }
 
 /** The path that names the memory engine. */
@@ -78,6 +98,10 @@ export interface ResolvedOptions {
   readonly history: HistoryLimits;
   /** `fileSystem`, if given. */
   readonly fileSystem: FileSystem | undefined;
+  /** The automatic checkpoint policy (`false`: off). */
+  readonly autoCheckpoint: AutoCheckpointPolicy | false;
+  /** `changeHistoryRetainBytes`, defaulted. */
+  readonly historyRetainBytes: number;
 }
 
 /**
@@ -105,6 +129,9 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     commits: given.changeHistoryCommits,
     bytes: given.changeHistoryBytes,
   });
+  const autoCheckpoint = resolveAutoCheckpoint(given.autoCheckpoint);
+  const historyRetainBytes = given.changeHistoryRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
+  checkCount("changeHistoryRetainBytes", historyRetainBytes);
   if (given.cacheCapacityBytes !== undefined) {
     checkCount("cacheCapacityBytes", given.cacheCapacityBytes);
   }
@@ -125,6 +152,8 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     limits: resolveLimits(given.limits),
     history,
     fileSystem: fs,
+    autoCheckpoint,
+    historyRetainBytes,
   };
 }
 

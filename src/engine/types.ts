@@ -40,6 +40,7 @@
 
 import type { WalSyncMode } from "../wal/writer.ts";
 import type { Value } from "../value/value.ts";
+import type { CheckpointStats } from "./checkpoint_policy.ts";
 import type { SortedKeys } from "./sorted_keys.ts";
 
 /** The engines `Glen.open` can pick. */
@@ -207,6 +208,8 @@ export interface EngineStats {
   snapshotLsn: number;
   /** The current sync mode. */
   walSync: WalSyncMode;
+  /** The automatic checkpoint policy and the outcome of recent checkpoints. */
+  checkpoint: CheckpointStats;
 }
 
 /** The document engine behind `Glen`; see the module contract. */
