@@ -136,9 +136,15 @@ export class Glen {
       return new Glen(Engine.open({ wal }), limits, undefined, history);
     }
     const fs = resolved.fileSystem ?? await nodeFileSystem();
-    const { autoCheckpoint, historyRetainBytes } = resolved;
+    const { autoCheckpoint, historyRetainBytes, collectTombstones } = resolved;
     const storage = { fs, dir: resolved.path };
-    const engine = Engine.open({ storage, wal, autoCheckpoint, historyRetainBytes });
+    const engine = Engine.open({
+      storage,
+      wal,
+      autoCheckpoint,
+      historyRetainBytes,
+      collectTombstones,
+    });
     return new Glen(engine, limits, resolved.path, history);
   }
 

@@ -73,6 +73,13 @@ export interface GlenOptions {
    */
   changeHistoryRetainBytes?: number;
   /**
+   * Whether checkpoints collect tombstones (default `true`): a deleted document's id is then
+   * forgotten at the next checkpoint, and a document re-created later continues above its
+   * collection's version floor (versions never repeat, but may jump). `false` keeps every
+   * tombstone for the database's life: versions are exactly 1, then +1 per write, forever.
+   */
+  collectTombstones?: boolean;
+  /**
    * Automatic checkpoints of the log engine (default on: `{ walBytes: 16 MiB, intervalMs:
    * 300,000 }`): in the background, snapshot the collections changed since the last checkpoint
    * and delete the WAL segments covered, so the WAL and the time a reopen takes stay bounded.
@@ -100,6 +107,8 @@ export interface ResolvedOptions {
   readonly fileSystem: FileSystem | undefined;
   /** The automatic checkpoint policy (`false`: off). */
   readonly autoCheckpoint: AutoCheckpointPolicy | false;
+  /** `collectTombstones`, defaulted. */
+  readonly collectTombstones: boolean;
   /** `changeHistoryRetainBytes`, defaulted. */
   readonly historyRetainBytes: number;
 }
@@ -132,6 +141,10 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
   const autoCheckpoint = resolveAutoCheckpoint(given.autoCheckpoint);
   const historyRetainBytes = given.changeHistoryRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
   checkCount("changeHistoryRetainBytes", historyRetainBytes);
+  const collectTombstones = given.collectTombstones ?? true;
+  if (typeof collectTombstones !== "boolean") {
+    throw new TypeError(`collectTombstones must be a boolean, got ${String(collectTombstones)}`);
+  }
   if (given.cacheCapacityBytes !== undefined) {
     checkCount("cacheCapacityBytes", given.cacheCapacityBytes);
   }
@@ -154,6 +167,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     fileSystem: fs,
     autoCheckpoint,
     historyRetainBytes,
+    collectTombstones,
   };
 }
 

@@ -104,6 +104,8 @@ export interface CheckpointStats {
   lastCollections: number;
   /** Bytes of the snapshot files it wrote. */
   lastBytes: number;
+  /** Tombstones it collected (see the engine's tombstone rule). */
+  lastTombstones: number;
   /**
    * The error of the last failed checkpoint (`undefined` when none failed since the last that
    * completed). An I/O failure also fails the database (fail-stop: writes are refused).

@@ -21,6 +21,16 @@
  * crash is handed out again. `close()` lowers the ceiling to the last LSN once everything is
  * durable, so a clean reopen continues without a gap.
  *
+ * Tombstones (rule): a delete leaves a tombstone (the id keeps its version) so that versions never
+ * repeat — a transaction that read version n of a document must not commit against a re-created
+ * document that happens to be at version n again. A checkpoint collects the tombstones of every
+ * collection it writes: it drops them and raises the collection's version floor (persisted in its
+ * snapshot file) to the largest version dropped; an id that is neither live nor a tombstone has
+ * the floor as its version, so a re-created document continues above every version it had. A
+ * transaction that read an absent document before the floor rose sees its version change and gets
+ * a conflict (spurious, never a lost update). Change feeds do not need tombstones (they replay the
+ * WAL's records), nor do indexes (they hold live documents).
+ *
  * Snapshots: `snapshotAll()` captures every collection at the current LSN (a shallow copy of each
  * map; values are immutable), rotates the WAL so that older segments end at that LSN, streams one
  * file per collection, then writes the manifest; `compact()` then deletes the WAL segments the
@@ -99,6 +109,8 @@ export interface EngineOptions {
   autoCheckpoint?: AutoCheckpointPolicy | false;
   /** WAL bytes checkpoints keep for change feeds (`changeHistoryRetainBytes`). */
   historyRetainBytes?: number;
+  /** Whether checkpoints collect tombstones (default true; see the module notes). */
+  collectTombstones?: boolean;
 }
 
 /** The WAL directory inside a database directory. */
@@ -136,6 +148,9 @@ export class Engine implements DocumentEngine {
   #walBytesAtCheckpoint = 0;
   /** WAL bytes checkpoints keep for change feeds. */
   #retainBytes = 0;
+  #collectTombstones = true;
+  /** WAL records replayed at open. */
+  #replayedRecords = 0;
   /** Whether an automatic checkpoint is scheduled or running. */
   #autoPending = false;
   #intervalTimer: ReturnType<typeof setInterval> | undefined;
@@ -148,6 +163,7 @@ export class Engine implements DocumentEngine {
     lastLsn: 0,
     lastCollections: 0,
     lastBytes: 0,
+    lastTombstones: 0,
     lastError: undefined,
   };
 
@@ -170,6 +186,7 @@ export class Engine implements DocumentEngine {
       lock = fs.lock(dir);
       const engine = new Engine({ fs, dir, lock });
       engine.#retainBytes = options.historyRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
+      engine.#collectTombstones = options.collectTombstones ?? true;
       engine.#recover(options.wal);
       engine.#startPolicy(options.autoCheckpoint ?? DEFAULT_AUTO_CHECKPOINT);
       return engine;
@@ -229,6 +246,7 @@ export class Engine implements DocumentEngine {
       retainBytes: this.#retainBytes,
       ...owner,
       onRecord: (record) => {
+        this.#replayedRecords++;
         const file = joinPath(walDir, `LSN ${record.lsn}`);
         if (record.type === RecordType.schema) {
           this.#schema = decodeSchema(record.body, file);
@@ -695,31 +713,35 @@ export class Engine implements DocumentEngine {
     const lsn = this.#lastLsn;
     const schema = this.#schema;
     const captured: Array<
-      [string, Map<string, number>, Map<string, StoredValue>, CapturedBytes | undefined]
+      [string, Map<string, number>, Map<string, StoredValue>, CapturedBytes | undefined, number]
     > = [];
+    let tombstones = 0;
     const dirty = this.#dirty;
     this.#dirty = new Set();
     this.#walBytesAtCheckpoint = this.#wal!.bytesWritten;
     for (const [name, collection] of this.store.allCollections()) {
       if (!dirty.has(name) && this.#fileLsns.has(name)) continue;
+      // Tombstones are collected here (see the module notes): the file gets the version floor.
+      if (this.#collectTombstones) tombstones += this.store.collectTombstones(collection);
       captured.push([
         name,
         new Map(collection.versions),
         new Map(collection.values),
         collection.encoded?.capture(),
+        collection.versionFloor,
       ]);
     }
     let bytes = 0;
     try {
       this.#io(() => this.#wal!.rotate());
       const databaseId = this.#manifest!.databaseId!;
-      for (const [collection, versions, values, encodedBytes] of captured) {
+      for (const [collection, versions, values, encodedBytes, versionFloor] of captured) {
         const path = snapshotPath(snapshotDir, collectionFileName(collection));
         await this.#ioAsync(() =>
           writeSnapshot(
             fs,
             path,
-            { collection, lsn, databaseId, versions, values, encodedBytes },
+            { collection, lsn, databaseId, versions, values, encodedBytes, versionFloor },
             nextMacrotask,
           )
         );
@@ -749,6 +771,7 @@ export class Engine implements DocumentEngine {
     const stats = this.#checkpointStats;
     stats.lastCollections = captured.length;
     stats.lastBytes = bytes;
+    stats.lastTombstones = tombstones;
     return lsn;
   }
 
@@ -794,6 +817,7 @@ export class Engine implements DocumentEngine {
       snapshotLsn: this.#snapshotLsn,
       walSync: this.syncMode,
       checkpoint: { policy: this.#policy ?? false, ...this.#checkpointStats },
+      replayedRecords: this.#replayedRecords,
     };
   }
 

@@ -210,6 +210,8 @@ export interface EngineStats {
   walSync: WalSyncMode;
   /** The automatic checkpoint policy and the outcome of recent checkpoints. */
   checkpoint: CheckpointStats;
+  /** WAL records the last open replayed (what recovery cost beyond loading snapshots). */
+  replayedRecords: number;
 }
 
 /** The document engine behind `Glen`; see the module contract. */
