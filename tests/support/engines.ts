@@ -60,6 +60,3 @@ export const ENGINES: readonly EngineUnderTest[] = [
     },
   },
 ];
-
-/** The engines whose documents survive a reopen. */
-export const PERSISTENT_ENGINES: readonly EngineUnderTest[] = ENGINES.filter((e) => e.persistent);
