@@ -30,6 +30,11 @@ export {
   type WalSyncMode,
 } from "./src/db.ts";
 export type { EngineKind, EngineStats } from "./src/engine/types.ts";
+export type {
+  AutoCheckpointOptions,
+  AutoCheckpointPolicy,
+  CheckpointStats,
+} from "./src/engine/checkpoint_policy.ts";
 export { Txn } from "./src/txn/txn.ts";
 export type {
   ChangeEvent,
