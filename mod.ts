@@ -29,11 +29,13 @@ export {
   type TransactionOptions,
   type WalSyncMode,
 } from "./src/db.ts";
-export type { EngineKind, EngineStats } from "./src/engine/types.ts";
+export type { CompactOptions, EngineKind, EngineStats } from "./src/engine/types.ts";
 export type {
   AutoCheckpointOptions,
   AutoCheckpointPolicy,
   CheckpointStats,
+  ProgressEvent,
+  ProgressListener,
 } from "./src/engine/checkpoint_policy.ts";
 export { Txn } from "./src/txn/txn.ts";
 export type {

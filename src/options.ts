@@ -14,7 +14,9 @@
 import {
   type AutoCheckpointOptions,
   type AutoCheckpointPolicy,
+  checkProgressListener,
   DEFAULT_HISTORY_RETAIN_BYTES,
+  type ProgressListener,
   resolveAutoCheckpoint,
 } from "./engine/checkpoint_policy.ts";
 import type { EngineKind } from "./engine/types.ts";
@@ -80,6 +82,12 @@ export interface GlenOptions {
    */
   collectTombstones?: boolean;
   /**
+   * Called during `Glen.open` after each collection file loaded and each WAL segment replayed,
+   * for a progress display of long recoveries (see `ProgressEvent`). An exception it throws
+   * aborts the open.
+   */
+  onProgress?: ProgressListener;
+  /**
    * Automatic checkpoints of the log engine (default on: `{ walBytes: 16 MiB, intervalMs:
    * 300,000 }`): in the background, snapshot the collections changed since the last checkpoint
    * and delete the WAL segments covered, so the WAL and the time a reopen takes stay bounded.
@@ -107,6 +115,8 @@ export interface ResolvedOptions {
   readonly fileSystem: FileSystem | undefined;
   /** The automatic checkpoint policy (`false`: off). */
   readonly autoCheckpoint: AutoCheckpointPolicy | false;
+  /** `onProgress`, if given. */
+  readonly onProgress: ProgressListener | undefined;
   /** `collectTombstones`, defaulted. */
   readonly collectTombstones: boolean;
   /** `changeHistoryRetainBytes`, defaulted. */
@@ -141,6 +151,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
   const autoCheckpoint = resolveAutoCheckpoint(given.autoCheckpoint);
   const historyRetainBytes = given.changeHistoryRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
   checkCount("changeHistoryRetainBytes", historyRetainBytes);
+  const onProgress = checkProgressListener(given.onProgress, "onProgress");
   const collectTombstones = given.collectTombstones ?? true;
   if (typeof collectTombstones !== "boolean") {
     throw new TypeError(`collectTombstones must be a boolean, got ${String(collectTombstones)}`);
@@ -168,6 +179,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     autoCheckpoint,
     historyRetainBytes,
     collectTombstones,
+    onProgress,
   };
 }
 

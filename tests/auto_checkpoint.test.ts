@@ -199,6 +199,42 @@ describe("autoCheckpoint: incremental checkpoints", () => {
   });
 });
 
+describe("onProgress: long opens and compactions report their progress", () => {
+  test("open reports each collection file and WAL segment; compact each file written", async () => {
+    const fs = new MemoryFileSystem();
+    const options: GlenOptions = { fileSystem: fs, autoCheckpoint: false, walSegmentBytes: 4096 };
+    let db = await Glen.open(DIR, options);
+    for (const c of ["a", "b", "c"]) await db.put(c, "x", 1);
+    const compactEvents: unknown[] = [];
+    await db.compact({ onProgress: (event) => compactEvents.push(event) });
+    assert.deepEqual(
+      compactEvents,
+      [1, 2, 3].map((done) => ({ phase: "snapshots", done, total: 3 })),
+    );
+    for (let i = 0; i < 100; i++) await db.put("a", `k${i}`, filler(String(i), 100));
+    const segments = db.stats().walSegments;
+    assert.ok(segments > 2, `${segments} segments`);
+    await db.close();
+    const events: Array<{ phase: string; done: number; total: number }> = [];
+    db = await Glen.open(DIR, { ...options, onProgress: (event) => events.push(event) });
+    const snapshots = events.filter((e) => e.phase === "snapshots");
+    const wal = events.filter((e) => e.phase === "wal");
+    assert.deepEqual(snapshots, [1, 2, 3].map((done) => ({ phase: "snapshots", done, total: 3 })));
+    assert.ok(wal.length >= 2, `${wal.length} WAL events`);
+    assert.deepEqual(wal.map((e) => e.done), wal.map((_, i) => i + 1));
+    assert.ok(wal.every((e) => e.total === wal.length));
+    assert.equal(events.indexOf(wal[0]!), 3, "snapshots first, then the WAL");
+    await assert.rejects(db.compact({ onProgress: 5 as unknown as () => void }), TypeError);
+    await db.close();
+    const fresh = new MemoryFileSystem();
+    await assert.rejects(
+      Glen.open(DIR, { fileSystem: fresh, onProgress: "x" as unknown as () => void }),
+      TypeError,
+    );
+    assert.equal(fresh.exists(DIR), false);
+  });
+});
+
 describe("autoCheckpoint: failures", () => {
   test("an I/O error in a background checkpoint is reported and fails the database", async () => {
     const fs = new FaultFileSystem();

@@ -84,6 +84,35 @@ export function resolveAutoCheckpoint(value: unknown): AutoCheckpointPolicy | fa
   return Object.freeze(policy);
 }
 
+/**
+ * Progress of a long open (`Glen.open`'s `onProgress`) or checkpoint (`compact({ onProgress })`):
+ * one event after each collection file loaded or written (`"snapshots"`) and after each WAL
+ * segment replayed (`"wal"`), with how many of the phase's files are done and how many there are.
+ */
+export interface ProgressEvent {
+  /** `"snapshots"`: collection files; `"wal"`: WAL segments replayed at open. */
+  phase: "snapshots" | "wal";
+  /** Files of this phase done so far (1 to `total`). */
+  done: number;
+  /** Files of this phase in all. */
+  total: number;
+}
+
+/** Receives {@linkcode ProgressEvent}s; an exception it throws aborts the open or checkpoint. */
+export type ProgressListener = (event: ProgressEvent) => void;
+
+/**
+ * Validates an `onProgress` option.
+ *
+ * @throws {TypeError} when it is given and not a function
+ */
+export function checkProgressListener(value: unknown, name: string): ProgressListener | undefined {
+  if (value !== undefined && typeof value !== "function") {
+    throw new TypeError(`${name} must be a function, got ${typeof value}`);
+  }
+  return value as ProgressListener | undefined;
+}
+
 /** What `stats().checkpoint` reports. */
 export interface CheckpointStats {
   /** The policy in force, or `false` when automatic checkpoints are off. */

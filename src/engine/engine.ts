@@ -79,6 +79,7 @@ import {
   type CheckpointStats,
   DEFAULT_AUTO_CHECKPOINT,
   DEFAULT_HISTORY_RETAIN_BYTES,
+  type ProgressListener,
 } from "./checkpoint_policy.ts";
 import { MemoryIndexStore } from "./index_store.ts";
 import { collectionFileName } from "./names.ts";
@@ -88,6 +89,7 @@ import {
   type CommitLogReader,
   type CommitObserver,
   type CommitReceipt,
+  type CompactOptions,
   type DocumentEngine,
   type EngineKind,
   type EngineStats,
@@ -111,6 +113,8 @@ export interface EngineOptions {
   historyRetainBytes?: number;
   /** Whether checkpoints collect tombstones (default true; see the module notes). */
   collectTombstones?: boolean;
+  /** Progress of the recovery (`Glen.open`'s `onProgress`). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** The WAL directory inside a database directory. */
@@ -187,7 +191,7 @@ export class Engine implements DocumentEngine {
       const engine = new Engine({ fs, dir, lock });
       engine.#retainBytes = options.historyRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
       engine.#collectTombstones = options.collectTombstones ?? true;
-      engine.#recover(options.wal);
+      engine.#recover(options.wal, options.onProgress);
       engine.#startPolicy(options.autoCheckpoint ?? DEFAULT_AUTO_CHECKPOINT);
       return engine;
     } catch (error) {
@@ -200,7 +204,7 @@ export class Engine implements DocumentEngine {
     }
   }
 
-  #recover(walOptions: WalWriterOptions): void {
+  #recover(walOptions: WalWriterOptions, onProgress: ProgressListener | undefined): void {
     const { fs, dir } = this.#storage!;
     const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
     const walDir = joinPath(dir, WAL_DIR);
@@ -218,7 +222,9 @@ export class Engine implements DocumentEngine {
     this.#schema = found?.schema ?? null;
     const snapshotLsns = new Map<string, number>();
     let newestSnapshotLsn = coveredLsn;
-    for (const name of fs.list(snapshotDir)) {
+    const names = fs.list(snapshotDir);
+    const snapshotFiles = names.filter((name) => name.endsWith(SNAPSHOT_SUFFIX)).length;
+    for (const name of names) {
       const path = joinPath(snapshotDir, name);
       if (name.endsWith(TEMP_SUFFIX)) {
         fs.remove(path); // an interrupted snapshot or manifest write
@@ -230,6 +236,7 @@ export class Engine implements DocumentEngine {
       checkSnapshot(snapshot, name, path, listed, owner);
       this.store.load(snapshot.collection, snapshot.documents);
       snapshotLsns.set(snapshot.collection, snapshot.lsn);
+      onProgress?.({ phase: "snapshots", done: snapshotLsns.size, total: snapshotFiles });
       newestSnapshotLsn = Math.max(newestSnapshotLsn, snapshot.lsn);
     }
     for (const collection of found?.collections ?? []) {
@@ -244,6 +251,9 @@ export class Engine implements DocumentEngine {
     const recovery = recoverWal(fs, walDir, {
       coveredLsn,
       retainBytes: this.#retainBytes,
+      onSegment: onProgress === undefined
+        ? undefined
+        : (done, total) => onProgress({ phase: "wal", done, total }),
       ...owner,
       onRecord: (record) => {
         this.#replayedRecords++;
@@ -660,14 +670,14 @@ export class Engine implements DocumentEngine {
   }
 
   /** `checkpoint()`, then deletes the WAL segments the snapshots cover. */
-  compact(): Promise<void> {
-    return this.#compact(false);
+  compact(options: CompactOptions = {}): Promise<void> {
+    return this.#compact(false, options.onProgress);
   }
 
-  #compact(auto: boolean): Promise<void> {
+  #compact(auto: boolean, onProgress?: ProgressListener): Promise<void> {
     return this.#exclusive(() =>
       this.#recorded(auto, async () => {
-        const lsn = await this.#snapshotAll();
+        const lsn = await this.#snapshotAll(onProgress);
         if (lsn !== undefined) {
           this.#io(() => this.#wal!.removeSegmentsThrough(lsn, this.#retainBytes));
         }
@@ -703,7 +713,7 @@ export class Engine implements DocumentEngine {
     return run;
   }
 
-  async #snapshotAll(): Promise<number | undefined> {
+  async #snapshotAll(onProgress?: ProgressListener): Promise<number | undefined> {
     this.assertWritable();
     if (this.#storage === undefined) return undefined;
     const { fs, dir } = this.#storage;
@@ -732,6 +742,7 @@ export class Engine implements DocumentEngine {
       ]);
     }
     let bytes = 0;
+    let written = 0;
     try {
       this.#io(() => this.#wal!.rotate());
       const databaseId = this.#manifest!.databaseId!;
@@ -746,6 +757,7 @@ export class Engine implements DocumentEngine {
           )
         );
         bytes += this.#io(() => fileSize(fs, path));
+        onProgress?.({ phase: "snapshots", done: ++written, total: captured.length });
         this.#assertNotFailed(); // a write may have failed the WAL meanwhile
       }
     } catch (error) {

@@ -40,7 +40,13 @@
 
 import type { WalSyncMode } from "../wal/writer.ts";
 import type { Value } from "../value/value.ts";
-import type { CheckpointStats } from "./checkpoint_policy.ts";
+import type { CheckpointStats, ProgressListener } from "./checkpoint_policy.ts";
+
+/** Options of `compact()`. */
+export interface CompactOptions {
+  /** Called after each collection file written (phase `"snapshots"`). */
+  onProgress?: ProgressListener;
+}
 import type { SortedKeys } from "./sorted_keys.ts";
 
 /** The engines `Glen.open` can pick. */
@@ -260,7 +266,7 @@ export interface DocumentEngine extends DocumentReader {
   /** A durable checkpoint of every collection (log: snapshots + manifest; memory: nothing). */
   checkpoint(): Promise<void>;
   /** `checkpoint()`, then reclaims space (log: deletes the WAL segments it covers). */
-  compact(): Promise<void>;
+  compact(options?: CompactOptions): Promise<void>;
   /** Changes the sync mode (and, for `"interval"`, the byte threshold) from now on. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void;
   /** Counters. */

@@ -98,6 +98,8 @@ export interface WalRecoveryOptions {
    * feeds resume from (`changeHistoryRetainBytes`). Default 0: all of them are obsolete.
    */
   retainBytes?: number;
+  /** Called after each segment replayed: how many are done, of how many. */
+  onSegment?: ((done: number, total: number) => void) | undefined;
 }
 
 /**
@@ -220,6 +222,7 @@ export function recoverWal(
       legacy: header.databaseId === undefined,
     });
     result.lastLsn = Math.max(result.lastLsn, expected - 1);
+    options.onSegment?.(k + 1, needed.length);
   }
   return result;
 }
