@@ -15,7 +15,13 @@
 import { Engine } from "./engine/engine.ts";
 import { deleteIntent, deleteManyIntents, putIntent, putManyIntents } from "./engine/intents.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
-import { type DocumentEngine, type EngineStats, FIRST_VERSION } from "./engine/types.ts";
+import { checkProgressListener } from "./engine/checkpoint_policy.ts";
+import {
+  type CompactOptions,
+  type DocumentEngine,
+  type EngineStats,
+  FIRST_VERSION,
+} from "./engine/types.ts";
 import type { FileSystem } from "./io/filesystem.ts";
 import { Txn } from "./txn/txn.ts";
 import {
@@ -154,7 +160,16 @@ export class Glen {
       return new Glen(Engine.open({ wal }), limits, undefined, history);
     }
     const fs = resolved.fileSystem ?? await nodeFileSystem();
-    const engine = Engine.open({ storage: { fs, dir: resolved.path }, wal });
+    const { autoCheckpoint, historyRetainBytes, collectTombstones, onProgress } = resolved;
+    const storage = { fs, dir: resolved.path };
+    const engine = Engine.open({
+      storage,
+      wal,
+      autoCheckpoint,
+      historyRetainBytes,
+      collectTombstones,
+      onProgress,
+    });
     return new Glen(engine, limits, resolved.path, history);
   }
 
@@ -801,19 +816,31 @@ export class Glen {
   }
 
   /**
-   * Snapshots every collection, then deletes the WAL segments the snapshots cover.
+   * A checkpoint now: snapshots every collection written since the last checkpoint (collecting
+   * their tombstones), then deletes the WAL segments the snapshots cover, except the retained
+   * change history (`changeHistoryRetainBytes`). Automatic checkpoints (`autoCheckpoint`) do the
+   * same in the background. `onProgress` is called after each collection file written.
    *
+   * @throws {TypeError} when `onProgress` is not a function
    * @example
    * ```ts
    * import { Glen } from "@glen/db";
    *
    * const db = await Glen.open();
-   * await db.compact();
+   * await db.compact({ onProgress: ({ done, total }) => console.log(`${done}/${total}`) });
    * await db.close();
    * ```
    */
-  compact(): Promise<void> {
-    return this.#engine.compact();
+  compact(options: CompactOptions = {}): Promise<void> {
+    if (typeof options !== "object" || options === null) {
+      return Promise.reject(new TypeError("compact options must be an object"));
+    }
+    try {
+      checkProgressListener(options.onProgress, "compact onProgress");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#engine.compact(options);
   }
 
   /**

@@ -11,6 +11,14 @@
  * @module
  */
 
+import {
+  type AutoCheckpointOptions,
+  type AutoCheckpointPolicy,
+  checkProgressListener,
+  DEFAULT_HISTORY_RETAIN_BYTES,
+  type ProgressListener,
+  resolveAutoCheckpoint,
+} from "./engine/checkpoint_policy.ts";
 import type { EngineKind } from "./engine/types.ts";
 import { type EnvSource, lookupEnv, parseIntegerSetting } from "./env.ts";
 import type { FileSystem } from "./io/filesystem.ts";
@@ -59,6 +67,33 @@ export interface GlenOptions {
    * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
    */
   changeHistoryBytes?: number;
+  /**
+   * WAL bytes a checkpoint keeps for change feeds (default 32 MiB): `compact()` and automatic
+   * checkpoints delete only the WAL segments older than the newest this many bytes, so a feed
+   * whose cursor is at most this far behind resumes (also after a restart) instead of reporting
+   * `CursorExpiredError`. 0 keeps nothing beyond what recovery needs.
+   */
+  changeHistoryRetainBytes?: number;
+  /**
+   * Whether checkpoints collect tombstones (default `true`): a deleted document's id is then
+   * forgotten at the next checkpoint, and a document re-created later continues above its
+   * collection's version floor (versions never repeat, but may jump). `false` keeps every
+   * tombstone for the database's life: versions are exactly 1, then +1 per write, forever.
+   */
+  collectTombstones?: boolean;
+  /**
+   * Called during `Glen.open` after each collection file loaded and each WAL segment replayed,
+   * for a progress display of long recoveries (see `ProgressEvent`). An exception it throws
+   * aborts the open.
+   */
+  onProgress?: ProgressListener;
+  /**
+   * Automatic checkpoints of the log engine (default on: `{ walBytes: 16 MiB, intervalMs:
+   * 300,000 }`): in the background, snapshot the collections changed since the last checkpoint
+   * and delete the WAL segments covered, so the WAL and the time a reopen takes stay bounded.
+   * `false` turns them off (then only `compact()` does this). See `stats().checkpoint`.
+   */
+  autoCheckpoint?: AutoCheckpointOptions | false;
 }
 
 /** The path that names the memory engine. */
@@ -78,6 +113,14 @@ export interface ResolvedOptions {
   readonly history: HistoryLimits;
   /** `fileSystem`, if given. */
   readonly fileSystem: FileSystem | undefined;
+  /** The automatic checkpoint policy (`false`: off). */
+  readonly autoCheckpoint: AutoCheckpointPolicy | false;
+  /** `onProgress`, if given. */
+  readonly onProgress: ProgressListener | undefined;
+  /** `collectTombstones`, defaulted. */
+  readonly collectTombstones: boolean;
+  /** `changeHistoryRetainBytes`, defaulted. */
+  readonly historyRetainBytes: number;
 }
 
 /**
@@ -105,6 +148,14 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     commits: given.changeHistoryCommits,
     bytes: given.changeHistoryBytes,
   });
+  const autoCheckpoint = resolveAutoCheckpoint(given.autoCheckpoint);
+  const historyRetainBytes = given.changeHistoryRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
+  checkCount("changeHistoryRetainBytes", historyRetainBytes);
+  const onProgress = checkProgressListener(given.onProgress, "onProgress");
+  const collectTombstones = given.collectTombstones ?? true;
+  if (typeof collectTombstones !== "boolean") {
+    throw new TypeError(`collectTombstones must be a boolean, got ${String(collectTombstones)}`);
+  }
   if (given.cacheCapacityBytes !== undefined) {
     checkCount("cacheCapacityBytes", given.cacheCapacityBytes);
   }
@@ -125,6 +176,10 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     limits: resolveLimits(given.limits),
     history,
     fileSystem: fs,
+    autoCheckpoint,
+    historyRetainBytes,
+    collectTombstones,
+    onProgress,
   };
 }
 

@@ -40,7 +40,15 @@ const DIR = "db";
 const CRASH_POINTS = Number(process.env.GLEN_CRASH_POINTS ?? 120);
 
 function optionsFor(fs: FaultFileSystem, walSync: WalSyncMode): GlenOptions {
-  return { fileSystem: fs, walSync, walSegmentBytes: 4096, walFlushEveryBytes: 1024 };
+  // The model's versions are exact (+1 per write, forever): tombstones are kept (their
+  // collection is tested in tests/tombstones.test.ts).
+  return {
+    fileSystem: fs,
+    walSync,
+    walSegmentBytes: 4096,
+    walFlushEveryBytes: 1024,
+    collectTombstones: false,
+  };
 }
 
 /** Mutating calls counted by `crashAfter` (an upper bound: `open` counts reads too). */

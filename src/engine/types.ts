@@ -40,6 +40,13 @@
 
 import type { WalSyncMode } from "../wal/writer.ts";
 import type { Value } from "../value/value.ts";
+import type { CheckpointStats, ProgressListener } from "./checkpoint_policy.ts";
+
+/** Options of `compact()`. */
+export interface CompactOptions {
+  /** Called after each collection file written (phase `"snapshots"`). */
+  onProgress?: ProgressListener;
+}
 import type { SortedKeys } from "./sorted_keys.ts";
 
 /** The engines `Glen.open` can pick. */
@@ -207,6 +214,10 @@ export interface EngineStats {
   snapshotLsn: number;
   /** The current sync mode. */
   walSync: WalSyncMode;
+  /** The automatic checkpoint policy and the outcome of recent checkpoints. */
+  checkpoint: CheckpointStats;
+  /** WAL records the last open replayed (what recovery cost beyond loading snapshots). */
+  replayedRecords: number;
 }
 
 /** The document engine behind `Glen`; see the module contract. */
@@ -255,7 +266,7 @@ export interface DocumentEngine extends DocumentReader {
   /** A durable checkpoint of every collection (log: snapshots + manifest; memory: nothing). */
   checkpoint(): Promise<void>;
   /** `checkpoint()`, then reclaims space (log: deletes the WAL segments it covers). */
-  compact(): Promise<void>;
+  compact(options?: CompactOptions): Promise<void>;
   /** Changes the sync mode (and, for `"interval"`, the byte threshold) from now on. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void;
   /** Counters. */

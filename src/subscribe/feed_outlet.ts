@@ -94,7 +94,7 @@ export class FeedOutlet extends Outlet<FeedItem, ChangeEvent | DocEvent> impleme
       if (this.queued === 0) this.#deliveredLsn = event.lsn;
       return;
     }
-    for (const item of items) this.offer(item);
+    this.offerAll(items); // one commit: admitted whole by a caught-up consumer
   }
 
   #select(commit: HistoricCommit): FeedItem[] {

@@ -89,6 +89,7 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
   onCommit(event: CommitEvent): void {
     if (event.lsn <= this.#skipThroughLsn || !this.open) return;
     const { collection } = this.#filter;
+    const items: LiveQueryEvent[] = [];
     try {
       for (let i = 0; i < event.ops.length; i++) {
         const op = event.ops[i]!;
@@ -99,12 +100,13 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
         if (isIn) {
           if (wasIn && sameValue(event.previous[i], op.value)) continue;
           this.#members.add(op.docId);
-          this.offer({ ...base, type: wasIn ? "changed" : "added", value: op.value! });
+          items.push({ ...base, type: wasIn ? "changed" : "added", value: op.value! });
         } else if (wasIn) {
           this.#members.delete(op.docId);
-          this.offer({ ...base, type: "removed" });
+          items.push({ ...base, type: "removed" });
         }
       }
+      this.offerAll(items); // one commit: admitted whole by a caught-up consumer
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     }
