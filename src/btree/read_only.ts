@@ -25,7 +25,7 @@ import type { FileSystem } from "../io/filesystem.ts";
 import { hasErrorCode, joinPath } from "../io/filesystem.ts";
 import type { PageCache } from "../cache/types.ts";
 import { findNewestHeader, GenerationFile } from "./file.ts";
-import { generationName, type Header, HEADER_BYTES, parseGenerationName } from "./format.ts";
+import { generationName, type Header, headerSpan, parseGenerationName } from "./format.ts";
 import type { TreeNode } from "./node.ts";
 import type { State } from "./reader.ts";
 
@@ -73,10 +73,11 @@ export function newerState(
   const found = findNewestHeader(file.handle, file.handle.size(), file.salt, file.generation);
   if (found === undefined || found.offset <= file.headerOffset) return undefined;
   // Nodes before the old end are immutable: cached pages and older views stay valid.
-  file.end = found.offset + HEADER_BYTES;
+  file.end = found.offset + headerSpan(found.header);
   file.headerOffset = found.offset;
   file.syncedBytes = file.end;
   file.headerSyncedBytes = found.header.syncedBytes;
+  file.headerSealed = found.header.sealed;
   return stateOf(file, found.header);
 }
 

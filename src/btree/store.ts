@@ -18,9 +18,10 @@
  * - a read-only handle (`readOnly: true`) takes no lock and changes no file (see
  *   `read_only.ts`); its writes reject with `GlenError` `"READ_ONLY"`; `refresh()` moves it to
  *   the newest commit of the writer;
- * - every commit appends its nodes, pads to a block boundary, appends a header, and (with
- *   `fileSync: "auto"`) fdatasyncs before its promise resolves; a commit that changes nothing
- *   writes nothing;
+ * - every commit appends its nodes and pads to a block boundary; with `fileSync: "auto"` it then
+ *   fdatasyncs, appends a sealed header and fdatasyncs again before its promise resolves (so
+ *   open can tell damage to it from a torn write); with `"manual"` it appends an unsealed header
+ *   in the same write, and `sync()` seals; a commit that changes nothing writes nothing;
  * - a failed write or sync makes the store fail-stop: later writes reject with
  *   `DatabaseFailedError`; reads keep serving the last committed root; reopening recovers;
  * - compaction writes `<generation>.btree.tmp`, syncs it, renames it into place, syncs the
@@ -70,7 +71,7 @@ import {
   toLimit,
 } from "./reader.ts";
 import { newerState, openReadOnly } from "./read_only.ts";
-import { recover, TEMP_SUFFIX } from "./recovery.ts";
+import { recover, TEMP_SUFFIX, type TornTail, type UnremovedFile } from "./recovery.ts";
 import { BTreeSnapshot } from "./snapshot.ts";
 import { BTreeTransaction } from "./transaction.ts";
 import {
@@ -79,6 +80,7 @@ import {
   BulkBuilder,
   ByteBuilder,
   cursor,
+  DELETE,
   findEntry,
   type KeyBounds,
   type Op,
@@ -168,6 +170,17 @@ export interface BTreeStats {
   sequence: number;
   /** Page-cache counters. */
   cache: PageCacheStats;
+  /**
+   * Set when open found bytes after the newest valid commit that belong to no valid commit (a
+   * commit torn by a crash before it was acknowledged): they were kept in the file, unused, and
+   * go away with the next compaction.
+   */
+  tornTail: TornTail | undefined;
+  /**
+   * Old generation files whose removal failed (after a compaction, or at open), with the error:
+   * they are never used again and are removed by the next compaction or open.
+   */
+  unremovedFiles: UnremovedFile[];
 }
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -175,8 +188,6 @@ const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 const NO_LOCK: FileLock = { release() {} };
 /** A commit buffer grown past this is not kept for the next commit. */
 const MAX_KEPT_COMMIT_BUFFER_BYTES = 16 * 1024 * 1024;
-/** `sync()` appends a fresh header when the newest one covers more unsynced bytes than this. */
-const REFRESH_HEADER_AFTER_BYTES = 1024 * 1024;
 
 /**
  * An append-only copy-on-write B+ tree in a directory: crash-safe, with MVCC snapshots,
@@ -224,6 +235,8 @@ export class BTreeStore implements BTreeReader {
   #waiters: Array<() => void> = [];
   #compactionQueued = false;
   #lastAutoCompactionError: unknown = undefined;
+  #tornTail: TornTail | undefined;
+  #unremoved: UnremovedFile[];
   #out = new ByteBuilder(64 * 1024);
 
   private constructor(
@@ -231,10 +244,13 @@ export class BTreeStore implements BTreeReader {
     dir: string,
     lock: FileLock,
     cache: PageCache<TreeNode>,
-    state: State,
+    recovered: { state: State; tornTail: TornTail | undefined; unremoved: UnremovedFile[] },
     options: BTreeStoreOptions,
     context: AsyncLocalStorage<readonly object[]> | undefined,
   ) {
+    const state = recovered.state;
+    this.#tornTail = recovered.tornTail;
+    this.#unremoved = recovered.unremoved;
     this.#fs = fs;
     this.#dir = dir;
     this.#lock = lock;
@@ -254,14 +270,17 @@ export class BTreeStore implements BTreeReader {
   }
 
   /**
-   * Opens (or creates) the store in directory `path`: takes the directory lock, picks the
-   * newest generation with a valid commit, and cuts off bytes after its newest valid header.
-   * Reads only the tail of the file, never the tree. With `readOnly: true`, opens the newest
-   * commit of an existing store without the lock and without changing any file (see
-   * {@linkcode BTreeStore.refresh}).
+   * Opens (or creates) the store in directory `path`: takes the directory lock and opens the
+   * newest generation file at its newest valid commit, by the decision table of
+   * `docs/format/btree.md` (bytes of a torn commit after it are kept and reported in
+   * `stats().tornTail`). Reads only the tail of the file, never the tree. With `readOnly: true`,
+   * opens the newest commit of an existing store without the lock and without changing any file
+   * (see {@linkcode BTreeStore.refresh}).
    *
    * @throws {DatabaseLockedError} when the directory is open elsewhere (this or another process)
-   * @throws {CorruptionError} when no generation file holds a valid commit
+   * @throws {CorruptionError} naming the file and offset when the newest generation file is
+   *   damaged: its preamble, no valid commit, or damage to a commit that was complete and durable
+   *   (never rolled back silently; an older generation is never used instead)
    * @throws {GlenError} `"IO_ERROR"` when the file system refuses (the path is a file, the lock
    *   or a generation file is a directory, a read-only open finds no store, ...); the errno is
    *   its `cause`
@@ -293,12 +312,12 @@ export class BTreeStore implements BTreeReader {
     try {
       if (options.readOnly === true) {
         const state = openReadOnly(fs, path, cache);
-        return new BTreeStore(fs, path, NO_LOCK, cache, state, options, context);
+        const recovered = { state, tornTail: undefined, unremoved: [] };
+        return new BTreeStore(fs, path, NO_LOCK, cache, recovered, options, context);
       }
       makeDirDurable(fs, path);
       lock = fs.lock(path);
-      const state = recover(fs, path, cache);
-      return new BTreeStore(fs, path, lock, cache, state, options, context);
+      return new BTreeStore(fs, path, lock, cache, recover(fs, path, cache), options, context);
     } catch (error) {
       lock?.release();
       throw typedOpenError(path, error);
@@ -471,6 +490,8 @@ export class BTreeStore implements BTreeReader {
       generation: s.file.generation,
       sequence: s.sequence,
       cache: this.#cache.stats(),
+      tornTail: this.#tornTail === undefined ? undefined : { ...this.#tornTail },
+      unremovedFiles: this.#unremoved.map((f) => ({ ...f })),
     };
   }
 
@@ -541,7 +562,7 @@ export class BTreeStore implements BTreeReader {
   delete(key: Value): Promise<boolean> {
     let op: Op;
     try {
-      op = this.#op(key, null);
+      op = this.#op(key, DELETE);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -603,7 +624,7 @@ export class BTreeStore implements BTreeReader {
     let ops: Op[];
     try {
       ops = [];
-      for (const key of keys) ops.push(this.#op(key, null));
+      for (const key of keys) ops.push(this.#op(key, DELETE));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -694,19 +715,26 @@ export class BTreeStore implements BTreeReader {
     return this.#exclusive(() => this.#compact(options), "compact()");
   }
 
-  /** fdatasyncs the current file (for `fileSync: "manual"`). @example See {@linkcode BTreeStore.open}. */
+  /**
+   * fdatasyncs the current file (for `fileSync: "manual"`); if commits were made since the last
+   * sync, then appends a sealed header of the current state and fdatasyncs again, so damage to
+   * those commits is reported at open rather than rolled back.
+   *
+   * @example See {@linkcode BTreeStore.open}.
+   */
   sync(): void {
     if (this.#readOnly) throw readOnlyError("sync()");
     this.#checkWritable();
     const file = this.#state.file;
     try {
       file.sync();
-      // The newest header covers a long unsynced range, which open would have to read and
-      // checksum: append a header of the same state whose range starts here, so open stays
-      // fast. If it is lost in a crash, the previous header (now durable) is used.
-      if (file.headerOffset - file.headerSyncedBytes > REFRESH_HEADER_AFTER_BYTES) {
+      // Seal: the newest header was written before its nodes were durable, so open could not
+      // tell its damage from a torn write. Append a sealed header of the same state (written
+      // after the sync above) and sync it: from here on, damage is reported, never rolled back.
+      if (!file.headerSealed) {
         const body = new Uint8Array(blockAlign(file.end, BLOCK_BYTES) - file.end);
-        file.appendCommit(body, headerOf(this.#state, file.headerOffset));
+        file.appendCommit(body, headerOf(this.#state, file.headerOffset), true);
+        file.sync();
       }
     } catch (error) {
       throw this.#fail(error, "fdatasync failed");
@@ -766,14 +794,14 @@ export class BTreeStore implements BTreeReader {
    * only until their commit, which copies keys and inline values into leaves (and copies a
    * large value into its own blob), so nothing long-lived pins the encoder's buffer.
    */
-  #op(key: Value, value: Value | null): Op {
+  #op(key: Value, value: Value | typeof DELETE): Op {
     const rawKey = encode(key, this.#limits);
     const ordered = storeKey(key);
     const keyBytes = Math.max(rawKey.length, ordered.length);
     if (keyBytes > MAX_KEY_BYTES) {
       throw new LimitExceededError("maxKeyBytes", MAX_KEY_BYTES, keyBytes, "B+ tree key");
     }
-    if (value === null) return { key: ordered, rawKey, value: null };
+    if (value === DELETE) return { key: ordered, rawKey, value: null };
     const bytes = encode(value, this.#limits);
     if (bytes.length > this.#maxValueBytes) {
       throw new LimitExceededError("maxValueBytes", this.#maxValueBytes, bytes.length, "value");
@@ -845,8 +873,10 @@ export class BTreeStore implements BTreeReader {
       sequence: state.sequence + 1,
     };
     try {
-      file.appendCommitFrom(out, headerOf(next, file.headerOffset));
-      if (this.#fileSync === "auto") file.sync();
+      // "auto": nodes, fdatasync, header, fdatasync (a valid header proves its nodes durable).
+      const durable = this.#fileSync === "auto";
+      file.appendCommitFrom(out, headerOf(next, file.headerOffset), durable);
+      if (durable) file.sync();
     } catch (error) {
       throw this.#fail(error, "writing a commit failed");
     }
@@ -891,7 +921,7 @@ export class BTreeStore implements BTreeReader {
       target.appendCommit(new Uint8Array(0), {
         ...headerOf({ ...source, ...root, liveBytes, dirtBytes: 0 }, 0),
         generation,
-      });
+      }, true);
       target.sync();
       target.close();
     } catch (error) {
@@ -918,12 +948,30 @@ export class BTreeStore implements BTreeReader {
     this.#generation = generation;
     this.#state = { ...source, ...root, file: opened.file, liveBytes, dirtBytes: 0 };
     this.#retire(old);
-    try {
-      this.#fs.remove(old.path);
-      this.#fs.syncDir(this.#dir);
-    } catch {
-      // the old generation is removed by the next open
+    // Remove the old generation and any an earlier cleanup left. A failure is reported in
+    // stats().unremovedFiles (open never uses an older generation instead of a newer one, so a
+    // leftover one is harmless) and tried again by the next compaction or open.
+    const leftovers = [old.path, ...this.#unremoved.map((f) => f.path)];
+    this.#unremoved = [];
+    for (const path of leftovers) {
+      try {
+        this.#fs.remove(path);
+      } catch (error) {
+        this.#unremoved.push({ path, error: String(error) });
+      }
     }
+    try {
+      this.#fs.syncDir(this.#dir);
+    } catch (error) {
+      // The removals may not be durable: an old generation can reappear after a crash (open
+      // removes it again); report it until a later cleanup syncs the directory.
+      for (const path of leftovers) {
+        if (!this.#unremoved.some((f) => f.path === path)) {
+          this.#unremoved.push({ path, error: `syncing the directory failed: ${String(error)}` });
+        }
+      }
+    }
+    this.#tornTail = undefined;
   }
 
   /**

@@ -27,7 +27,7 @@ import {
   WithBytes,
 } from "./reader.ts";
 import { leafKey, type LeafNode, leafRawKey } from "./node.ts";
-import { cursor, findEntry, type KeyBounds, type Op } from "./tree.ts";
+import { cursor, DELETE, findEntry, type KeyBounds, type Op } from "./tree.ts";
 
 /** One entry of the merged view: from the store (`leaf`, `index`) or staged by the transaction. */
 type Merged =
@@ -83,7 +83,7 @@ function keyString(key: Uint8Array): string {
 export class BTreeTransaction implements BTreeReader {
   #state: State;
   #limits: Partial<Limits> | undefined;
-  #makeOp: (key: Value, value: Value | null) => Op;
+  #makeOp: (key: Value, value: Value | typeof DELETE) => Op;
   #staged = new Map<string, Staged>();
   #ended = false;
 
@@ -91,7 +91,7 @@ export class BTreeTransaction implements BTreeReader {
   constructor(
     state: State,
     limits: Partial<Limits> | undefined,
-    makeOp: (key: Value, value: Value | null) => Op,
+    makeOp: (key: Value, value: Value | typeof DELETE) => Op,
   ) {
     this.#state = state;
     this.#limits = limits;
@@ -122,7 +122,7 @@ export class BTreeTransaction implements BTreeReader {
   /** Stages a delete. */
   delete(key: Value): void {
     this.#live();
-    const op = this.#makeOp(key, null);
+    const op = this.#makeOp(key, DELETE);
     this.#staged.set(keyString(op.key), { op });
   }
 
