@@ -12,6 +12,7 @@
  */
 
 import { Engine } from "./engine/engine.ts";
+import { BTreeEngine } from "./engine/btree_engine.ts";
 import { deleteIntent, deleteManyIntents, putIntent, putManyIntents } from "./engine/intents.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
 import { type DocumentEngine, type EngineStats, FIRST_VERSION } from "./engine/types.ts";
@@ -134,7 +135,10 @@ export class Glen {
       return new Glen(Engine.open({ wal }), limits, undefined, historyCommits);
     }
     const fs = resolved.fileSystem ?? await nodeFileSystem();
-    const engine = Engine.open({ storage: { fs, dir: resolved.path }, wal });
+    const storage = { fs, dir: resolved.path };
+    const engine = resolved.engine === "btree"
+      ? await BTreeEngine.open({ storage, wal, cacheCapacityBytes: resolved.cacheCapacityBytes })
+      : Engine.open({ storage, wal });
     return new Glen(engine, limits, resolved.path, historyCommits);
   }
 

@@ -5,8 +5,8 @@
  * engine alike.
  *
  * Engine choice (`DESIGN.md`, "Engines"): no path or `":memory:"` is the memory engine, a path
- * the log engine; `engine: "memory"` with a path, or `engine: "log"` without one, is a
- * `TypeError`.
+ * the log engine; `engine: "memory"` with a path, or `engine: "log"`/`"btree"` without one, is
+ * a `TypeError`.
  *
  * @module
  */
@@ -37,11 +37,16 @@ export interface GlenOptions {
   /** Identity of this replica for replication (reserved; stored from a later release on). */
   nodeId?: string;
   /**
-   * `"log"` (WAL + snapshots; the default with a path) or `"memory"` (the default without one).
-   * A path with `"memory"`, or no path with `"log"`, is a `TypeError`.
+   * `"log"` (WAL + snapshots; the default with a path), `"btree"` (documents on disk in the
+   * append-only B+ tree, hot ones cached) or `"memory"` (the default without one). A path with
+   * `"memory"`, or no path with `"log"`/`"btree"`, is a `TypeError`; a directory keeps the engine
+   * it was created with (another one is `GlenError` `"ENGINE_MISMATCH"`).
    */
   engine?: EngineKind;
-  /** Page cache capacity for the B+ tree engine (reserved for it; unused by `"log"`). */
+  /**
+   * Byte budget of the B+ tree engine's cache (default 64 MiB; unused by `"log"` and
+   * `"memory"`).
+   */
   cacheCapacityBytes?: number;
   /**
    * The file system to store on (default: `node:fs`). Tests pass the fault-injecting one from
@@ -70,6 +75,8 @@ export interface ResolvedOptions {
   readonly limits: Limits;
   /** `changeHistoryCommits`, if given. */
   readonly historyCommits: number | undefined;
+  /** `cacheCapacityBytes`, if given. */
+  readonly cacheCapacityBytes: number | undefined;
   /** `fileSystem`, if given. */
   readonly fileSystem: FileSystem | undefined;
 }
@@ -116,6 +123,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     wal,
     limits: resolveLimits(given.limits),
     historyCommits,
+    cacheCapacityBytes: given.cacheCapacityBytes,
     fileSystem: fs,
   };
 }
@@ -123,16 +131,18 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
 function resolveEngine(path: string | undefined, engine: unknown): EngineKind {
   const memoryPath = path === undefined || path === MEMORY_PATH;
   if (engine === undefined) return memoryPath ? "memory" : "log";
-  if (engine !== "log" && engine !== "memory") {
-    throw new TypeError(`Unknown engine ${JSON.stringify(engine)}: use "log" or "memory"`);
+  if (engine !== "log" && engine !== "memory" && engine !== "btree") {
+    throw new TypeError(
+      `Unknown engine ${JSON.stringify(engine)}: use "log", "btree" or "memory"`,
+    );
   }
   if (engine === "memory" && !memoryPath) {
     throw new TypeError(
       `engine "memory" keeps nothing on disk: omit the path (got ${JSON.stringify(path)})`,
     );
   }
-  if (engine === "log" && memoryPath) {
-    throw new TypeError(`engine "log" needs a directory path`);
+  if (engine !== "memory" && memoryPath) {
+    throw new TypeError(`engine ${JSON.stringify(engine)} needs a directory path`);
   }
   return engine;
 }

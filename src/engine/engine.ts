@@ -57,6 +57,7 @@ import {
   type WalWriterOptions,
 } from "../wal/writer.ts";
 import { MemoryIndexStore } from "./index_store.ts";
+import { claimEngine } from "./marker.ts";
 import { collectionFileName } from "./names.ts";
 import { decodeCommit, DocumentStore, encodeCommit } from "./store.ts";
 import {
@@ -65,6 +66,7 @@ import {
   type CommitObserver,
   type CommitReceipt,
   type DocumentEngine,
+  type DocumentReader,
   type EngineKind,
   type EngineStats,
   FIRST_VERSION,
@@ -122,6 +124,7 @@ export class Engine implements DocumentEngine {
     try {
       makeDirDurable(fs, dir);
       lock = fs.lock(dir);
+      claimEngine(fs, dir, "log");
       const engine = new Engine({ fs, dir, lock });
       engine.#recover(options.wal);
       return engine;
@@ -594,13 +597,16 @@ function yieldTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** The value a receipt's promise resolves with. */
-function resolved<T>(result: T, ops: readonly WriteOp[]): T {
+/** The value a receipt's promise resolves with (shared with the B+ tree engine). */
+export function resolved<T>(result: T, ops: readonly WriteOp[]): T {
   return result === FIRST_VERSION ? (ops[0]?.version ?? 0) as T : result;
 }
 
-/** Throws the conflict of the first read whose version is no longer current. */
-function checkReads(store: DocumentStore, reads: ReadSet): void {
+/**
+ * Throws the conflict of the first read whose version is no longer current (shared with the B+
+ * tree engine).
+ */
+export function checkReads(store: Pick<DocumentReader, "version">, reads: ReadSet): void {
   for (const [collection, versions] of reads) {
     for (const [docId, version] of versions) {
       const current = store.version(collection, docId);
@@ -609,7 +615,8 @@ function checkReads(store: DocumentStore, reads: ReadSet): void {
   }
 }
 
-function conflict(
+/** The error of an optimistic-concurrency conflict (shared with the B+ tree engine). */
+export function conflict(
   collection: string,
   docId: string,
   expected: number,

@@ -43,7 +43,7 @@ import type { Value } from "../value/value.ts";
 import type { SortedKeys } from "./sorted_keys.ts";
 
 /** The engines `Glen.open` can pick. */
-export type EngineKind = "memory" | "log";
+export type EngineKind = "memory" | "log" | "btree";
 
 /**
  * What a caller asks `commit` to write to one document: a put when `value` is defined, a delete

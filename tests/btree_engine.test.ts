@@ -1,0 +1,167 @@
+// The B+ tree engine's own promises (the document API itself is checked by the conformance suite,
+// tests/support/engines.ts): the engine is recorded in the directory and another engine is
+// refused; every write of one tick shares one tree commit and one fdatasync under "always";
+// versions, tombstones, the schema and the commit log survive reopen and compaction; a failed
+// write fails the engine and reads keep working.
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { DatabaseFailedError, Glen, GlenError } from "../mod.ts";
+import { FaultFileSystem, MemoryFileSystem } from "../testing/mod.ts";
+
+const DIR = "db";
+
+describe("engine btree: the directory's engine", () => {
+  test("a btree directory opened with the log engine is ENGINE_MISMATCH naming both", async () => {
+    const fileSystem = new MemoryFileSystem();
+    const db = await Glen.open(DIR, { engine: "btree", fileSystem });
+    await db.put("c", "a", 1);
+    await db.close();
+    await assert.rejects(Glen.open(DIR, { fileSystem }), (error: unknown) => {
+      assert.ok(error instanceof GlenError);
+      assert.equal(error.code, "ENGINE_MISMATCH");
+      assert.match(error.message, /"btree"/);
+      assert.match(error.message, /"log"/);
+      return true;
+    });
+    const again = await Glen.open(DIR, { engine: "btree", fileSystem });
+    assert.equal(again.get("c", "a"), 1);
+    assert.equal(again.stats().engine, "btree");
+    await again.close();
+  });
+
+  test("a log directory opened with the btree engine is ENGINE_MISMATCH, and so is an old one without a marker", async () => {
+    const fileSystem = new MemoryFileSystem();
+    const db = await Glen.open(DIR, { fileSystem });
+    await db.put("c", "a", 1);
+    await db.close();
+    await assert.rejects(Glen.open(DIR, { engine: "btree", fileSystem }), {
+      code: "ENGINE_MISMATCH",
+    });
+    fileSystem.remove(`${DIR}/ENGINE`); // a directory written before markers existed
+    await assert.rejects(Glen.open(DIR, { engine: "btree", fileSystem }), {
+      code: "ENGINE_MISMATCH",
+    });
+    const again = await Glen.open(DIR, { fileSystem });
+    assert.equal(again.get("c", "a"), 1);
+    await again.close();
+    assert.equal(new TextDecoder().decode(fileSystem.readFile(`${DIR}/ENGINE`)), "log\n");
+  });
+
+  test('no path with engine "btree" is a TypeError', async () => {
+    await assert.rejects(Glen.open(undefined, { engine: "btree" }), TypeError);
+    await assert.rejects(Glen.open(":memory:", { engine: "btree" }), TypeError);
+  });
+});
+
+describe("engine btree: group commit", () => {
+  test('256 writes of one tick under "always" cost the writes and fdatasyncs of one, and resolve once durable', async () => {
+    const fileSystem = new FaultFileSystem();
+    const db = await Glen.open(DIR, { engine: "btree", walSync: "always", fileSystem });
+    fileSystem.resetCounts();
+    await db.put("c", "first", 0);
+    const one = { write: fileSystem.counts.write, sync: fileSystem.counts.sync };
+    assert.ok(one.sync >= 1);
+    fileSystem.resetCounts();
+    const writes = [];
+    for (let i = 0; i < 256; i++) writes.push(db.put("c", `k${i}`, { i }));
+    assert.deepEqual(db.get("c", "k7"), { i: 7 }); // visible at the call
+    assert.equal(db.count("c"), 257);
+    assert.equal(fileSystem.counts.sync, 0); // the tree commit waits for the end of the tick
+    const versions = await Promise.all(writes);
+    assert.ok(versions.every((v) => v === 1));
+    assert.deepEqual({ write: fileSystem.counts.write, sync: fileSystem.counts.sync }, one);
+    // Acknowledged means durable: a power loss now keeps every one of them.
+    const image = fileSystem.recover({ mode: "durable-only" });
+    const again = await Glen.open(DIR, { engine: "btree", fileSystem: image });
+    assert.equal(again.count("c"), 257);
+    await again.close();
+  });
+
+  test('"none" writes to the tree at the end of the tick and fdatasyncs only on flush()', async () => {
+    const fileSystem = new FaultFileSystem();
+    const db = await Glen.open(DIR, { engine: "btree", walSync: "none", fileSystem });
+    fileSystem.resetCounts();
+    await Promise.all([db.put("c", "a", 1), db.put("c", "b", 2)]);
+    assert.equal(fileSystem.counts.sync, 0);
+    assert.ok(fileSystem.counts.write >= 1);
+    await db.flush();
+    assert.ok(fileSystem.counts.sync >= 1);
+    await db.put("c", "b", 3);
+    const killed = fileSystem.recover({ mode: "all" }); // a process kill keeps written data
+    const survivor = await Glen.open(DIR, { engine: "btree", fileSystem: killed });
+    assert.equal(survivor.get("c", "b"), 3);
+    await survivor.close();
+    const powerLoss = fileSystem.recover({ mode: "durable-only" }); // keeps what flush() synced
+    const synced = await Glen.open(DIR, { engine: "btree", fileSystem: powerLoss });
+    assert.equal(synced.get("c", "b"), 2);
+    await synced.close();
+  });
+});
+
+describe("engine btree: what survives reopen", () => {
+  test("versions continue after tombstones across reopen and compaction", async () => {
+    const fileSystem = new MemoryFileSystem();
+    let db = await Glen.open(DIR, { engine: "btree", fileSystem });
+    await db.put("c", "a", 1);
+    await db.delete("c", "a");
+    await db.put("c", "b", { bytes: new Uint8Array([1, 2]) });
+    await db.close();
+    db = await Glen.open(DIR, { engine: "btree", fileSystem });
+    assert.equal(db.get("c", "a"), undefined);
+    assert.equal(db.count("c"), 1);
+    assert.equal(await db.put("c", "a", 2), 3);
+    const b = db.get("c", "b") as { bytes: Uint8Array };
+    assert.deepEqual(b.bytes, new Uint8Array([1, 2]));
+    b.bytes[0] = 9; // a copy: the stored value is untouched
+    assert.deepEqual((db.get("c", "b") as { bytes: Uint8Array }).bytes, new Uint8Array([1, 2]));
+    await db.compact();
+    await db.close();
+    db = await Glen.open(DIR, { engine: "btree", fileSystem });
+    assert.equal(db.getDoc("c", "a")?.version, 3);
+    assert.deepEqual(db.collections(), ["c"]);
+    assert.equal(db.stats().docs, 2);
+    await db.close();
+  });
+
+  test("changes({ since }) resumes from the tree's commit log after a reopen", async () => {
+    const fileSystem = new MemoryFileSystem();
+    let db = await Glen.open(DIR, { engine: "btree", fileSystem, changeHistoryCommits: 1 });
+    await db.put("c", "a", 1);
+    const cursor = db.stats().lastLsn;
+    await db.putMany("c", [["b", 2], ["c", 3]]);
+    await db.delete("c", "a");
+    await db.close();
+    db = await Glen.open(DIR, { engine: "btree", fileSystem, changeHistoryCommits: 1 });
+    const seen: string[] = [];
+    const reader = db.changes({ since: cursor }).getReader();
+    while (seen.length < 3) {
+      const { value } = await reader.read();
+      for (const change of value!.changes) {
+        seen.push(`${change.docId}${change.deleted ? "-" : "+"}`);
+      }
+    }
+    assert.deepEqual(seen, ["b+", "c+", "a-"]);
+    await reader.cancel();
+    await db.close();
+  });
+});
+
+describe("engine btree: fail-stop", () => {
+  test("a failed tree write rejects with DatabaseFailedError, refuses later writes, keeps reads, and reopen recovers", async () => {
+    const fileSystem = new FaultFileSystem();
+    const db = await Glen.open(DIR, { engine: "btree", walSync: "always", fileSystem });
+    await db.put("c", "a", 1);
+    fileSystem.failOn({ op: "write", code: "EIO" });
+    await assert.rejects(db.put("c", "b", 2), DatabaseFailedError);
+    await assert.rejects(db.put("c", "c", 3), DatabaseFailedError);
+    assert.equal(db.get("c", "a"), 1);
+    await db.close().catch(() => undefined);
+    fileSystem.clearFaults();
+    const again = await Glen.open(DIR, { engine: "btree", fileSystem });
+    assert.equal(again.get("c", "a"), 1);
+    assert.equal(again.get("c", "b"), undefined);
+    await again.put("c", "b", 2);
+    await again.close();
+  });
+});
