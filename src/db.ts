@@ -1,7 +1,8 @@
 /**
- * `Glen`: the public face of the database. It validates arguments, turns calls into engine
- * commits and shapes results; storage, recovery and durability live in `src/engine/`, `src/wal/`
- * and `src/snapshot/`.
+ * `Glen`: the public face of the database. It opens and closes, and every other method is a
+ * delegation: options are checked in `options.ts`, writes become intents (`engine/intents.ts`)
+ * committed by the engine (`engine/types.ts`: versions, OCC, durability), lookups go to
+ * `index/`, the retry loop to `txn/`, streams to `subscribe/`.
  *
  * Reads are synchronous and return deeply frozen values (byte arrays are copied). Writes apply in
  * memory when called and return a promise that resolves when they are durable under the sync mode

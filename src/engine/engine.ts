@@ -105,6 +105,8 @@ export class Engine implements DocumentEngine {
   /** Serialises snapshotAll/compact. */
   #maintenance: Promise<unknown> = Promise.resolve();
   #observers: CommitObserver[] = [];
+  /** Whether some observer has `durable` (else a commit skips the `.then`). */
+  #durableObservers = false;
   #schema: Value = null;
 
   private constructor(storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined) {
@@ -291,10 +293,12 @@ export class Engine implements DocumentEngine {
     if (reads !== undefined) checkReads(store, reads);
     const observers = this.#observers;
     const watched = observers.length !== 0;
-    const ops: WriteOp[] = [];
-    const hasBytes: boolean[] = [];
-    const previous: Array<Value | undefined> = [];
-    for (let i = 0; i < writes.length; i++) {
+    const count = writes.length;
+    const ops: WriteOp[] = new Array(count);
+    const hasBytes: boolean[] = new Array(count);
+    const previous: Array<Value | undefined> = watched ? new Array(count) : NO_VALUES;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
       const write = writes[i]!;
       const { collection, docId, value } = write;
       const version = store.version(collection, docId);
@@ -306,11 +310,16 @@ export class Engine implements DocumentEngine {
         ? undefined
         : store.value(collection, docId);
       if (value === undefined && before === undefined) continue; // nothing to delete
-      ops.push({ collection, docId, version: version + 1, value });
-      hasBytes.push(write.hasBytes);
-      if (watched) previous.push(before);
+      ops[kept] = { collection, docId, version: version + 1, value };
+      hasBytes[kept] = write.hasBytes;
+      if (watched) previous[kept] = before;
+      kept++;
     }
-    if (ops.length === 0) {
+    if (kept < count) {
+      ops.length = hasBytes.length = kept;
+      if (watched) previous.length = kept;
+    }
+    if (kept === 0) {
       return { lsn: this.#lastLsn, ops, durable: Promise.resolve(resolved(result, ops)) };
     }
     for (const observer of observers) observer.check?.(ops, this);
@@ -339,7 +348,7 @@ export class Engine implements DocumentEngine {
         this.#observerFailed(error);
       }
     }
-    if (!observers.some((observer) => observer.durable !== undefined)) return;
+    if (!this.#durableObservers) return;
     durable.then(() => {
       for (const observer of observers) {
         if (observer.durable === undefined) continue;
@@ -398,8 +407,10 @@ export class Engine implements DocumentEngine {
    */
   addObserver(observer: CommitObserver): () => void {
     this.#observers = [...this.#observers, observer];
+    this.#durableObservers ||= observer.durable !== undefined;
     return () => {
       this.#observers = this.#observers.filter((o) => o !== observer);
+      this.#durableObservers = this.#observers.some((o) => o.durable !== undefined);
     };
   }
 
@@ -596,6 +607,9 @@ function decodeSchema(body: Uint8Array, file: string): Value {
 function yieldTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
+
+/** `previous` of a commit nobody observes (never written to). */
+const NO_VALUES: Array<Value | undefined> = [];
 
 /** The value a receipt's promise resolves with (shared with the B+ tree engine). */
 export function resolved<T>(result: T, ops: readonly WriteOp[]): T {
