@@ -229,9 +229,13 @@ export class BTreeEngine implements DocumentEngine {
   #lookup(collection: string, docId: string): Staged | undefined {
     const staged = this.#overlay.get(collection)?.get(docId);
     if (staged !== undefined) return staged;
-    const record = this.#tree.get([DOC, collection, docId]) as Value[] | undefined;
-    if (record === undefined) return undefined;
-    return fromRecord(record);
+    let record: Value[] | undefined;
+    try {
+      record = this.#tree.get([DOC, collection, docId]) as Value[] | undefined;
+    } catch (error) {
+      throw readFailure(error, collection, docId);
+    }
+    return record === undefined ? undefined : fromRecord(record);
   }
 
   /** A live document's value, bytes copied. */
@@ -279,7 +283,13 @@ export class BTreeEngine implements DocumentEngine {
       ? { prefix: [DOC, collection], reverse, max: [DOC, collection, after], maxInclusive: false }
       : { prefix: [DOC, collection], min: [DOC, collection, after], minInclusive: false };
     let j = 0;
-    for (const [key, record] of this.#tree.range(range)) {
+    let entries: IterableIterator<[Value, Value]>;
+    try {
+      entries = this.#tree.range(range);
+    } catch (error) {
+      throw readFailure(error, collection);
+    }
+    for (const [key, record] of guarded(entries, collection)) {
       const docId = (key as Value[])[2] as string;
       while (j < staged.length && compareIds(staged[j]![0], docId) * direction < 0) {
         const [id, entry] = staged[j++]!;
@@ -702,6 +712,40 @@ export class BTreeEngine implements DocumentEngine {
   /** The database directory. */
   get dir(): string {
     return this.#dir;
+  }
+}
+
+/**
+ * A read that failed in the tree: a `GlenError` (corruption, closed) as it is, anything else (an
+ * errno) as `GlenError` `"IO_ERROR"` naming the document. Reads never fail the engine.
+ */
+function readFailure(error: unknown, collection: string, docId?: string): unknown {
+  if (error instanceof GlenError) return error;
+  const what = docId === undefined
+    ? `collection ${JSON.stringify(collection)}`
+    : `${JSON.stringify(collection)}/${JSON.stringify(docId)}`;
+  const message = error instanceof Error ? error.message : String(error);
+  return new GlenError("IO_ERROR", `Reading ${what} failed: ${message}`, { cause: error });
+}
+
+/** The entries of a tree range, a failed read turned into a typed error. */
+function* guarded(
+  entries: IterableIterator<[Value, Value]>,
+  collection: string,
+): Generator<[Value, Value]> {
+  try {
+    while (true) {
+      let next: IteratorResult<[Value, Value]>;
+      try {
+        next = entries.next();
+      } catch (error) {
+        throw readFailure(error, collection);
+      }
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    entries.return?.(); // lets the pinned generation go when the caller stops early
   }
 }
 
