@@ -39,6 +39,7 @@ import type {
   SubscribeOptions,
   WatchOptions,
 } from "./subscribe/events.ts";
+import type { HistoryLimits } from "./subscribe/history.ts";
 import { SubscriptionHub } from "./subscribe/hub.ts";
 import { type GlenOptions, optionsFromEnv, resolveOptions } from "./options.ts";
 
@@ -91,13 +92,13 @@ export class Glen {
     engine: DocumentEngine,
     limits: Limits,
     path: string | undefined,
-    historyCommits: number | undefined,
+    history: HistoryLimits,
   ) {
     this.#engine = engine;
     this.#indexes = IndexManager.attach(engine);
     // Live queries read their initial result from the index range a query's planner picks.
     const candidatesOf = queryCandidates;
-    this.#subscriptions = new SubscriptionHub(engine, { historyCommits, candidatesOf });
+    this.#subscriptions = new SubscriptionHub(engine, { history, candidatesOf });
     this.#limits = limits;
     this.#path = path;
   }
@@ -131,16 +132,16 @@ export class Glen {
    */
   static async open(path?: string, options: GlenOptions = {}): Promise<Glen> {
     const resolved = resolveOptions(path, options);
-    const { wal, limits, historyCommits } = resolved;
+    const { wal, limits, history } = resolved;
     if (resolved.path === undefined) {
-      return new Glen(Engine.open({ wal }), limits, undefined, historyCommits);
+      return new Glen(Engine.open({ wal }), limits, undefined, history);
     }
     const fs = resolved.fileSystem ?? await nodeFileSystem();
     const storage = { fs, dir: resolved.path };
     const engine = resolved.engine === "btree"
       ? await BTreeEngine.open({ storage, wal, cacheCapacityBytes: resolved.cacheCapacityBytes })
       : Engine.open({ storage, wal });
-    return new Glen(engine, limits, resolved.path, historyCommits);
+    return new Glen(engine, limits, resolved.path, history);
   }
 
   /**

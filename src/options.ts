@@ -14,6 +14,7 @@
 import type { EngineKind } from "./engine/types.ts";
 import { type EnvSource, lookupEnv, parseIntegerSetting } from "./env.ts";
 import type { FileSystem } from "./io/filesystem.ts";
+import { type HistoryLimits, resolveHistoryLimits } from "./subscribe/history.ts";
 import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
 import {
   checkWalOptions,
@@ -58,6 +59,11 @@ export interface GlenOptions {
    * a database on disk also resumes from the WAL segments still on disk).
    */
   changeHistoryCommits?: number;
+  /**
+   * Bound of that in-memory history in bytes of encoded commits (default 32 MiB): past it, a
+   * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
+   */
+  changeHistoryBytes?: number;
 }
 
 /** The path that names the memory engine. */
@@ -73,8 +79,8 @@ export interface ResolvedOptions {
   readonly wal: WalWriterOptions;
   /** Value limits. */
   readonly limits: Limits;
-  /** `changeHistoryCommits`, if given. */
-  readonly historyCommits: number | undefined;
+  /** Bounds of the change-feed history (`changeHistoryCommits`, `changeHistoryBytes`). */
+  readonly history: HistoryLimits;
   /** `cacheCapacityBytes`, if given. */
   readonly cacheCapacityBytes: number | undefined;
   /** `fileSystem`, if given. */
@@ -102,8 +108,10 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
   if (given.walFlushIntervalMs !== undefined) wal.flushIntervalMs = given.walFlushIntervalMs;
   if (given.walSegmentBytes !== undefined) wal.segmentBytes = given.walSegmentBytes;
   checkWalOptions(wal);
-  const historyCommits = given.changeHistoryCommits;
-  if (historyCommits !== undefined) checkCount("changeHistoryCommits", historyCommits);
+  const history = resolveHistoryLimits({
+    commits: given.changeHistoryCommits,
+    bytes: given.changeHistoryBytes,
+  });
   if (given.cacheCapacityBytes !== undefined) {
     checkCount("cacheCapacityBytes", given.cacheCapacityBytes);
   }
@@ -122,7 +130,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     path: engine === "memory" ? undefined : path as string,
     wal,
     limits: resolveLimits(given.limits),
-    historyCommits,
+    history,
     cacheCapacityBytes: given.cacheCapacityBytes,
     fileSystem: fs,
   };

@@ -21,6 +21,7 @@ const INVALID: ReadonlyArray<[string, GlenOptions, typeof TypeError | typeof Ran
   ["walFlushIntervalMs", { walFlushIntervalMs: Number.NaN }, RangeError],
   ["walSegmentBytes", { walSegmentBytes: 100 }, RangeError],
   ["changeHistoryCommits", { changeHistoryCommits: -3 }, RangeError],
+  ["changeHistoryBytes", { changeHistoryBytes: 0.5 }, RangeError],
   ["cacheCapacityBytes", { cacheCapacityBytes: -1 }, RangeError],
   ["nodeId", { nodeId: 42 as unknown as string }, TypeError],
   ["engine", { engine: "btree-ish" as "log" }, TypeError],

@@ -400,7 +400,7 @@ export class BTreeEngine implements DocumentEngine {
       }
     }
     const durable = batch.done.then(() => resolved(result, ops));
-    if (watched) this.#announce({ lsn, ops, previous, hasBytes }, observers, durable);
+    if (watched) this.#announce({ lsn, ops, previous, hasBytes, bytes }, observers, durable);
     return { lsn, ops, durable };
   }
 
@@ -561,6 +561,9 @@ export class BTreeEngine implements DocumentEngine {
     let expected = afterLsn + 1;
     let held: [Value, Value] | undefined;
     return {
+      // LSNs are assigned by tree commits, which are atomic: the log has no holes inside it, and
+      // commits lost by a crash are lost with their LSNs (see the module notes).
+      lostAt: undefined,
       next(): { lsn: number; ops: WriteOp[] } | undefined {
         const first = held ?? iterator.next().value as [Value, Value] | undefined;
         held = undefined;

@@ -15,10 +15,16 @@
  *   7. return the receipt whose promise resolves when the record is durable under the sync mode.
  *
  * Recovery (open): load the manifest and every snapshot file, then replay WAL records newer than
- * each collection's snapshot. Snapshots: `snapshotAll()` captures every collection at the current
- * LSN (a shallow copy of each map; values are immutable), rotates the WAL so that older segments
- * end at that LSN, streams one file per collection, then writes the manifest; `compact()` then
- * deletes the WAL segments the manifest covers.
+ * each collection's snapshot. Every file must name this database (the id in the manifest; a
+ * directory written by format 1 gets one at its first open, and its old files stay readable), and
+ * the WAL continues above the LSN ceiling the manifest reserved, so no LSN handed out before a
+ * crash is handed out again. `close()` lowers the ceiling to the last LSN once everything is
+ * durable, so a clean reopen continues without a gap.
+ *
+ * Snapshots: `snapshotAll()` captures every collection at the current LSN (a shallow copy of each
+ * map; values are immutable), rotates the WAL so that older segments end at that LSN, streams one
+ * file per collection, then writes the manifest; `compact()` then deletes the WAL segments the
+ * manifest covers.
  *
  * @module
  */
@@ -32,7 +38,7 @@ import {
 } from "../errors.ts";
 import { type FileLock, type FileSystem, joinPath, makeDirDurable } from "../io/filesystem.ts";
 import { TEMP_SUFFIX } from "../io/atomic.ts";
-import { readManifest, writeManifest } from "../snapshot/manifest.ts";
+import { type Manifest, MANIFEST_NAME, readManifest, writeManifest } from "../snapshot/manifest.ts";
 import {
   type LoadedSnapshot,
   readSnapshot,
@@ -43,8 +49,10 @@ import {
 import type { CapturedBytes, StoredValue } from "../codec/encoded.ts";
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
+import { nextMacrotask, settleAfter, starvedTurn } from "../event_loop.ts";
 import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
+import { foreignFileReason, newDatabaseId } from "../wal/database_id.ts";
 import { RecordType } from "../wal/format.ts";
 import { WalReader } from "../wal/reader.ts";
 import { recoverWal } from "../wal/recovery.ts";
@@ -108,6 +116,8 @@ export class Engine implements DocumentEngine {
   /** Whether some observer has `durable` (else a commit skips the `.then`). */
   #durableObservers = false;
   #schema: Value = null;
+  /** The manifest as last written (or read): identity, LSN ceiling, last snapshot. */
+  #manifest: Manifest | undefined;
 
   private constructor(storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined) {
     this.#storage = storage;
@@ -146,9 +156,16 @@ export class Engine implements DocumentEngine {
     const walDir = joinPath(dir, WAL_DIR);
     makeDirDurable(fs, snapshotDir);
     makeDirDurable(fs, walDir);
-    const manifest = readManifest(fs, snapshotDir);
-    const coveredLsn = manifest?.lsn ?? 0;
-    this.#schema = manifest?.schema ?? null;
+    const found = readManifest(fs, snapshotDir);
+    // Without a manifest naming a database, the directory is new or written by format 1: every
+    // file of format 1 is accepted now, and its LSNs become the legacy range.
+    const databaseId = found?.databaseId;
+    const owner = {
+      databaseId,
+      legacyLsn: databaseId === undefined ? Number.MAX_SAFE_INTEGER : found!.legacyLsn,
+    };
+    const coveredLsn = found?.lsn ?? 0;
+    this.#schema = found?.schema ?? null;
     const snapshotLsns = new Map<string, number>();
     let newestSnapshotLsn = coveredLsn;
     for (const name of fs.list(snapshotDir)) {
@@ -159,12 +176,12 @@ export class Engine implements DocumentEngine {
       }
       if (!name.endsWith(SNAPSHOT_SUFFIX)) continue;
       const snapshot = readSnapshot(fs, path);
-      checkSnapshot(snapshot, name, path, coveredLsn);
+      checkSnapshot(snapshot, name, path, coveredLsn, owner);
       this.store.load(snapshot.collection, snapshot.documents);
       snapshotLsns.set(snapshot.collection, snapshot.lsn);
       newestSnapshotLsn = Math.max(newestSnapshotLsn, snapshot.lsn);
     }
-    for (const collection of manifest?.collections ?? []) {
+    for (const collection of found?.collections ?? []) {
       if (!snapshotLsns.has(collection)) {
         throw new CorruptionError(
           `snapshot of collection ${JSON.stringify(collection)} listed in the manifest is missing`,
@@ -175,12 +192,14 @@ export class Engine implements DocumentEngine {
     }
     const recovery = recoverWal(fs, walDir, {
       coveredLsn,
+      ...owner,
       onRecord: (record) => {
         const file = joinPath(walDir, `LSN ${record.lsn}`);
         if (record.type === RecordType.schema) {
           this.#schema = decodeSchema(record.body, file);
           return;
         }
+        if (record.type === RecordType.gap) return; // LSNs lost in a crash: nothing to apply
         if (record.type !== RecordType.commit) {
           throw new CorruptionError(`unknown WAL record type ${record.type}`, file, 0);
         }
@@ -202,8 +221,16 @@ export class Engine implements DocumentEngine {
         0,
       );
     }
-    this.#wal = WalWriter.open(fs, walDir, recovery, walOptions);
-    this.#lastLsn = recovery.lastLsn;
+    const manifest = this.#settleManifest(found, recovery.lastLsn);
+    this.#wal = WalWriter.open(fs, walDir, recovery, {
+      ...walOptions,
+      owner: {
+        databaseId: manifest.databaseId!,
+        lsnCeiling: manifest.lsnCeiling,
+        raiseLsnCeiling: (lsnCeiling) => this.#writeManifest({ ...this.#manifest!, lsnCeiling }),
+      },
+    });
+    this.#lastLsn = this.#wal.lastLsn;
     this.#snapshotLsn = coveredLsn;
   }
 
@@ -252,6 +279,45 @@ export class Engine implements DocumentEngine {
   /** Names of the collections holding documents, sorted. */
   collections(): string[] {
     return this.store.collectionNames();
+  }
+
+  /**
+   * The manifest to continue with once the log is recovered up to `lastLsn`: the one found, or,
+   * for a directory without identity (new, or written by format 1), a new one whose legacy LSN
+   * and LSN ceiling are `lastLsn`, made durable before any file naming the database is written.
+   */
+  #settleManifest(found: Manifest | undefined, lastLsn: number): Manifest {
+    if (found?.databaseId !== undefined) {
+      if (found.lsnCeiling < lastLsn) {
+        const { dir } = this.#storage!;
+        throw new CorruptionError(
+          `the WAL holds LSN ${lastLsn}, above the LSN ceiling ${found.lsnCeiling} the manifest ` +
+            `reserved (a manifest older than the log)`,
+          joinPath(dir, SNAPSHOT_DIR, MANIFEST_NAME),
+          40,
+        );
+      }
+      this.#manifest = found;
+      return found;
+    }
+    this.#writeManifest({
+      lsn: found?.lsn ?? 0,
+      collections: found?.collections ?? [],
+      schema: found?.schema ?? null,
+      databaseId: newDatabaseId(),
+      lsnCeiling: lastLsn,
+      legacyLsn: lastLsn,
+    });
+    return this.#manifest!;
+  }
+
+  /** Replaces the manifest durably (file and directory synced) and remembers it. */
+  #writeManifest(manifest: Manifest): void {
+    const { fs, dir } = this.#storage!;
+    const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
+    writeManifest(fs, snapshotDir, manifest);
+    fs.syncDir(snapshotDir);
+    this.#manifest = manifest;
   }
 
   /** The current WAL sync mode (`"none"` in memory). */
@@ -323,10 +389,13 @@ export class Engine implements DocumentEngine {
       return { lsn: this.#lastLsn, ops, durable: Promise.resolve(resolved(result, ops)) };
     }
     for (const observer of observers) observer.check?.(ops, this);
-    const durable = this.#append(RecordType.commit, encodeCommit(ops), resolved(result, ops));
+    const body = encodeCommit(ops);
+    const durable = this.#append(RecordType.commit, body, resolved(result, ops));
     for (let i = 0; i < ops.length; i++) store.apply(ops[i]!, hasBytes[i]!);
     const lsn = this.#lastLsn;
-    if (watched) this.#announce({ lsn, ops, previous, hasBytes }, observers, durable);
+    if (watched) {
+      this.#announce({ lsn, ops, previous, hasBytes, bytes: body.length }, observers, durable);
+    }
     return { lsn, ops, durable };
   }
 
@@ -379,6 +448,9 @@ export class Engine implements DocumentEngine {
     const walDir = joinPath(this.#storage.dir, WAL_DIR);
     const reader = new WalReader(fs, walDir, afterLsn);
     return {
+      get lostAt(): { afterLsn: number; resumeLsn: number } | undefined {
+        return reader.lostAt;
+      },
       next(): { lsn: number; ops: WriteOp[] } | undefined {
         const record = reader.next();
         if (record === undefined) return undefined;
@@ -392,13 +464,18 @@ export class Engine implements DocumentEngine {
 
   /** Appends a record (or, in memory, just counts it); returns the durability promise. */
   #append<T>(type: number, body: Uint8Array | undefined, result: T): Promise<T> {
+    let durable: Promise<T>;
     if (this.#wal === undefined) {
       const lsn = ++this.#lastLsn;
-      return Promise.resolve(result === RESOLVE_WITH_LSN ? lsn as T : result);
+      durable = Promise.resolve(result === RESOLVE_WITH_LSN ? lsn as T : result);
+    } else {
+      const appended = this.#wal.append(type, body!, result);
+      this.#lastLsn = appended.lsn;
+      durable = appended.durable;
     }
-    const appended = this.#wal.append(type, body!, result);
-    this.#lastLsn = appended.lsn;
-    return appended.durable;
+    // A tight `await commit()` loop would otherwise never let timers and sliced work run.
+    const turn = starvedTurn(body === undefined ? 1 : 1 + (body.length >>> 12));
+    return turn === undefined ? durable : settleAfter(durable, turn);
   }
 
   /**
@@ -493,19 +570,26 @@ export class Engine implements DocumentEngine {
     this.#io(() => this.#wal!.rotate());
     for (const [collection, versions, values, encodedBytes] of captured) {
       const path = snapshotPath(snapshotDir, collectionFileName(collection));
+      const databaseId = this.#manifest!.databaseId!;
       await this.#ioAsync(() =>
-        writeSnapshot(fs, path, { collection, lsn, versions, values, encodedBytes }, yieldTurn)
+        writeSnapshot(
+          fs,
+          path,
+          { collection, lsn, databaseId, versions, values, encodedBytes },
+          nextMacrotask,
+        )
       );
       this.#assertNotFailed(); // a write may have failed the WAL meanwhile
     }
     this.#io(() => {
       fs.syncDir(snapshotDir);
-      writeManifest(fs, snapshotDir, {
+      // The current ceiling: a commit meanwhile may have raised it.
+      this.#writeManifest({
+        ...this.#manifest!,
         lsn,
         collections: captured.map(([name]) => name),
         schema,
       });
-      fs.syncDir(snapshotDir);
     });
     this.#snapshotLsn = lsn;
     return lsn;
@@ -569,6 +653,14 @@ export class Engine implements DocumentEngine {
     this.#closed = true;
     try {
       await this.#wal?.close();
+      // Every LSN handed out is durable now: the next open may continue right after the last.
+      const manifest = this.#manifest;
+      if (
+        manifest !== undefined && this.#failure === undefined &&
+        this.#wal?.failure === undefined && manifest.lsnCeiling > this.#lastLsn
+      ) {
+        this.#io(() => this.#writeManifest({ ...manifest, lsnCeiling: this.#lastLsn }));
+      }
     } finally {
       this.#storage?.lock.release();
     }
@@ -580,7 +672,13 @@ function checkSnapshot(
   fileName: string,
   path: string,
   coveredLsn: number,
+  owner: { databaseId: Uint8Array | undefined; legacyLsn: number },
 ): void {
+  const foreign = foreignFileReason(snapshot.databaseId, owner.databaseId, {
+    maxLsn: snapshot.lsn,
+    legacyLsn: owner.legacyLsn,
+  });
+  if (foreign !== undefined) throw new CorruptionError(`foreign snapshot: ${foreign}`, path, 32);
   if (collectionFileName(snapshot.collection) + SNAPSHOT_SUFFIX !== fileName) {
     throw new CorruptionError("snapshot file name does not match its collection", path, 0);
   }
@@ -601,11 +699,6 @@ function decodeSchema(body: Uint8Array, file: string): Value {
   } catch (error) {
     throw new CorruptionError("undecodable schema record", file, 0, { cause: error });
   }
-}
-
-/** Lets other work run between snapshot blocks. */
-function yieldTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** `previous` of a commit nobody observes (never written to). */

@@ -106,6 +106,8 @@ export interface CommitEvent {
   readonly previous: readonly (Value | undefined)[];
   /** Whether each write's value holds a `Uint8Array` (readers then copy it). */
   readonly hasBytes: readonly boolean[];
+  /** Size of the commit's encoded record body (what keeping it costs, for bounded histories). */
+  readonly bytes: number;
 }
 
 /**
@@ -167,6 +169,12 @@ export interface CommitLogReader {
    * @throws {CorruptionError} when the log is damaged
    */
   next(): { readonly lsn: number; readonly ops: readonly WriteOp[] } | undefined;
+  /**
+   * Set once `next()` stopped at LSNs a crash lost (acknowledged, not yet synced, then skipped
+   * by recovery): the log holds nothing after `afterLsn` until `resumeLsn`. A feed then fails
+   * naming the loss rather than skip ahead.
+   */
+  readonly lostAt: { readonly afterLsn: number; readonly resumeLsn: number } | undefined;
 }
 
 /** Where an engine keeps index entries; see the contract. */

@@ -1,12 +1,17 @@
 /**
  * The commit history change feeds resume from: a bounded ring of the most recent acknowledged
  * commits in memory, backed (for a database on disk) by the engine's commit log (the WAL
- * segments still on disk), read through `DocumentEngine.commitLog`.
+ * segments still on disk), read through `DocumentEngine.commitLog`. Past the ring a database on
+ * disk reads that log; a database in memory answers `CursorExpiredError`.
+ *
+ * The ring keeps only what a feed replays (LSN and writes, not the values the writes replaced),
+ * and it is bounded by bytes as well as by count: a commit is accounted at the size of its
+ * encoded record, so one large document rewritten many times cannot pin every old version.
  *
  * Invariants:
  * - the ring holds every acknowledged commit with an LSN greater than `floorLsn`, in LSN order,
- *   and at most `maxCommits` commits and `maxOps` writes (the oldest are evicted first, raising
- *   `floorLsn`);
+ *   and at most `maxCommits` commits, `maxOps` writes and `maxBytes` encoded bytes (the oldest
+ *   are evicted first, raising `floorLsn`; a single commit over `maxBytes` is not kept at all);
  * - a `HistoryCursor` yields every commit in (`afterLsn`, `throughLsn`] exactly once, in LSN
  *   order, or throws `CursorExpiredError` as soon as one of them can no longer be found: it
  *   never skips a commit silently;
@@ -33,26 +38,64 @@ export type OpenCommitLog = (afterLsn: number) => CommitLogReader | undefined;
 export const DEFAULT_HISTORY_COMMITS = 1024;
 /** Default bound of the in-memory ring, in writes (a large `putMany` counts for many). */
 export const DEFAULT_HISTORY_OPS = 16_384;
+/** Default bound of the in-memory ring, in bytes of encoded commit records (32 MiB). */
+export const DEFAULT_HISTORY_BYTES: number = 32 * 1024 * 1024;
+
+/** The bounds of the in-memory ring. */
+export interface HistoryLimits {
+  /** At most this many commits. */
+  readonly maxCommits: number;
+  /** At most this many writes. */
+  readonly maxOps: number;
+  /** At most this many bytes of encoded commit records. */
+  readonly maxBytes: number;
+}
+
+/**
+ * The ring's bounds from the database options (`changeHistoryCommits`, `changeHistoryBytes`),
+ * with defaults for those left out.
+ *
+ * @throws {RangeError} when a setting is not a non-negative safe integer
+ */
+export function resolveHistoryLimits(
+  options: { commits?: number | undefined; bytes?: number | undefined },
+): HistoryLimits {
+  const maxCommits = options.commits ?? DEFAULT_HISTORY_COMMITS;
+  const maxBytes = options.bytes ?? DEFAULT_HISTORY_BYTES;
+  for (
+    const [name, value] of [["changeHistoryCommits", maxCommits], ["changeHistoryBytes", maxBytes]]
+  ) {
+    if (!Number.isSafeInteger(value) || (value as number) < 0) {
+      throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+    }
+  }
+  return { maxCommits, maxOps: Math.max(maxCommits, DEFAULT_HISTORY_OPS), maxBytes };
+}
+
+/** A commit in the ring: what a feed replays, and its accounted size. */
+interface RingEntry extends HistoricCommit {
+  /** Bytes of its encoded record. */
+  readonly bytes: number;
+}
 
 /** The ring of recent commits plus the WAL; see the module notes. */
 export class CommitHistory {
   readonly #log: OpenCommitLog;
   readonly #maxCommits: number;
   readonly #maxOps: number;
-  #ring: HistoricCommit[] = [];
+  readonly #maxBytes: number;
+  #ring: RingEntry[] = [];
   #head = 0;
   #ops = 0;
+  #bytes = 0;
   #floorLsn: number;
 
-  constructor(
-    startLsn: number,
-    log: OpenCommitLog,
-    limits: { maxCommits: number; maxOps: number },
-  ) {
+  constructor(startLsn: number, log: OpenCommitLog, limits: HistoryLimits) {
     this.#floorLsn = startLsn;
     this.#log = log;
     this.#maxCommits = limits.maxCommits;
     this.#maxOps = limits.maxOps;
+    this.#maxBytes = limits.maxBytes;
   }
 
   /** Every acknowledged commit after this LSN is in the ring. */
@@ -60,17 +103,26 @@ export class CommitHistory {
     return this.#floorLsn;
   }
 
+  /** What the ring holds: commits, writes and bytes of encoded records (within the limits). */
+  get retained(): { commits: number; ops: number; bytes: number } {
+    return { commits: this.#ring.length - this.#head, ops: this.#ops, bytes: this.#bytes };
+  }
+
   /** Records an acknowledged commit (called in LSN order). */
   record(event: CommitEvent): void {
-    this.#ring.push(event); // a CommitEvent is a HistoricCommit: no copy
+    // A new object, not the event: the event also holds the values the commit replaced.
+    this.#ring.push({ lsn: event.lsn, ops: event.ops, bytes: event.bytes });
     this.#ops += event.ops.length;
+    this.#bytes += event.bytes;
     while (
-      this.#ring.length - this.#head > this.#maxCommits ||
-      (this.#ops > this.#maxOps && this.#ring.length > this.#head)
+      this.#ring.length > this.#head &&
+      (this.#ring.length - this.#head > this.#maxCommits || this.#ops > this.#maxOps ||
+        this.#bytes > this.#maxBytes)
     ) {
       const evicted = this.#ring[this.#head]!;
-      this.#ring[this.#head++] = undefined as unknown as HistoricCommit;
+      this.#ring[this.#head++] = undefined as unknown as RingEntry;
       this.#ops -= evicted.ops.length;
+      this.#bytes -= evicted.bytes;
       this.#floorLsn = evicted.lsn;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#ring.length) {
@@ -166,6 +218,15 @@ export class HistoryCursor {
   }
 
   #expired(): CursorExpiredError {
+    const lost = this.#reader?.lostAt;
+    if (lost !== undefined) {
+      return new CursorExpiredError(
+        `Cannot resume after LSN ${this.#requested}: a crash lost the commits after LSN ` +
+          `${lost.afterLsn} (acknowledged, not yet synced) and the log resumes at LSN ` +
+          `${lost.resumeLsn}; resynchronise from a full read`,
+        this.#requested,
+      );
+    }
     return new CursorExpiredError(
       `Cannot resume after LSN ${this.#requested}: the commit after LSN ${this.#position} is no ` +
         `longer kept (compacted or evicted); resynchronise from a full read`,

@@ -50,7 +50,7 @@ import {
   type WatchOptions,
 } from "./events.ts";
 import { type CommitListener, type FeedFilter, FeedOutlet } from "./feed_outlet.ts";
-import { CommitHistory, DEFAULT_HISTORY_COMMITS, DEFAULT_HISTORY_OPS } from "./history.ts";
+import { CommitHistory, type HistoryLimits, resolveHistoryLimits } from "./history.ts";
 import { DocFilter } from "./doc_filter.ts";
 import { LiveQueryOutlet, type ScannedDoc } from "./live_query.ts";
 
@@ -63,8 +63,8 @@ export interface HubOptions {
   candidatesOf?: (query: NonNullable<LiveQueryOptions["query"]>, collection: string) =>
     | Iterable<string>
     | undefined;
-  /** Commits kept in memory for resuming feeds (default 1,024). */
-  historyCommits?: number;
+  /** Bounds of the in-memory history feeds resume from (default: `resolveHistoryLimits({})`). */
+  history?: HistoryLimits;
 }
 
 /** Largest accepted `maxQueuedEvents`. */
@@ -88,20 +88,15 @@ export class SubscriptionHub {
   #closed = false;
 
   constructor(engine: DocumentEngine, options: HubOptions = {}) {
-    const historyCommits = options.historyCommits ?? DEFAULT_HISTORY_COMMITS;
-    if (!Number.isSafeInteger(historyCommits) || historyCommits < 0) {
-      throw new RangeError(
-        `changeHistoryCommits must be a non-negative integer, got ${historyCommits}`,
-      );
-    }
     this.#engine = engine;
     this.#candidatesOf = options.candidatesOf;
     this.#ackedLsn = engine.lastLsn;
     // Beyond the ring, feeds resume from the engine's own commit log (if it keeps one).
-    this.#history = new CommitHistory(this.#ackedLsn, (after) => engine.commitLog(after), {
-      maxCommits: historyCommits,
-      maxOps: Math.max(historyCommits, DEFAULT_HISTORY_OPS),
-    });
+    this.#history = new CommitHistory(
+      this.#ackedLsn,
+      (afterLsn) => engine.commitLog(afterLsn),
+      options.history ?? resolveHistoryLimits({}),
+    );
     this.#removeObserver = engine.addObserver({ durable: (event) => this.#dispatch(event) });
   }
 

@@ -53,7 +53,12 @@ export class Txn {
   readonly #reads = new Map<string, Map<string, number>>();
   /** collection → docId → staged write, in staging order. */
   readonly #writes = new Map<string, Map<string, WriteIntent>>();
-  #finished: "committed" | "rolled back" | undefined;
+  /**
+   * How the transaction ended, as the phrase after "The transaction was already" (`undefined`
+   * while it is open): "committed", "rolled back", or the failed commit's outcome, so a second
+   * `commit()` or a late write names what really happened.
+   */
+  #finished: string | undefined;
 
   /** @internal Use `db.beginTxn()`. */
   constructor(engine: DocumentEngine, limits: Limits) {
@@ -218,21 +223,27 @@ export class Txn {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#finished = "committed";
     const writes: WriteIntent[] = [];
     for (const staged of this.#writes.values()) {
       for (const intent of staged.values()) writes.push(intent);
     }
+    let durable: Promise<undefined>;
     try {
       // The engine checks every read version and assigns the new ones, in one step.
-      const { durable } = this.#engine.commit(writes, undefined, this.#reads);
-      return durable.then((): CommitResult => ({ status: "ok" }));
+      durable = this.#engine.commit(writes, undefined, this.#reads).durable;
     } catch (error) {
       if (error instanceof TransactionConflictError) {
+        this.#finished = `refused by a conflict, nothing written: ${error.message}`;
         return Promise.resolve({ status: "conflict", message: error.message });
       }
+      this.#finished = `rejected, nothing written: ${describeError(error)}`;
       return Promise.reject(error);
     }
+    this.#finished = "committed";
+    return durable.then(() => ({ status: "ok" }), (error: unknown) => {
+      this.#finished = `failed to commit (the database failed): ${describeError(error)}`;
+      throw error;
+    });
   }
 
   #stage(intent: WriteIntent): void {
@@ -249,4 +260,9 @@ export class Txn {
     }
     this.#engine.assertOpen();
   }
+}
+
+/** An error as a message fragment: its class name and message. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -8,9 +8,19 @@
  * every waiting promise. Writers that await each other's results still batch: their continuations
  * all run before the next flush microtask.
  *
+ * `"interval"` mode syncs once `flushEveryBytes` are unsynced or the oldest unsynced write is
+ * `flushIntervalMs` old. Both are checked on the write path (a tight `await append()` loop runs
+ * on microtasks and starves timers; the age is checked every 16th batch, to save clock reads)
+ * and, for a writer gone quiet, by a timer.
+ *
  * Invariants:
- * - LSNs are assigned once, in call order, and never reused (not by rotation, compaction or
- *   reopen: the next LSN comes from the recovered log or the snapshots).
+ * - LSNs are assigned once, in call order, and never reused: not by rotation, compaction or
+ *   reopen, and not after a crash that lost acknowledged records (`"interval"`, `"none"`).
+ *   Before an LSN above the durably recorded ceiling is handed out, the owner records a new
+ *   ceiling `lsnReservationStep` higher (`raiseLsnCeiling`: fsync'ed, in every sync mode); a
+ *   writer opened after recovery whose log ends below the ceiling continues after the ceiling,
+ *   with a gap record naming the last recovered LSN. So every LSN handed out before a crash is
+ *   below every LSN handed out after it.
  * - A record's `durableLsn` field is a lower bound on what had been fdatasync'ed when it was
  *   written (recovery relies on it to tell corruption from a torn tail).
  * - A segment is fdatasync'ed before the next one is created, and a new segment's header is
@@ -28,9 +38,11 @@
 import { DatabaseClosedError, DatabaseFailedError } from "../errors.ts";
 import { type FileHandle, type FileSystem, joinPath } from "../io/filesystem.ts";
 import {
+  encodeGapBody,
   encodeSegmentHeader,
   MAX_RECORD_BODY_BYTES,
   RECORD_HEADER_BYTES,
+  RecordType,
   SEGMENT_HEADER_BYTES,
   segmentName,
   writeRecord,
@@ -52,6 +64,21 @@ export interface WalWriterOptions {
   segmentBytes: number;
   /** Extend segments with synced zeros in steps of this many bytes (0: never). */
   preallocateBytes: number;
+  /** How many LSNs one durable raise of the LSN ceiling reserves (at least 1). */
+  lsnReservationStep: number;
+}
+
+/** The database a writer appends for: its identity and where it records the LSN ceiling. */
+export interface WalOwner {
+  /** Written into the header of every new segment. */
+  readonly databaseId: Uint8Array;
+  /** Every LSN handed out so far, in this run or before a crash, is at most this. */
+  readonly lsnCeiling: number;
+  /**
+   * Records `ceiling` durably (it survives a power loss once this returns), before any LSN above
+   * the current ceiling is handed out. An error fails the writer.
+   */
+  raiseLsnCeiling(ceiling: number): void;
 }
 
 /** Defaults of {@linkcode WalWriterOptions}. */
@@ -61,6 +88,7 @@ export const DEFAULT_WAL_OPTIONS: Readonly<WalWriterOptions> = Object.freeze({
   flushIntervalMs: 1000,
   segmentBytes: 64 * 1024 * 1024,
   preallocateBytes: 4 * 1024 * 1024,
+  lsnReservationStep: 65_536,
 });
 
 /** Passed as `append`'s `result`: the durability promise resolves with the record's LSN. */
@@ -91,15 +119,21 @@ const INITIAL_BATCH_BYTES = 64 * 1024;
 export class WalWriter {
   readonly #fs: FileSystem;
   readonly #dir: string;
+  readonly #owner: WalOwner;
   #options: WalWriterOptions;
   #segments: SegmentInfo[];
   #file: FileHandle | undefined;
   #position = 0;
   #allocatedEnd = 0;
   #nextLsn: number;
+  #lsnCeiling: number;
   #durableLsn: number;
   #writtenLsn: number;
   #unsyncedBytes = 0;
+  /** `performance.now()` when the oldest unsynced byte was written (valid while unsynced > 0). */
+  #unsyncedSinceMs = 0;
+  /** Batches written until `#intervalElapsed` reads the clock again. */
+  #batchesUntilClock = 0;
   #batch = new Uint8Array(INITIAL_BATCH_BYTES);
   #batchUsed = 0;
   #waiters: Waiter[] = [];
@@ -110,9 +144,17 @@ export class WalWriter {
   #closed = false;
   #bytesWritten = 0;
 
-  private constructor(fs: FileSystem, dir: string, options: WalWriterOptions, lastLsn: number) {
+  private constructor(
+    fs: FileSystem,
+    dir: string,
+    options: WalWriterOptions,
+    recovered: { lastLsn: number; owner: WalOwner },
+  ) {
+    const { lastLsn, owner } = recovered;
     this.#fs = fs;
     this.#dir = dir;
+    this.#owner = owner;
+    this.#lsnCeiling = owner.lsnCeiling;
     this.#options = options;
     this.#segments = [];
     this.#nextLsn = lastLsn + 1;
@@ -121,27 +163,43 @@ export class WalWriter {
   }
 
   /**
-   * Opens the WAL for appending after `recovery`: removes obsolete segments, cuts the newest
-   * segment at its last valid record (a torn tail, or preallocated zeros) and syncs it, or creates
-   * the first segment.
+   * Opens the WAL of `owner` for appending after `recovery`: removes obsolete segments, cuts the
+   * newest segment at its last valid record (a torn tail, or preallocated zeros) and syncs it, or
+   * creates the first segment; a newest segment of format 1 is closed and a new one started. When
+   * the log ends below `owner.lsnCeiling` (a crash lost LSNs that may have been handed out), it
+   * writes and syncs a gap record at the ceiling + 1, so the next LSN is above every earlier one.
    */
   static open(
     fs: FileSystem,
     dir: string,
     recovery: WalRecoveryResult,
-    options: WalWriterOptions,
+    options: WalWriterOptions & { owner: WalOwner },
   ): WalWriter {
     checkOptions(options);
-    const writer = new WalWriter(fs, dir, options, recovery.lastLsn);
+    const { owner } = options;
+    if (owner.lsnCeiling < recovery.lastLsn) {
+      throw new RangeError(
+        `LSN ceiling ${owner.lsnCeiling} is below the log's ${recovery.lastLsn}`,
+      );
+    }
+    const writer = new WalWriter(fs, dir, options, { lastLsn: recovery.lastLsn, owner });
     fs.mkdir(dir);
     for (const name of recovery.obsolete) fs.remove(joinPath(dir, name));
     if (recovery.obsolete.length > 0) fs.syncDir(dir);
-    writer.#segments = recovery.segments.map(({ name, firstLsn, validEnd }) => ({
+    const segments = [...recovery.segments];
+    let newest = segments.at(-1);
+    if (newest !== undefined && newest.legacy && newest.lastLsn < newest.firstLsn) {
+      // An empty segment of format 1: replaced by one of the current format.
+      fs.remove(joinPath(dir, newest.name));
+      fs.syncDir(dir);
+      segments.pop();
+      newest = undefined;
+    }
+    writer.#segments = segments.map(({ name, firstLsn, validEnd }) => ({
       name,
       firstLsn,
       bytes: validEnd,
     }));
-    const newest = recovery.segments.at(-1);
     if (newest === undefined) {
       writer.#createSegment(recovery.lastLsn + 1);
     } else {
@@ -151,6 +209,13 @@ export class WalWriter {
       file.sync(); // what recovery read may have been in the page cache only
       writer.#position = newest.validEnd;
       writer.#allocatedEnd = newest.validEnd;
+      if (newest.legacy) writer.#rotate(); // new records go to a segment naming the database
+    }
+    if (owner.lsnCeiling > recovery.lastLsn) {
+      writer.#nextLsn = owner.lsnCeiling + 1;
+      writer.append(RecordType.gap, encodeGapBody(recovery.lastLsn));
+      writer.#writeBatch();
+      writer.#sync();
     }
     return writer;
   }
@@ -227,6 +292,7 @@ export class WalWriter {
     if (body.length > MAX_RECORD_BODY_BYTES) {
       throw new RangeError(`WAL record of ${body.length} bytes exceeds 1 GiB`);
     }
+    if (this.#nextLsn > this.#lsnCeiling) this.#raiseLsnCeiling();
     const lsn = this.#nextLsn++;
     const recordBytes = RECORD_HEADER_BYTES + body.length;
     this.#reserveBatch(recordBytes);
@@ -316,6 +382,17 @@ export class WalWriter {
     return error === undefined ? Promise.resolve() : Promise.reject(error);
   }
 
+  /** Durably reserves the next `lsnReservationStep` LSNs (rare: amortised over the step). */
+  #raiseLsnCeiling(): void {
+    const ceiling = this.#nextLsn - 1 + this.#options.lsnReservationStep;
+    try {
+      this.#owner.raiseLsnCeiling(ceiling);
+    } catch (error) {
+      throw this.#fail(error);
+    }
+    this.#lsnCeiling = ceiling;
+  }
+
   #reserveBatch(bytes: number): void {
     const needed = this.#batchUsed + bytes;
     if (needed <= this.#batch.length) return;
@@ -332,7 +409,9 @@ export class WalWriter {
       const { syncMode, flushEveryBytes } = this.#options;
       if (syncMode === "always") this.#sync();
       else if (syncMode === "interval") {
-        if (this.#unsyncedBytes >= flushEveryBytes) this.#sync();
+        // The timer alone is not enough: a tight `await put()` loop runs on microtasks and never
+        // lets it fire, so the write path checks the interval too (a clock read per 16 batches).
+        if (this.#unsyncedBytes >= flushEveryBytes || this.#intervalElapsed()) this.#sync();
         else this.#armTimer();
       }
     } catch (error) {
@@ -353,6 +432,7 @@ export class WalWriter {
     this.#preallocate(this.#position + used);
     this.#file!.write(this.#batch.subarray(0, used), this.#position);
     this.#position += used;
+    if (this.#unsyncedBytes === 0) this.#unsyncedSinceMs = performance.now();
     this.#unsyncedBytes += used;
     this.#bytesWritten += used;
     this.#batchUsed = 0;
@@ -417,13 +497,20 @@ export class WalWriter {
     const name = segmentName(firstLsn);
     const file = this.#fs.open(joinPath(this.#dir, name), { create: true, exclusive: true });
     this.#file = file;
-    file.write(encodeSegmentHeader(firstLsn), 0);
+    file.write(encodeSegmentHeader(firstLsn, this.#owner.databaseId), 0);
     this.#position = SEGMENT_HEADER_BYTES;
     this.#allocatedEnd = SEGMENT_HEADER_BYTES;
     this.#preallocate(SEGMENT_HEADER_BYTES + 1);
     file.sync();
     this.#fs.syncDir(this.#dir);
     this.#segments.push({ name, firstLsn, bytes: SEGMENT_HEADER_BYTES });
+  }
+
+  /** Whether the oldest unsynced write is `flushIntervalMs` old (checked every 16th call). */
+  #intervalElapsed(): boolean {
+    if (this.#unsyncedBytes === 0 || --this.#batchesUntilClock > 0) return false;
+    this.#batchesUntilClock = 16;
+    return performance.now() - this.#unsyncedSinceMs >= this.#options.flushIntervalMs;
   }
 
   #armTimer(): void {
@@ -482,13 +569,21 @@ function checkOptions(options: WalWriterOptions): void {
       `walSync must be "always", "interval" or "none", got ${JSON.stringify(options.syncMode)}`,
     );
   }
-  for (const key of ["flushEveryBytes", "flushIntervalMs", "segmentBytes", "preallocateBytes"]) {
+  const keys = [
+    "flushEveryBytes",
+    "flushIntervalMs",
+    "segmentBytes",
+    "preallocateBytes",
+    "lsnReservationStep",
+  ];
+  for (const key of keys) {
     const value = options[key as keyof WalWriterOptions] as number;
     if (!Number.isSafeInteger(value) || value < 0) {
       throw new RangeError(`WAL option ${key} must be a non-negative integer, got ${value}`);
     }
   }
   if (options.segmentBytes < 4096) throw new RangeError("WAL segmentBytes must be at least 4096");
+  if (options.lsnReservationStep < 1) throw new RangeError("lsnReservationStep must be at least 1");
 }
 
 /** Keeps a timer from holding the process open (Node and Bun: `unref()`; Deno: `unrefTimer`). */
