@@ -6,7 +6,13 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { CorruptionError, DatabaseFailedError, Glen, GlenError } from "../mod.ts";
+import {
+  CorruptionError,
+  DatabaseFailedError,
+  Glen,
+  GlenError,
+  LimitExceededError,
+} from "../mod.ts";
 import { FaultFileSystem, MemoryFileSystem, Prng } from "../testing/mod.ts";
 import { RUN_SEED } from "./support/values.ts";
 
@@ -252,5 +258,28 @@ describe("engine btree: damaged tree files", () => {
       file.close();
       await openDamaged(image, states, `seed ${RUN_SEED}: bit ${bit} of byte ${at} of ${size}`);
     }
+  });
+});
+
+describe("engine btree: limits", () => {
+  test("an id whose tree key does not fit is LimitExceededError at the call, and the database keeps working", async () => {
+    const fileSystem = new MemoryFileSystem();
+    const db = await Glen.open(DIR, { engine: "btree", fileSystem });
+    const long = "x".repeat(1000); // fits: ASCII ids up to about 1,000 bytes
+    assert.equal(await db.put("c", long, 1), 1);
+    const tooLong = "\u0000".repeat(600); // 600 UTF-8 bytes, 1,200 in the order-preserving key
+    await assert.rejects(db.put("c", tooLong, 1), (error: unknown) => {
+      assert.ok(error instanceof LimitExceededError);
+      assert.equal(error.limit, "maxKeyBytes");
+      return true;
+    });
+    await assert.rejects(db.putMany("c", [["ok", 1], [tooLong, 2]]), LimitExceededError);
+    assert.equal(db.get("c", "ok"), undefined, "a refused putMany writes nothing");
+    assert.equal(await db.put("c", "after", 2), 1);
+    await db.close();
+    const again = await Glen.open(DIR, { engine: "btree", fileSystem });
+    assert.equal(again.get("c", long), 1);
+    assert.equal(again.count("c"), 2);
+    await again.close();
   });
 });

@@ -38,6 +38,8 @@
 
 import { encode } from "../codec/encode.ts";
 import { BTreeStore } from "../btree/store.ts";
+import { MAX_KEY_BYTES } from "../btree/format.ts";
+import { encodeKey } from "../codec/keys.ts";
 import type { RangeOptions } from "../btree/reader.ts";
 import {
   DatabaseClosedError,
@@ -378,6 +380,7 @@ export class BTreeEngine implements DocumentEngine {
         hasBytes[i] ? [op.version, op.value, true] : [op.version, op.value],
         STORED_LIMITS,
       );
+      checkKeyFits(op.collection, op.docId);
       if (record.length > MAX_RECORD_BYTES) {
         throw new LimitExceededError("maxValueBytes", MAX_RECORD_BYTES, record.length, "document");
       }
@@ -749,6 +752,26 @@ function* guarded(
     }
   } finally {
     entries.return?.(); // lets the pinned generation go when the caller stops early
+  }
+}
+
+/**
+ * Throws `LimitExceededError` `maxKeyBytes` (at the call, nothing written) when the tree key of a
+ * document, `["d", collection, docId]`, is longer than the tree's key limit in either encoding.
+ * Most ids are far shorter and skip the encoding: a UTF-16 unit takes at most 3 UTF-8 bytes, and
+ * at most twice that in the order-preserving form (escapes).
+ */
+function checkKeyFits(collection: string, docId: string): void {
+  if ((collection.length + docId.length) * 6 + 16 <= MAX_KEY_BYTES) return;
+  const key: Value = [DOC, collection, docId];
+  const bytes = Math.max(encodeKey(key).length, encode(key, STORED_LIMITS).length);
+  if (bytes > MAX_KEY_BYTES) {
+    throw new LimitExceededError(
+      "maxKeyBytes",
+      MAX_KEY_BYTES,
+      bytes,
+      `B+ tree key of ${JSON.stringify(collection)}/${JSON.stringify(docId.slice(0, 32))}…`,
+    );
   }
 }
 
