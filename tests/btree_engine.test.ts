@@ -283,3 +283,56 @@ describe("engine btree: limits", () => {
     await again.close();
   });
 });
+
+describe("engine btree: the cache", () => {
+  test("setCacheCapacity() changes the budget at runtime and stats().cache reports it", async () => {
+    const fileSystem = new MemoryFileSystem();
+    const db = await Glen.open(DIR, { engine: "btree", fileSystem, cacheCapacityBytes: 1 << 20 });
+    await db.putMany(
+      "c",
+      Array.from({ length: 2000 }, (_, i) => [`k${i}`, { i, pad: "p".repeat(64) }]),
+    );
+    await db.close();
+    const again = await Glen.open(DIR, {
+      engine: "btree",
+      fileSystem,
+      cacheCapacityBytes: 1 << 20,
+    });
+    for (let i = 0; i < 2000; i++) again.get("c", `k${i}`);
+    const before = again.stats().cache!;
+    assert.equal(before.capacityBytes, 1 << 20);
+    assert.ok(before.usedBytes > 64 * 1024 && before.usedBytes <= 1 << 20, `${before.usedBytes}`);
+    assert.ok(before.misses > 0 && before.hits > 0);
+    again.setCacheCapacity(16 * 1024);
+    const after = again.stats().cache!;
+    assert.equal(after.capacityBytes, 16 * 1024);
+    assert.ok(after.usedBytes <= 16 * 1024);
+    assert.ok(after.evictions > before.evictions);
+    assert.throws(() => again.setCacheCapacity(-1), RangeError);
+    await again.close();
+  });
+
+  test("a full scan does not evict the hot set (scan-resistant policy)", async () => {
+    const fileSystem = new MemoryFileSystem();
+    const options = { engine: "btree", fileSystem, cacheCapacityBytes: 256 * 1024 } as const;
+    const db = await Glen.open(DIR, options);
+    for (let batch = 0; batch < 20; batch++) {
+      await db.putMany(
+        "c",
+        Array.from({ length: 1000 }, (_, i) => [`k${batch * 1000 + i}`, { pad: "p".repeat(100) }]),
+      );
+    }
+    await db.close();
+    const again = await Glen.open(DIR, options);
+    const hot = Array.from({ length: 30 }, (_, i) => `k${i * 661}`); // about a quarter of the cache
+    for (let round = 0; round < 20; round++) for (const id of hot) again.get("c", id);
+    let scanned = 0;
+    for (const _ of again.getAll("c")) scanned++;
+    assert.equal(scanned, 20_000);
+    const { misses } = again.stats().cache!;
+    for (const id of hot) again.get("c", id);
+    const missed = again.stats().cache!.misses - misses;
+    assert.ok(missed <= hot.length / 10, `the scan evicted the hot set: ${missed} misses`);
+    await again.close();
+  });
+});

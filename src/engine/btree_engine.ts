@@ -62,7 +62,9 @@ import {
 import { checkReads, conflict, resolved } from "./engine.ts";
 import { MemoryIndexStore } from "./index_store.ts";
 import { claimEngine } from "./marker.ts";
+import type { PageCacheStats } from "../cache/types.ts";
 import type {
+  CacheStats,
   CommitEvent,
   CommitLogReader,
   CommitObserver,
@@ -629,6 +631,12 @@ export class BTreeEngine implements DocumentEngine {
     this.#sync();
   }
 
+  /** Sets the byte budget of the cache (the tree's page cache); shrinking evicts at once. */
+  setCacheCapacity(bytes: number): void {
+    this.assertOpen();
+    this.#tree.cacheCapacityBytes = bytes;
+  }
+
   /** Changes the sync mode (and, for `"interval"`, the byte threshold). */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void {
     this.assertOpen();
@@ -684,6 +692,7 @@ export class BTreeEngine implements DocumentEngine {
       durableLsn: this.#durableLsn,
       snapshotLsn: this.#snapshotLsn,
       walSync: this.#syncMode,
+      cache: cacheStats(this.#tree.stats().cache),
     };
   }
 
@@ -773,6 +782,17 @@ function checkKeyFits(collection: string, docId: string): void {
       `B+ tree key of ${JSON.stringify(collection)}/${JSON.stringify(docId.slice(0, 32))}…`,
     );
   }
+}
+
+/** The engine's cache counters from the page cache's. */
+function cacheStats(page: PageCacheStats): CacheStats {
+  return {
+    capacityBytes: page.capacityBytes,
+    usedBytes: page.bytes,
+    hits: page.hits,
+    misses: page.misses,
+    evictions: page.evictions,
+  };
 }
 
 /** A "d" record as a staged entry. */

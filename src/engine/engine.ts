@@ -520,6 +520,11 @@ export class Engine implements DocumentEngine {
     return this.#wal?.flush() ?? Promise.resolve();
   }
 
+  /** The memory and log engines keep every document in memory: there is no cache to size. */
+  setCacheCapacity(_bytes: number): void {
+    this.assertOpen();
+  }
+
   /** Changes the WAL sync mode. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void {
     this.assertOpen();

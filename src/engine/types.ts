@@ -207,6 +207,22 @@ export interface EngineStats {
   snapshotLsn: number;
   /** The current sync mode. */
   walSync: WalSyncMode;
+  /** The cache of an engine that keeps one (B+ tree); absent otherwise. */
+  cache?: CacheStats;
+}
+
+/** Counters of an engine's cache (`stats().cache`). */
+export interface CacheStats {
+  /** The byte budget. */
+  capacityBytes: number;
+  /** Bytes held now. */
+  usedBytes: number;
+  /** Lookups that found what they looked for. */
+  hits: number;
+  /** Lookups that did not (a read from the file followed). */
+  misses: number;
+  /** Entries dropped to stay within the budget (or refused admission). */
+  evictions: number;
 }
 
 /** The document engine behind `Glen`; see the module contract. */
@@ -256,6 +272,11 @@ export interface DocumentEngine extends DocumentReader {
   checkpoint(): Promise<void>;
   /** `checkpoint()`, then reclaims space (log: deletes the WAL segments it covers). */
   compact(): Promise<void>;
+  /**
+   * Sets the cache's byte budget (evicting at once when it shrinks); a no-op for an engine that
+   * keeps no cache (memory, log: their documents are all in memory).
+   */
+  setCacheCapacity(bytes: number): void;
   /** Changes the sync mode (and, for `"interval"`, the byte threshold) from now on. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void;
   /** Counters. */
