@@ -136,7 +136,12 @@ export class Glen {
     const fs = resolved.fileSystem ?? await nodeFileSystem();
     const storage = { fs, dir: resolved.path };
     const engine = resolved.engine === "btree"
-      ? await BTreeEngine.open({ storage, wal, cacheCapacityBytes: resolved.cacheCapacityBytes })
+      ? await BTreeEngine.open({
+        storage,
+        wal,
+        cacheCapacityBytes: resolved.cacheCapacityBytes,
+        changeLogCommits: resolved.changeLogCommits,
+      })
       : Engine.open({ storage, wal });
     return new Glen(engine, limits, resolved.path, history);
   }

@@ -64,6 +64,12 @@ export interface GlenOptions {
    * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
    */
   changeHistoryBytes?: number;
+  /**
+   * B+ tree engine: commits kept in the tree's commit log, which `changes({ since })` resumes from
+   * after a restart (default 100,000; older ones are removed as writes go on, and `compact()`
+   * removes all but the newest: a cursor before them is `CursorExpiredError`).
+   */
+  changeLogCommits?: number;
 }
 
 /** The path that names the memory engine. */
@@ -83,6 +89,8 @@ export interface ResolvedOptions {
   readonly history: HistoryLimits;
   /** `cacheCapacityBytes`, if given. */
   readonly cacheCapacityBytes: number | undefined;
+  /** `changeLogCommits`, if given. */
+  readonly changeLogCommits: number | undefined;
   /** `fileSystem`, if given. */
   readonly fileSystem: FileSystem | undefined;
 }
@@ -115,6 +123,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
   if (given.cacheCapacityBytes !== undefined) {
     checkCount("cacheCapacityBytes", given.cacheCapacityBytes);
   }
+  if (given.changeLogCommits !== undefined) checkCount("changeLogCommits", given.changeLogCommits);
   if (given.nodeId !== undefined && (typeof given.nodeId !== "string" || given.nodeId === "")) {
     throw new TypeError(`nodeId must be a non-empty string, got ${JSON.stringify(given.nodeId)}`);
   }
@@ -132,6 +141,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     limits: resolveLimits(given.limits),
     history,
     cacheCapacityBytes: given.cacheCapacityBytes,
+    changeLogCommits: given.changeLogCommits,
     fileSystem: fs,
   };
 }

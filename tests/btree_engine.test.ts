@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   CorruptionError,
+  CursorExpiredError,
   DatabaseFailedError,
   Glen,
   GlenError,
@@ -334,5 +335,62 @@ describe("engine btree: the cache", () => {
     const missed = again.stats().cache!.misses - misses;
     assert.ok(missed <= hot.length / 10, `the scan evicted the hot set: ${missed} misses`);
     await again.close();
+  });
+});
+
+describe("engine btree: change-log retention", () => {
+  async function expired(db: Glen, since: number): Promise<boolean> {
+    const reader = db.changes({ since }).getReader();
+    try {
+      await reader.read();
+      return false;
+    } catch (error) {
+      assert.ok(error instanceof CursorExpiredError, String(error));
+      return true;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  test("the log keeps changeLogCommits commits across writes and reopen; an older cursor is CursorExpiredError", async () => {
+    const fileSystem = new MemoryFileSystem();
+    const options = {
+      engine: "btree",
+      fileSystem,
+      changeLogCommits: 20,
+      changeHistoryCommits: 1,
+    } as const;
+    let db = await Glen.open(DIR, options);
+    for (let i = 0; i < 100; i++) await db.put("c", `k${i % 7}`, i);
+    await db.close();
+    db = await Glen.open(DIR, options);
+    const last = db.stats().lastLsn;
+    assert.equal(last, 100);
+    assert.equal(await expired(db, 10), true);
+    const reader = db.changes({ since: last - 15 }).getReader();
+    const lsns: number[] = [];
+    while (lsns.length < 15) lsns.push((await reader.read()).value!.lsn);
+    assert.deepEqual(lsns, Array.from({ length: 15 }, (_, i) => last - 14 + i));
+    await reader.cancel();
+    await db.close();
+  });
+
+  test("compact() removes the log like the log engine's compact(): cursors before it expire", async () => {
+    const fileSystem = new MemoryFileSystem();
+    const options = { engine: "btree", fileSystem, changeHistoryCommits: 1 } as const;
+    let db = await Glen.open(DIR, options);
+    for (let i = 0; i < 10; i++) await db.put("c", "k", i);
+    await db.compact();
+    await db.put("c", "k", 10);
+    await db.close();
+    db = await Glen.open(DIR, options);
+    assert.equal(db.stats().lastLsn, 11);
+    assert.equal(await expired(db, 2), true);
+    assert.equal(db.getDoc("c", "k")?.version, 11);
+    await db.close();
+  });
+
+  test("changeLogCommits must be a non-negative integer", async () => {
+    await assert.rejects(Glen.open(DIR, { engine: "btree", changeLogCommits: -1 }), RangeError);
   });
 });

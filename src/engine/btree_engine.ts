@@ -88,7 +88,12 @@ export interface BTreeEngineOptions {
   wal: WalWriterOptions;
   /** Byte budget of the cache (default 64 MiB). */
   cacheCapacityBytes?: number;
+  /** Commits kept in the commit log (default {@linkcode DEFAULT_CHANGE_LOG_COMMITS}). */
+  changeLogCommits?: number;
 }
+
+/** Default number of commits kept in the tree's commit log. */
+export const DEFAULT_CHANGE_LOG_COMMITS = 100_000;
 
 /** The tree's directory inside a database directory. */
 export const BTREE_DIR = "btree";
@@ -97,10 +102,16 @@ export const DEFAULT_CACHE_CAPACITY_BYTES: number = 64 * 1024 * 1024;
 /** Largest encoded document record (the tree's largest value). */
 const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 
-const DOC = "d";
-const COUNT = "n";
-const LOG = "l";
-const SCHEMA_KEY: Value = ["s"];
+/**
+ * The first element of every tree key, by what the key holds (`docs/format/btree_documents.md`;
+ * a test checks the document against these).
+ */
+export const KEY_TAGS: Readonly<{ document: "d"; count: "n"; log: "l"; schema: "s" }> = Object
+  .freeze({ document: "d", count: "n", log: "l", schema: "s" } as const);
+const DOC = KEY_TAGS.document;
+const COUNT = KEY_TAGS.count;
+const LOG = KEY_TAGS.log;
+const SCHEMA_KEY: Value = [KEY_TAGS.schema];
 
 /** A write staged in the overlay until its tree commit lands. */
 interface Staged {
@@ -156,13 +167,20 @@ export class BTreeEngine implements DocumentEngine {
   #closing: Promise<void> | undefined;
   #failure: DatabaseFailedError | undefined;
   #maintenance: Promise<unknown> = Promise.resolve();
+  /** Commits the log keeps. */
+  readonly #logCommits: number;
+  /** The first LSN still in the log (every later one is there too). */
+  #logFloor: number;
+  #trimming = false;
 
   private constructor(
     tree: BTreeStore,
     lock: FileLock,
     dir: string,
     wal: WalWriterOptions,
+    logCommits: number,
   ) {
+    this.#logCommits = logCommits;
     this.#tree = tree;
     this.#lock = lock;
     this.#dir = dir;
@@ -182,6 +200,11 @@ export class BTreeEngine implements DocumentEngine {
       this.#durableLsn =
       this.#snapshotLsn =
         lastLsn;
+    let floor = lastLsn + 1;
+    for (const [key] of tree.range({ prefix: [LOG], limit: 1 })) {
+      floor = (key as Value[])[1] as number;
+    }
+    this.#logFloor = floor;
   }
 
   /**
@@ -205,7 +228,8 @@ export class BTreeEngine implements DocumentEngine {
         limits: STORED_LIMITS,
         cacheCapacityBytes: options.cacheCapacityBytes ?? DEFAULT_CACHE_CAPACITY_BYTES,
       });
-      return new BTreeEngine(tree, lock, dir, options.wal);
+      const logCommits = options.changeLogCommits ?? DEFAULT_CHANGE_LOG_COMMITS;
+      return new BTreeEngine(tree, lock, dir, options.wal, logCommits);
     } catch (error) {
       await tree?.close().catch(() => undefined);
       lock?.release();
@@ -464,10 +488,38 @@ export class BTreeEngine implements DocumentEngine {
         else this.#armTimer();
       }
       batch.resolve();
+      this.#maybeTrimLog();
     }).catch((error) => {
       batch.reject(this.#fail(error));
     });
     this.#tail = written;
+  }
+
+  /**
+   * Removes the oldest commits from the log once it holds a tenth more than it keeps (one tree
+   * commit, queued behind the writes; it needs no sync of its own: a crash before the next sync
+   * only brings those entries back).
+   */
+  #maybeTrimLog(): void {
+    const keep = this.#logCommits;
+    const excess = this.#writtenLsn - this.#logFloor + 1 - keep;
+    if (this.#trimming || excess <= Math.max(1, keep / 10)) return;
+    this.#trimLog(this.#writtenLsn - keep + 1).catch(() => undefined);
+  }
+
+  /** Deletes the log's commits before `cut` (never the newest: it tells the last LSN). */
+  async #trimLog(cut: number): Promise<void> {
+    cut = Math.min(cut, this.#writtenLsn);
+    if (cut <= this.#logFloor) return;
+    this.#trimming = true;
+    try {
+      await this.#tree.deleteRange({ prefix: [LOG], max: [LOG, cut], maxInclusive: false });
+      this.#logFloor = cut;
+    } catch (error) {
+      throw this.#fail(error);
+    } finally {
+      this.#trimming = false;
+    }
   }
 
   /** fdatasyncs (and seals) every tree commit so far; throws (failing the engine) on error. */
@@ -661,6 +713,7 @@ export class BTreeEngine implements DocumentEngine {
       await this.flush();
       this.#snapshotLsn = this.#durableLsn;
       try {
+        await this.#trimLog(this.#writtenLsn); // like the log engine's compact(): cursors expire
         await this.#tree.compact();
       } catch (error) {
         throw this.#fail(error);
