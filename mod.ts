@@ -29,7 +29,7 @@ export {
   type TransactionOptions,
   type WalSyncMode,
 } from "./src/db.ts";
-export type { EngineKind, EngineStats } from "./src/engine/types.ts";
+export type { CacheStats, EngineKind, EngineStats } from "./src/engine/types.ts";
 export { Txn } from "./src/txn/txn.ts";
 export type {
   ChangeEvent,
