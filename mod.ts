@@ -84,6 +84,7 @@ export {
   INT64_MAX,
   INT64_MIN,
   type Limits,
+  MAX_VALUE_CONTENT,
   type Value,
   type ValueObject,
 } from "./src/value/mod.ts";

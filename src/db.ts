@@ -148,8 +148,8 @@ export class Glen {
 
   /**
    * Like {@linkcode Glen.open}, taking defaults from `GLEN_WAL_SYNC`, `GLEN_WAL_FLUSH_BYTES`,
-   * `GLEN_CACHE_CAP_BYTES`, `GLEN_NODE_ID`, `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`
-   * and `GLEN_MAX_OBJECT_FIELDS`. Explicit `options` win over the environment.
+   * `GLEN_CACHE_CAP_BYTES`, `GLEN_NODE_ID`, `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`,
+   * `GLEN_MAX_OBJECT_FIELDS` and `GLEN_MAX_VALUES`. Explicit `options` win over the environment.
    *
    * @throws {RangeError} when a variable holds an invalid value (the message names it)
    * @example

@@ -66,6 +66,3 @@ export const ENGINES: readonly EngineUnderTest[] = [
   onDisk("log"),
   onDisk("btree"),
 ];
-
-/** The engines whose documents survive a reopen. */
-export const PERSISTENT_ENGINES: readonly EngineUnderTest[] = ENGINES.filter((e) => e.persistent);
