@@ -65,7 +65,7 @@ export type {
 } from "./src/collection/types.ts";
 export { ValidationError, type ValidationIssue } from "./src/collection/validation.ts";
 export { newDocId } from "./src/value/doc_id.ts";
-export type { CompactOptions, EngineKind, EngineStats } from "./src/engine/types.ts";
+export type { CacheStats, CompactOptions, EngineKind, EngineStats } from "./src/engine/types.ts";
 export type {
   AutoCheckpointOptions,
   AutoCheckpointPolicy,

@@ -13,6 +13,7 @@
  */
 
 import { Engine } from "./engine/engine.ts";
+import { BTreeEngine } from "./engine/btree_engine.ts";
 import { deleteIntent, deleteManyIntents, putIntent, putManyIntents } from "./engine/intents.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
 import { checkProgressListener } from "./engine/checkpoint_policy.ts";
@@ -85,10 +86,7 @@ export type { GlenOptions } from "./options.ts";
 export type { WalSyncMode } from "./wal/writer.ts";
 
 /** What {@linkcode Glen.stats} reports. */
-export interface GlenStats extends EngineStats {
-  /** Page cache statistics (B+ tree engine only). */
-  cache?: { capacityBytes: number; usedBytes: number; hits: number; misses: number };
-}
+export type GlenStats = EngineStats;
 
 /**
  * An open database.
@@ -162,14 +160,21 @@ export class Glen {
     const fs = resolved.fileSystem ?? await nodeFileSystem();
     const { autoCheckpoint, historyRetainBytes, collectTombstones, onProgress } = resolved;
     const storage = { fs, dir: resolved.path };
-    const engine = Engine.open({
-      storage,
-      wal,
-      autoCheckpoint,
-      historyRetainBytes,
-      collectTombstones,
-      onProgress,
-    });
+    const engine = resolved.engine === "btree"
+      ? await BTreeEngine.open({
+        storage,
+        wal,
+        cacheCapacityBytes: resolved.cacheCapacityBytes,
+        changeLogCommits: resolved.changeLogCommits,
+      })
+      : Engine.open({
+        storage,
+        wal,
+        autoCheckpoint,
+        historyRetainBytes,
+        collectTombstones,
+        onProgress,
+      });
     return new Glen(engine, limits, resolved.path, history);
   }
 
@@ -874,6 +879,35 @@ export class Glen {
    */
   setWalSync(mode: WalSyncMode, flushEveryBytes?: number): void {
     this.#engine.setSyncMode(mode, flushEveryBytes);
+  }
+
+  /**
+   * Sets the byte budget of the B+ tree engine's cache (`cacheCapacityBytes`) from now on;
+   * shrinking it evicts at once. The memory and log engines keep every document in memory and
+   * have no cache: there it only checks its argument.
+   *
+   * @throws {RangeError} when `bytes` is not a non-negative safe integer
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   *
+   * const dir = join(mkdtempSync(join(tmpdir(), "glen-")), "db");
+   * const db = await Glen.open(dir, { engine: "btree", cacheCapacityBytes: 8 << 20 });
+   * db.setCacheCapacity(1 << 20);
+   * assert.equal(db.stats().cache?.capacityBytes, 1 << 20);
+   * await db.close();
+   * ```
+   */
+  setCacheCapacity(bytes: number): void {
+    this.#engine.assertOpen();
+    if (!Number.isSafeInteger(bytes) || bytes < 0) {
+      throw new RangeError(`cache capacity must be a non-negative integer, got ${bytes}`);
+    }
+    this.#engine.setCacheCapacity(bytes);
   }
 
   /**

@@ -5,8 +5,8 @@
  * engine alike.
  *
  * Engine choice (`DESIGN.md`, "Engines"): no path or `":memory:"` is the memory engine, a path
- * the log engine; `engine: "memory"` with a path, or `engine: "log"` without one, is a
- * `TypeError`.
+ * the log engine; `engine: "memory"` with a path, or `engine: "log"`/`"btree"` without one, is
+ * a `TypeError`.
  *
  * @module
  */
@@ -46,11 +46,16 @@ export interface GlenOptions {
   /** Identity of this replica for replication (reserved; stored from a later release on). */
   nodeId?: string;
   /**
-   * `"log"` (WAL + snapshots; the default with a path) or `"memory"` (the default without one).
-   * A path with `"memory"`, or no path with `"log"`, is a `TypeError`.
+   * `"log"` (WAL + snapshots; the default with a path), `"btree"` (documents on disk in the
+   * append-only B+ tree, hot ones cached) or `"memory"` (the default without one). A path with
+   * `"memory"`, or no path with `"log"`/`"btree"`, is a `TypeError`; a directory keeps the engine
+   * it was created with (another one is `GlenError` `"ENGINE_MISMATCH"`).
    */
   engine?: EngineKind;
-  /** Page cache capacity for the B+ tree engine (reserved for it; unused by `"log"`). */
+  /**
+   * Byte budget of the B+ tree engine's cache (default 64 MiB; unused by `"log"` and
+   * `"memory"`).
+   */
   cacheCapacityBytes?: number;
   /**
    * The file system to store on (default: `node:fs`). Tests pass the fault-injecting one from
@@ -94,6 +99,12 @@ export interface GlenOptions {
    * `false` turns them off (then only `compact()` does this). See `stats().checkpoint`.
    */
   autoCheckpoint?: AutoCheckpointOptions | false;
+  /**
+   * B+ tree engine: commits kept in the tree's commit log, which `changes({ since })` resumes from
+   * after a restart (default 100,000; older ones are removed as writes go on, and `compact()`
+   * removes all but the newest: a cursor before them is `CursorExpiredError`).
+   */
+  changeLogCommits?: number;
 }
 
 /** The path that names the memory engine. */
@@ -111,6 +122,10 @@ export interface ResolvedOptions {
   readonly limits: Limits;
   /** Bounds of the change-feed history (`changeHistoryCommits`, `changeHistoryBytes`). */
   readonly history: HistoryLimits;
+  /** `cacheCapacityBytes`, if given. */
+  readonly cacheCapacityBytes: number | undefined;
+  /** `changeLogCommits`, if given. */
+  readonly changeLogCommits: number | undefined;
   /** `fileSystem`, if given. */
   readonly fileSystem: FileSystem | undefined;
   /** The automatic checkpoint policy (`false`: off). */
@@ -159,6 +174,7 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
   if (given.cacheCapacityBytes !== undefined) {
     checkCount("cacheCapacityBytes", given.cacheCapacityBytes);
   }
+  if (given.changeLogCommits !== undefined) checkCount("changeLogCommits", given.changeLogCommits);
   if (given.nodeId !== undefined && (typeof given.nodeId !== "string" || given.nodeId === "")) {
     throw new TypeError(`nodeId must be a non-empty string, got ${JSON.stringify(given.nodeId)}`);
   }
@@ -175,6 +191,8 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     wal,
     limits: resolveLimits(given.limits),
     history,
+    cacheCapacityBytes: given.cacheCapacityBytes,
+    changeLogCommits: given.changeLogCommits,
     fileSystem: fs,
     autoCheckpoint,
     historyRetainBytes,
@@ -186,16 +204,18 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
 function resolveEngine(path: string | undefined, engine: unknown): EngineKind {
   const memoryPath = path === undefined || path === MEMORY_PATH;
   if (engine === undefined) return memoryPath ? "memory" : "log";
-  if (engine !== "log" && engine !== "memory") {
-    throw new TypeError(`Unknown engine ${JSON.stringify(engine)}: use "log" or "memory"`);
+  if (engine !== "log" && engine !== "memory" && engine !== "btree") {
+    throw new TypeError(
+      `Unknown engine ${JSON.stringify(engine)}: use "log", "btree" or "memory"`,
+    );
   }
   if (engine === "memory" && !memoryPath) {
     throw new TypeError(
       `engine "memory" keeps nothing on disk: omit the path (got ${JSON.stringify(path)})`,
     );
   }
-  if (engine === "log" && memoryPath) {
-    throw new TypeError(`engine "log" needs a directory path`);
+  if (engine !== "memory" && memoryPath) {
+    throw new TypeError(`engine ${JSON.stringify(engine)} needs a directory path`);
   }
   return engine;
 }

@@ -82,6 +82,7 @@ import {
   type ProgressListener,
 } from "./checkpoint_policy.ts";
 import { MemoryIndexStore } from "./index_store.ts";
+import { claimEngine } from "./marker.ts";
 import { collectionFileName } from "./names.ts";
 import { decodeCommit, DocumentStore, encodeCommit } from "./store.ts";
 import {
@@ -91,6 +92,7 @@ import {
   type CommitReceipt,
   type CompactOptions,
   type DocumentEngine,
+  type DocumentReader,
   type EngineKind,
   type EngineStats,
   FIRST_VERSION,
@@ -188,6 +190,7 @@ export class Engine implements DocumentEngine {
     try {
       makeDirDurable(fs, dir);
       lock = fs.lock(dir);
+      claimEngine(fs, dir, "log");
       const engine = new Engine({ fs, dir, lock });
       engine.#retainBytes = options.historyRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
       engine.#collectTombstones = options.collectTombstones ?? true;
@@ -652,6 +655,11 @@ export class Engine implements DocumentEngine {
     return this.#wal?.flush() ?? Promise.resolve();
   }
 
+  /** The memory and log engines keep every document in memory: there is no cache to size. */
+  setCacheCapacity(_bytes: number): void {
+    this.assertOpen();
+  }
+
   /** Changes the WAL sync mode. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void {
     this.assertOpen();
@@ -935,13 +943,16 @@ function unrefTimer(timer: ReturnType<typeof setInterval>): void {
 /** `previous` of a commit nobody observes (never written to). */
 const NO_VALUES: Array<Value | undefined> = [];
 
-/** The value a receipt's promise resolves with. */
-function resolved<T>(result: T, ops: readonly WriteOp[]): T {
+/** The value a receipt's promise resolves with (shared with the B+ tree engine). */
+export function resolved<T>(result: T, ops: readonly WriteOp[]): T {
   return result === FIRST_VERSION ? (ops[0]?.version ?? 0) as T : result;
 }
 
-/** Throws the conflict of the first read whose version is no longer current. */
-function checkReads(store: DocumentStore, reads: ReadSet): void {
+/**
+ * Throws the conflict of the first read whose version is no longer current (shared with the B+
+ * tree engine).
+ */
+export function checkReads(store: Pick<DocumentReader, "version">, reads: ReadSet): void {
   for (const [collection, versions] of reads) {
     for (const [docId, version] of versions) {
       const current = store.version(collection, docId);
@@ -950,7 +961,8 @@ function checkReads(store: DocumentStore, reads: ReadSet): void {
   }
 }
 
-function conflict(
+/** The error of an optimistic-concurrency conflict (shared with the B+ tree engine). */
+export function conflict(
   collection: string,
   docId: string,
   expected: number,

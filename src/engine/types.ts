@@ -50,7 +50,7 @@ export interface CompactOptions {
 import type { SortedKeys } from "./sorted_keys.ts";
 
 /** The engines `Glen.open` can pick. */
-export type EngineKind = "memory" | "log";
+export type EngineKind = "memory" | "log" | "btree";
 
 /**
  * What a caller asks `commit` to write to one document: a put when `value` is defined, a delete
@@ -218,6 +218,22 @@ export interface EngineStats {
   checkpoint: CheckpointStats;
   /** WAL records the last open replayed (what recovery cost beyond loading snapshots). */
   replayedRecords: number;
+  /** The cache of an engine that keeps one (B+ tree); absent otherwise. */
+  cache?: CacheStats;
+}
+
+/** Counters of an engine's cache (`stats().cache`). */
+export interface CacheStats {
+  /** The byte budget. */
+  capacityBytes: number;
+  /** Bytes held now. */
+  usedBytes: number;
+  /** Lookups that found what they looked for. */
+  hits: number;
+  /** Lookups that did not (a read from the file followed). */
+  misses: number;
+  /** Entries dropped to stay within the budget (or refused admission). */
+  evictions: number;
 }
 
 /** The document engine behind `Glen`; see the module contract. */
@@ -267,6 +283,11 @@ export interface DocumentEngine extends DocumentReader {
   checkpoint(): Promise<void>;
   /** `checkpoint()`, then reclaims space (log: deletes the WAL segments it covers). */
   compact(options?: CompactOptions): Promise<void>;
+  /**
+   * Sets the cache's byte budget (evicting at once when it shrinks); a no-op for an engine that
+   * keeps no cache (memory, log: their documents are all in memory).
+   */
+  setCacheCapacity(bytes: number): void;
   /** Changes the sync mode (and, for `"interval"`, the byte threshold) from now on. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void;
   /** Counters. */

@@ -595,7 +595,7 @@ function checkOptions(options: WalWriterOptions): void {
 }
 
 /** Keeps a timer from holding the process open (Node and Bun: `unref()`; Deno: `unrefTimer`). */
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   if (typeof timer === "object" && timer !== null && "unref" in timer) {
     (timer as { unref(): void }).unref();
     return;
