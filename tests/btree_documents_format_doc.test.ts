@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { BTREE_DIR, KEY_TAGS } from "../src/engine/btree_engine.ts";
+import { BTREE_DIR, KEY_TAGS, LSN_RESERVATION_STEP } from "../src/engine/btree_engine.ts";
 import { ENGINE_FILE } from "../src/engine/marker.ts";
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../src/btree/format.ts";
 import { Glen } from "../mod.ts";
@@ -34,6 +34,11 @@ test("the directory table names the marker and the tree's directory", () => {
   assert.ok(cells.includes(`${BTREE_DIR}/`));
 });
 
+test("the reservation step is the documented one", () => {
+  assert.equal(LSN_RESERVATION_STEP, 65_536);
+  assert.ok(doc.includes("`LSN_RESERVATION_STEP`"));
+});
+
 test("the limits are the store's", () => {
   assert.ok(doc.includes(`${MAX_KEY_BYTES.toLocaleString("en")} bytes in both encodings`));
   assert.equal(MAX_VALUE_BYTES, 32 * 1024 * 1024);
@@ -53,6 +58,7 @@ test("a new directory holds the documented marker and the tree's directory, and 
   const keys = [...store.range()].map(([key]) => key);
   await store.close();
   assert.deepEqual(keys, [
+    [KEY_TAGS.ceiling], // lowered to the last LSN by the clean close
     [KEY_TAGS.document, "users", "ada"],
     [KEY_TAGS.log, 1, 0],
     [KEY_TAGS.log, 2, 0],

@@ -108,12 +108,20 @@ const MAX_RECORD_BYTES = 32 * 1024 * 1024;
  * The first element of every tree key, by what the key holds (`docs/format/btree_documents.md`;
  * a test checks the document against these).
  */
-export const KEY_TAGS: Readonly<{ document: "d"; count: "n"; log: "l"; schema: "s" }> = Object
-  .freeze({ document: "d", count: "n", log: "l", schema: "s" } as const);
+export const KEY_TAGS: Readonly<
+  { ceiling: "c"; document: "d"; count: "n"; log: "l"; schema: "s" }
+> = Object.freeze({ ceiling: "c", document: "d", count: "n", log: "l", schema: "s" } as const);
 const DOC = KEY_TAGS.document;
 const COUNT = KEY_TAGS.count;
 const LOG = KEY_TAGS.log;
 const SCHEMA_KEY: Value = [KEY_TAGS.schema];
+const CEILING_KEY: Value = [KEY_TAGS.ceiling];
+
+/**
+ * How far ahead the LSN ceiling is raised at a time: one forced fdatasync per this many commits
+ * (as the log engine's reservation step).
+ */
+export const LSN_RESERVATION_STEP = 65_536;
 
 /** A write staged in the overlay until its tree commit lands. */
 interface Staged {
@@ -133,6 +141,8 @@ interface Batch {
   /** Encoded bytes staged (for the `"interval"` threshold). */
   bytes: number;
   lastLsn: number;
+  /** The batch raises the LSN ceiling: it is fdatasync'ed before it resolves, in every mode. */
+  reserves: boolean;
   readonly done: Promise<void>;
   resolve(): void;
   reject(error: unknown): void;
@@ -163,6 +173,8 @@ export class BTreeEngine implements DocumentEngine {
   #writtenLsn: number;
   #durableLsn: number;
   #snapshotLsn: number;
+  /** Every LSN ever handed out is ≤ this, durably (the `c` entry; see the module notes). */
+  #lsnCeiling: number;
   /**
    * Checkpoints (`snapshotAll()`, `compact()`) done and failed. The tree needs no automatic
    * policy: every commit is already in the tree, so the policy is reported as off.
@@ -224,6 +236,29 @@ export class BTreeEngine implements DocumentEngine {
       floor = (key as Value[])[1] as number;
     }
     this.#logFloor = floor;
+    this.#lsnCeiling = (tree.get(CEILING_KEY) as number | undefined) ?? lastLsn;
+  }
+
+  /**
+   * After a crash that took commits up to the ceiling (acknowledged under `"interval"` or
+   * `"none"`, never synced), writes a gap record at ceiling + 1, durably, so that no LSN is ever
+   * handed out twice: a cursor before the loss crosses the gap, one inside the lost range
+   * expires.
+   */
+  async #closeLostRange(): Promise<void> {
+    if (this.#lsnCeiling <= this.#lastLsn) return;
+    const gapLsn = this.#lsnCeiling + 1;
+    await this.#tree.putManyEncoded([
+      [[LOG, gapLsn, 0], encode([this.#lastLsn])],
+      [CEILING_KEY, encode(gapLsn)],
+    ]);
+    this.#tree.sync();
+    this.#lsnCeiling = gapLsn;
+    this.#lastLsn =
+      this.#writtenLsn =
+      this.#durableLsn =
+      this.#snapshotLsn =
+        gapLsn;
   }
 
   /**
@@ -248,7 +283,9 @@ export class BTreeEngine implements DocumentEngine {
         cacheCapacityBytes: options.cacheCapacityBytes ?? DEFAULT_CACHE_CAPACITY_BYTES,
       });
       const logCommits = options.changeLogCommits ?? DEFAULT_CHANGE_LOG_COMMITS;
-      return new BTreeEngine(tree, lock, dir, options.wal, logCommits);
+      const engine = new BTreeEngine(tree, lock, dir, options.wal, logCommits);
+      await engine.#closeLostRange();
+      return engine;
     } catch (error) {
       await tree?.close().catch(() => undefined);
       lock?.release();
@@ -469,6 +506,7 @@ export class BTreeEngine implements DocumentEngine {
         counted: new Set(),
         bytes: 0,
         lastLsn: lsn,
+        reserves: false,
         done,
         resolve,
         reject,
@@ -477,6 +515,11 @@ export class BTreeEngine implements DocumentEngine {
       queueMicrotask(() => this.#flushBatch());
     }
     for (const entry of entries) batch.entries.push(entry);
+    if (lsn > this.#lsnCeiling) {
+      this.#lsnCeiling = lsn + LSN_RESERVATION_STEP - 1;
+      batch.entries.push([CEILING_KEY, encode(this.#lsnCeiling)]);
+      batch.reserves = true;
+    }
     batch.bytes += bytes;
     batch.lastLsn = lsn;
     this.#lastLsn = lsn;
@@ -501,7 +544,7 @@ export class BTreeEngine implements DocumentEngine {
         if (pending.get(docId) === staged) pending.delete(docId);
       }
       this.#unsyncedBytes += batch.bytes;
-      if (this.#syncMode === "always") this.#sync();
+      if (this.#syncMode === "always" || batch.reserves) this.#sync();
       else if (this.#syncMode === "interval") {
         if (this.#unsyncedBytes >= this.#flushEveryBytes) this.#sync();
         else this.#armTimer();
@@ -636,15 +679,28 @@ export class BTreeEngine implements DocumentEngine {
     const iterator = this.#tree.range({ prefix: [LOG], min: [LOG, afterLsn + 1] });
     let expected = afterLsn + 1;
     let held: [Value, Value] | undefined;
+    let lostAt: { afterLsn: number; resumeLsn: number } | undefined;
     return {
-      // LSNs are assigned by tree commits, which are atomic: the log has no holes inside it, and
-      // commits lost by a crash are lost with their LSNs (see the module notes).
-      lostAt: undefined,
+      // LSNs are assigned by tree commits, which are atomic: the log has no holes inside it but
+      // a gap record, written at open after a crash lost commits (see #closeLostRange).
+      get lostAt() {
+        return lostAt;
+      },
       next(): { lsn: number; ops: WriteOp[] } | undefined {
         const first = held ?? iterator.next().value as [Value, Value] | undefined;
         held = undefined;
         if (first === undefined) return undefined;
         const lsn = (first[0] as Value[])[1] as number;
+        const gapAfter = gapRecordAfter(first[1]);
+        if (gapAfter !== undefined) {
+          // A cursor before the loss crosses the gap; one inside the lost range expires.
+          if (gapAfter !== expected - 1 && lsn !== expected) {
+            lostAt = { afterLsn: gapAfter, resumeLsn: lsn };
+            return undefined;
+          }
+          expected = lsn + 1;
+          return { lsn, ops: [] };
+        }
         if (lsn !== expected) return undefined;
         expected++;
         const ops: WriteOp[] = [];
@@ -817,6 +873,10 @@ export class BTreeEngine implements DocumentEngine {
     let error: unknown;
     try {
       await this.#settle();
+      if (this.#failure === undefined && this.#lsnCeiling > this.#lastLsn) {
+        // Everything is about to be synced: no LSN above the last can have been handed out.
+        await this.#tree.putManyEncoded([[CEILING_KEY, encode(this.#lastLsn)]]);
+      }
       if (this.#failure === undefined) this.#sync();
     } catch (caught) {
       error = caught;
@@ -926,4 +986,11 @@ export function compareIds(a: string, b: string): number {
     return x - y;
   }
   return a.length - b.length;
+}
+
+/** The `afterLsn` of a gap record (`["l", lsn, 0]` → `[afterLsn]`), else `undefined`. */
+function gapRecordAfter(value: Value): number | undefined {
+  return Array.isArray(value) && value.length === 1 && typeof value[0] === "number"
+    ? value[0]
+    : undefined;
 }
