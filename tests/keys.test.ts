@@ -157,9 +157,9 @@ describe("encodeKey() cost", () => {
     }
     const original = TextEncoder.prototype.encode;
     let calls = 0;
-    TextEncoder.prototype.encode = function (this: TextEncoder, input?: string): Uint8Array {
+    TextEncoder.prototype.encode = function (this: unknown, input?: string): Uint8Array {
       calls++;
-      return original.call(this, input);
+      return original.call(this as never, input);
     } as typeof original;
     let key: Uint8Array;
     try {
