@@ -49,12 +49,15 @@ export {
   type CreateIndexOptions,
   type Filter,
   type FilterInput,
+  type FindByOptions,
   type IndexDefinition,
   type Operator,
   or,
   Query,
   type QueryPage,
   type QueryPlan,
+  type RangeByOptions,
+  type RangePage,
 } from "./src/index/mod.ts";
 export type { FileHandle, FileLock, FileSystem, OpenOptions } from "./src/io/filesystem.ts";
 export { MAX_COLLECTION_NAME_BYTES, MAX_DOC_ID_BYTES } from "./src/engine/names.ts";

@@ -14,15 +14,21 @@
 import { Engine, WAL_DIR } from "./engine/engine.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
 import type { WriteOp } from "./engine/store.ts";
-import { lookupEnv, parseIntegerSetting } from "./env.ts";
+import { assertEnvReadable, lookupEnv, parseIntegerSetting, permissionCheckedEnv } from "./env.ts";
 import { GlenError, TransactionConflictError } from "./errors.ts";
 import { type FileSystem, joinPath } from "./io/filesystem.ts";
 import { type CommitResult, Txn } from "./txn/txn.ts";
-import { encodeCompositeKey, encodeKey, type KeyPart } from "./codec/keys.ts";
 import type { IndexDefinition } from "./index/document_index.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
+import {
+  findBy,
+  type FindByOptions,
+  rangeBy,
+  type RangeByOptions,
+  rangeByPage,
+  type RangePage,
+} from "./index/lookup.ts";
 import { Query, queryCandidates } from "./index/query.ts";
-import { prefixEnd } from "./index/sorted_keys.ts";
 import { cloneFrozen, lastCloneHadBytes } from "./value/freeze.ts";
 import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
 import type { Value } from "./value/value.ts";
@@ -215,7 +221,14 @@ export class Glen {
    * `GLEN_CACHE_CAP_BYTES`, `GLEN_NODE_ID`, `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`
    * and `GLEN_MAX_OBJECT_FIELDS`. Explicit `options` win over the environment.
    *
+   * Under Deno the variables need the `env` permission (`--allow-env`, or
+   * `--allow-env=GLEN_WAL_SYNC,...`): without it `openFromEnv` throws rather than silently
+   * opening with defaults (an ignored `GLEN_WAL_SYNC=always` would weaken durability). Use
+   * {@linkcode Glen.open} to ignore the environment.
+   *
    * @throws {RangeError} when a variable holds an invalid value (the message names it)
+   * @throws {GlenError} with code `"PERMISSION_DENIED"` under Deno when a variable may not be
+   *   read (the message names the variables and the flag)
    * @example
    * ```ts
    * import { Glen } from "@glen/db";
@@ -227,8 +240,9 @@ export class Glen {
    * ```
    */
   static openFromEnv(path?: string, options: GlenOptions = {}): Promise<Glen> {
+    const env = permissionCheckedEnv(); // a variable Deno denies is an error, not a default
     const fromEnv: GlenOptions = {};
-    const sync = lookupEnv("GLEN_WAL_SYNC");
+    const sync = lookupEnv("GLEN_WAL_SYNC", env.source);
     if (sync !== undefined && sync !== "") {
       if (sync !== "always" && sync !== "interval" && sync !== "none") {
         throw new RangeError(
@@ -237,15 +251,16 @@ export class Glen {
       }
       fromEnv.walSync = sync;
     }
-    const flushBytes = lookupEnv("GLEN_WAL_FLUSH_BYTES");
+    const flushBytes = lookupEnv("GLEN_WAL_FLUSH_BYTES", env.source);
     if (flushBytes) {
       fromEnv.walFlushEveryBytes = parseIntegerSetting("GLEN_WAL_FLUSH_BYTES", flushBytes);
     }
-    const cache = lookupEnv("GLEN_CACHE_CAP_BYTES");
+    const cache = lookupEnv("GLEN_CACHE_CAP_BYTES", env.source);
     if (cache) fromEnv.cacheCapacityBytes = parseIntegerSetting("GLEN_CACHE_CAP_BYTES", cache);
-    const nodeId = lookupEnv("GLEN_NODE_ID");
+    const nodeId = lookupEnv("GLEN_NODE_ID", env.source);
     if (nodeId) fromEnv.nodeId = nodeId;
-    const limits = { ...limitsFromEnv(), ...definedOnly(options.limits ?? {}) };
+    const limits = { ...limitsFromEnv(env.source), ...definedOnly(options.limits ?? {}) };
+    assertEnvReadable(env.denied);
     return Glen.open(path, { ...fromEnv, ...definedOnly(options), limits });
   }
 
@@ -721,12 +736,10 @@ export class Glen {
     collection: string,
     name: string,
     key: Value,
-    options: { limit?: number } = {},
+    options?: FindByOptions,
   ): Array<[string, Value]> {
     this.#engine.assertOpen();
-    const index = this.#indexes.get(collection, name);
-    const prefix = this.#indexKey(index.arity, key);
-    return index.rows(prefix, prefixEnd(prefix), false, checkLimit(options.limit));
+    return findBy(this.#indexes, collection, name, key, options);
   }
 
   /**
@@ -749,33 +762,38 @@ export class Glen {
    * await db.close();
    * ```
    */
-  rangeBy(
-    collection: string,
-    name: string,
-    options: {
-      min?: Value;
-      max?: Value;
-      minInclusive?: boolean;
-      maxInclusive?: boolean;
-      limit?: number;
-      order?: "asc" | "desc";
-    } = {},
-  ): Array<[string, Value]> {
+  rangeBy(collection: string, name: string, options?: RangeByOptions): Array<[string, Value]> {
     this.#engine.assertOpen();
-    const index = this.#indexes.get(collection, name);
-    const { min, max, minInclusive = true, maxInclusive = true, order = "asc" } = options;
-    if (order !== "asc" && order !== "desc") throw new TypeError(`order must be "asc" or "desc"`);
-    let from: Uint8Array | undefined;
-    let to: Uint8Array | undefined;
-    if (min !== undefined) {
-      const key = this.#indexKey(index.arity, min);
-      from = minInclusive ? key : prefixEnd(key);
-    }
-    if (max !== undefined) {
-      const key = this.#indexKey(index.arity, max);
-      to = maxInclusive ? prefixEnd(key) : key;
-    }
-    return index.rows(from, to, order === "desc", checkLimit(options.limit));
+    return rangeBy(this.#indexes, collection, name, options);
+  }
+
+  /**
+   * {@linkcode Glen.rangeBy} one page at a time: at most `limit` documents and, when more follow,
+   * a `cursor` to pass as `after` for the next page (same index and `order`). The next page holds
+   * the entries after the cursor in the current data, so a document that did not move is never
+   * repeated or skipped while others are written between pages.
+   *
+   * @throws {GlenError} `"INDEX_NOT_FOUND"` when there is no such index
+   * @throws {TypeError} for a bound that is not a value, or a cursor of another index or order
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.createIndex("users", "byAge", "age");
+   * await db.putMany("users", [["a", { age: 10 }], ["b", { age: 20 }], ["c", { age: 30 }]]);
+   * const first = db.rangeByPage("users", "byAge", { min: 15, limit: 1 });
+   * assert.deepEqual(first.items.map(([id]) => id), ["b"]);
+   * const next = db.rangeByPage("users", "byAge", { min: 15, limit: 1, after: first.cursor });
+   * assert.deepEqual(next.items.map(([id]) => id), ["c"]);
+   * assert.equal(next.cursor, undefined);
+   * await db.close();
+   * ```
+   */
+  rangeByPage(collection: string, name: string, options?: RangeByOptions): RangePage {
+    this.#engine.assertOpen();
+    return rangeByPage(this.#indexes, collection, name, options);
   }
 
   /**
@@ -803,15 +821,6 @@ export class Glen {
   }
 
   /** The key (or key prefix) of `key` for an index of `arity` fields. */
-  #indexKey(arity: number, key: Value): Uint8Array {
-    if (arity === 1) return encodeKey(key);
-    const parts: KeyPart[] = Array.isArray(key) ? key : [key];
-    if (parts.length > arity) {
-      throw new RangeError(`The index has ${arity} fields; got a key of ${parts.length}`);
-    }
-    return encodeCompositeKey(parts);
-  }
-
   /**
    * Writes a snapshot of every collection (no-op in memory). Writes continue meanwhile.
    *
@@ -1138,13 +1147,4 @@ function definedOnly<T extends object>(object: T): Partial<T> {
 async function nodeFileSystem(): Promise<FileSystem> {
   const { NodeFileSystem } = await import("./io/node_fs.ts");
   return new NodeFileSystem();
-}
-
-/** The `limit` option of `findBy`/`rangeBy` (no limit: `Infinity`). */
-function checkLimit(limit: number | undefined): number {
-  if (limit === undefined) return Infinity;
-  if (!Number.isSafeInteger(limit) || limit < 0) {
-    throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
-  }
-  return limit;
 }

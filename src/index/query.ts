@@ -18,15 +18,15 @@
  * @module
  */
 
-import { decode } from "../codec/decode.ts";
-import { encode } from "../codec/encode.ts";
 import { encodeKey, encodeStringPrefix } from "../codec/keys.ts";
 import type { DocumentStore } from "../engine/store.ts";
 import { compare, typeRank } from "../value/compare.ts";
 import { copyBytesDeep, defineField } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { DocumentIndex } from "./document_index.ts";
 import type { IndexManager } from "./manager.ts";
+import { checkOperand } from "./operand.ts";
 import { parsePath, readPath } from "./path.ts";
 import { bytesToKeyString, type IndexEntry, prefixEnd } from "./sorted_keys.ts";
 
@@ -135,6 +135,7 @@ function toFilter(input: FilterInput): Filter {
 function condition(path: string, op: Operator, value: Value): Condition {
   parsePath(path);
   if (!OPERATORS.has(op)) throw new TypeError(`Unknown query operator ${JSON.stringify(op)}`);
+  checkOperand(value, `where(${JSON.stringify(path)}, ${JSON.stringify(op)}) operand`);
   if (op === "in" && !Array.isArray(value)) throw new TypeError(`"in" needs an array of values`);
   if (op === "exists" && typeof value !== "boolean") {
     throw new TypeError(`"exists" needs true or false`);
@@ -417,25 +418,17 @@ export class Query {
   #encodeCursor(docId: string, value: Value): string {
     const parts: Value[] = this.#sortKey(value).map((v) => v === undefined ? [] : [v]);
     parts.push(docId);
-    let binary = "";
-    for (const byte of encode(parts)) binary += String.fromCharCode(byte);
-    return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+    return encodeCursor(parts);
   }
 
   #decodeCursor(cursor: string): Value[] {
-    try {
-      const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-      const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
-      const parts = decode(bytes);
-      if (
-        Array.isArray(parts) && parts.length === this.#state.order.length + 1 &&
-        typeof parts.at(-1) === "string" &&
-        parts.slice(0, -1).every((part) => Array.isArray(part) && part.length <= 1)
-      ) {
-        return parts;
-      }
-    } catch {
-      // fall through to the TypeError
+    const parts = decodeCursor(cursor);
+    if (
+      Array.isArray(parts) && parts.length === this.#state.order.length + 1 &&
+      typeof parts.at(-1) === "string" &&
+      parts.slice(0, -1).every((part) => Array.isArray(part) && part.length <= 1)
+    ) {
+      return parts;
     }
     throw new TypeError("Invalid query cursor (it must come from page() of the same ordering)");
   }

@@ -9,8 +9,8 @@
  */
 
 import { equals } from "../value/equal.ts";
+import { parsePath, readPath } from "../index/path.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
-import { MAX_DEPTH_CEILING } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 
 /**
@@ -214,56 +214,18 @@ export interface LiveQueryOptions extends StreamOptions {
 
 export const DEFAULT_MAX_QUEUED_EVENTS = 1024;
 
-/** Longest accepted path, in segments. */
-const MAX_PATH_SEGMENTS = MAX_DEPTH_CEILING;
-
 /**
- * The segments of a field path; a string is split at dots.
+ * The segments of a field path (`src/index/path.ts` holds the one path rule), frozen.
  *
  * @throws {TypeError} for an empty path or an empty segment
  */
 export function parseFieldPath(path: FieldPath): readonly string[] {
-  const segments = typeof path === "string" ? path.split(".") : path;
-  if (!Array.isArray(segments) || segments.length === 0) {
-    throw new TypeError(`A field path must be a non-empty string or array of strings`);
-  }
-  if (segments.length > MAX_PATH_SEGMENTS) {
-    throw new RangeError(`A field path may have at most ${MAX_PATH_SEGMENTS} segments`);
-  }
-  for (const segment of segments) {
-    if (typeof segment !== "string" || segment === "") {
-      throw new TypeError(`Invalid field path ${JSON.stringify(path)}: empty segment`);
-    }
-  }
-  return Object.freeze([...segments]);
+  return Object.freeze(parsePath(path));
 }
 
-const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
-
-/**
- * The value at `segments` inside `value` (object keys; array indexes in decimal), or `undefined`
- * when any step is missing.
- */
-export function valueAt(value: Value | undefined, segments: readonly string[]): Value | undefined {
-  let current: Value | undefined = value;
-  for (const segment of segments) {
-    if (typeof current !== "object" || current === null) return undefined;
-    if (Array.isArray(current)) {
-      if (!ARRAY_INDEX.test(segment)) return undefined;
-      current = current[Number(segment)];
-    } else if (current instanceof Uint8Array || !isPlainObject(current)) {
-      return undefined;
-    } else {
-      current = Object.hasOwn(current, segment) ? current[segment] : undefined;
-    }
-  }
-  return current;
-}
-
-function isPlainObject(value: object): value is { [key: string]: Value } {
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
+/** The value at `segments` inside `value`, by the one path rule (`src/index/path.ts`). */
+export const valueAt: (value: Value | undefined, segments: readonly string[]) => Value | undefined =
+  readPath;
 
 /** Whether two possibly absent values are equal (absent equals only absent). */
 export function sameValue(a: Value | undefined, b: Value | undefined): boolean {
