@@ -18,7 +18,7 @@
  * @module
  */
 
-import { encodeKey, encodeStringPrefix } from "../codec/keys.ts";
+import { encodeCompositeKey, encodeKey, encodeStringPrefix } from "../codec/keys.ts";
 import type { DocumentStore } from "../engine/store.ts";
 import { compare, typeRank } from "../value/compare.ts";
 import { copyBytesDeep, defineField } from "../value/freeze.ts";
@@ -57,8 +57,13 @@ export interface QueryPlan {
   strategy: "index" | "scan";
   /** The index used. */
   index?: string;
-  /** The condition the index range comes from. */
+  /** The first condition the index range comes from. */
   condition?: Condition;
+  /**
+   * Every condition the index range comes from, in index field order: equality on leading
+   * fields, then possibly a range (`in`, `startsWith`, a comparison) on the next one.
+   */
+  conditions?: Condition[];
   /** Whether the index order is the result order (no sort; stops early at the limit). */
   orderedByIndex: boolean;
 }
@@ -339,7 +344,8 @@ export class Query {
     };
     if (plan !== undefined) {
       result.index = plan.index.definition.name;
-      result.condition = plan.condition;
+      result.condition = plan.conditions[0];
+      result.conditions = plan.conditions;
     }
     return result;
   }
@@ -461,12 +467,8 @@ export class Query {
     let best: Plan | undefined;
     for (const index of this.#source.indexes.indexesOf(this.#collection)) {
       if (index.definition.multi) continue;
-      const field = index.definition.fields[0]!;
-      for (const candidate of conditions) {
-        if (candidate.path !== field) continue;
-        const plan = planFor(index, candidate, this.#state.order);
-        if (plan !== undefined && (best === undefined || plan.score > best.score)) best = plan;
-      }
+      const plan = planFor(index, conditions, this.#state.order);
+      if (plan !== undefined && (best === undefined || plan.score > best.score)) best = plan;
     }
     return best;
   }
@@ -474,7 +476,8 @@ export class Query {
 
 interface Plan {
   index: DocumentIndex;
-  condition: Condition;
+  /** The conditions the key ranges come from, in index field order. */
+  conditions: Condition[];
   /** How many key ranges `scan()` walks. */
   ranges: number;
   score: number;
@@ -486,59 +489,77 @@ interface Plan {
 /** A result row: document id, value, and whether the value may hold bytes. */
 type Row = [string, Value, boolean];
 
+/**
+ * The plan of `index` for `conditions`: equality (`==`) on a prefix of the index's fields, then
+ * optionally `in`, `startsWith` or a comparison on the next field. The entries it reads are in
+ * result order (`ordered`: no sort, the scan stops at the limit) when the remaining `orderBy`
+ * fields (after those fixed by equality) are exactly the index's fields after the prefix, in one
+ * direction: ties are then ordered by document id, as the entries are. Without `orderBy`, a
+ * range of one full key (every field equal) is in document-id order, which is the result order.
+ */
 function planFor(
   index: DocumentIndex,
-  condition: Condition,
+  conditions: readonly Condition[],
   order: QueryState["order"],
 ): Plan | undefined {
-  const { op, value } = condition;
-  const single = index.arity === 1;
-  const orderPath = order.length === 1 ? order[0]!.path.join(".") : undefined;
-  const canOrder = single && (order.length === 0 ? false : orderPath === condition.path);
-  const descending = order[0]?.descending ?? false;
-  let ranges: Array<[Uint8Array, Uint8Array]>;
-  let score: number;
-  switch (op) {
-    case "==": {
-      const key = encodeKey(value); // the whole key, or the leading component of a composite
-      ranges = [[key, prefixEnd(key)]];
-      score = index.definition.unique && single ? 100 : 50;
-      break;
-    }
-    case "in": {
-      const keys = (value as Value[]).map((v) => encodeKey(v));
-      ranges = keys.map((key) => [key, prefixEnd(key)]);
-      score = 40;
-      break;
-    }
-    case "startsWith": {
-      const prefix = encodeStringPrefix(value as string);
-      ranges = [[prefix, prefixEnd(prefix)]];
-      score = 30;
-      break;
-    }
-    case "<":
-    case "<=":
-    case ">":
-    case ">=": {
-      const key = encodeKey(value);
-      const [low, high] = typeClassBounds(value);
-      if (op === ">") ranges = [[prefixEnd(key), high]];
-      else if (op === ">=") ranges = [[key, high]];
-      else if (op === "<") ranges = [[low, key]];
-      else ranges = [[low, prefixEnd(key)]];
-      score = 20;
-      break;
-    }
-    default:
-      return undefined;
+  const fields = index.definition.fields;
+  const used: Condition[] = [];
+  const prefixParts: Value[] = [];
+  for (const field of fields) {
+    const equal = conditions.find((c) => c.op === "==" && c.path === field);
+    if (equal === undefined) break;
+    used.push(equal);
+    prefixParts.push(equal.value);
   }
-  const ordered = canOrder && ranges.length === 1;
+  const k = prefixParts.length;
+  const single = index.arity === 1;
+  // A single-field key is encodeKey(value); a composite's prefix is its components' keys.
+  const prefix = k === 0
+    ? new Uint8Array(0)
+    : single
+    ? encodeKey(prefixParts[0]!)
+    : encodeCompositeKey(prefixParts);
+  let ranges: Array<[Uint8Array, Uint8Array]> | undefined;
+  let score = 10 * k;
+  if (k === 0 || k < fields.length) {
+    const next = fields[k];
+    const rest = next === undefined
+      ? undefined
+      : conditions.find((c) => c.path === next && c.op !== "==" && RANGE_OPS.has(c.op));
+    if (rest !== undefined) {
+      ranges = rangesFor(rest).map(([from, to]) => [concat(prefix, from), concat(prefix, to)]);
+      score += rest.op === "in" ? 6 : rest.op === "startsWith" ? 5 : 4;
+      used.push(rest);
+    }
+  }
+  if (ranges === undefined) {
+    if (k === 0) return undefined; // nothing bounds the scan: absent fields would be missed
+    ranges = [[prefix, prefixEnd(prefix)]];
+  }
+  if (k === fields.length && index.definition.unique) score += 100;
+  // The orderBy fields that vary within the ranges (those fixed by equality do not).
+  const fixed = new Set(fields.slice(0, k));
+  const varying = order.filter((o) => !fixed.has(o.path.join(".")));
+  // Every field fixed: the entries are one key's, in id order, the direction of the last orderBy.
+  const descending = varying.length === 0
+    ? (order.at(-1)?.descending ?? false)
+    : varying[0]!.descending;
+  let ordered = false;
+  if (ranges.length === 1) {
+    if (varying.length === 0) {
+      ordered = k === fields.length;
+    } else {
+      const after = fields.slice(k);
+      ordered = varying.length === after.length &&
+        varying.every((o, i) => o.path.join(".") === after[i] && o.descending === descending) &&
+        order.at(-1) === varying.at(-1); // ties follow the last orderBy, one of these fields
+    }
+  }
   return {
     index,
-    condition,
+    conditions: used,
     ranges: ranges.length,
-    score: score + (ordered ? 5 : 0),
+    score: score + (ordered ? 3 : 0),
     ordered,
     scan(visit) {
       let going = true;
@@ -554,6 +575,47 @@ function planFor(
       }
     },
   };
+}
+
+const RANGE_OPS: ReadonlySet<Operator> = new Set<Operator>([
+  "in",
+  "startsWith",
+  "<",
+  "<=",
+  ">",
+  ">=",
+]);
+
+/** The key ranges, within one key component, of the values `condition` may match. */
+function rangesFor(condition: Condition): Array<[Uint8Array, Uint8Array]> {
+  const { op, value } = condition;
+  switch (op) {
+    case "in":
+      return (value as Value[]).map((v) => {
+        const key = encodeKey(v);
+        return [key, prefixEnd(key)];
+      });
+    case "startsWith": {
+      const prefix = encodeStringPrefix(value as string);
+      return [[prefix, prefixEnd(prefix)]];
+    }
+    default: {
+      const key = encodeKey(value);
+      const [low, high] = typeClassBounds(value);
+      if (op === ">") return [[prefixEnd(key), high]];
+      if (op === ">=") return [[key, high]];
+      if (op === "<") return [[low, key]];
+      return [[low, prefixEnd(key)]];
+    }
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** The key range of every value of `value`'s type class (numbers, strings, booleans, ...). */
