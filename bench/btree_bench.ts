@@ -5,7 +5,18 @@
  * ```sh
  * node bench/btree_bench.ts                 # 200k keys; or bun / deno run -A
  * node bench/btree_bench.ts --keys 1000000 --rounds 3
+ * node bench/btree_bench.ts --only durable --rounds 5   # only the durable-update workload
  * ```
+ *
+ * Durable updates (`--only durable`, also part of the full run): a store of `--keys` keys, then
+ * `--commits` commits (default 40) of 1,000 random updates each, every commit acknowledged only
+ * once durable: glen `fileSync: "auto"` (nodes, fdatasync, header, fdatasync), lmdb with its
+ * default options, each transaction awaited and then `db.flushed` awaited (lmdb's default
+ * `overlappingSync` resolves a transaction's promise when it is committed and visible, before its
+ * flush; `flushed` is when it is durable). Also reported: lmdb's plain awaited transaction (not
+ * durable when it resolves), and bytes written per commit, from the file growth (glen) and from
+ * `/proc/self/io` `write_bytes` (both, where the platform has it). The systems alternate which goes
+ * first from round to round.
  *
  * Workloads (no fsync anywhere: glen `fileSync: "manual"`, lmdb `noSync`, classic-level's
  * default `sync: false`): `putMany` of 1,000 entries per commit into an empty store; random
@@ -23,6 +34,7 @@ import process from "node:process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { open as openLmdb } from "lmdb";
 import { ClassicLevel } from "classic-level";
 import { BTreeStore } from "../src/btree/mod.ts";
@@ -35,6 +47,8 @@ const arg = (name: string, fallback: number) => {
 };
 const KEYS = arg("--keys", 200_000);
 const ROUNDS = arg("--rounds", 3);
+const COMMITS = arg("--commits", 40);
+const ONLY = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
 const BATCH = 1000;
 const GETS = 200_000;
 
@@ -54,7 +68,124 @@ function dirBytes(dir: string): number {
   return total;
 }
 
+/** Bytes this process caused to be written to storage (`/proc/self/io`), or NaN elsewhere. */
+function writeBytes(): number {
+  try {
+    const line = readFileSync("/proc/self/io", "utf8").split("\n").find((l) =>
+      l.startsWith("write_bytes:")
+    );
+    return line === undefined ? NaN : Number(line.split(":")[1]);
+  } catch {
+    return NaN;
+  }
+}
+
 const root = mkdtempSync(join(tmpdir(), "glen-btree-bench-"));
+
+/** The durable-update workload: ops/s and bytes written per commit, per system and round. */
+async function durableUpdates(): Promise<void> {
+  const glenDir = join(root, "durable-glen");
+  const lmdbDir = join(root, "durable-lmdb");
+  const loadOrder = Array.from({ length: KEYS }, (_, i) => i);
+  let glen = await BTreeStore.open(glenDir, { fileSync: "manual", autoCompact: false });
+  for (let b = 0; b < KEYS; b += BATCH) {
+    await glen.putMany(loadOrder.slice(b, b + BATCH).map((i) => [key(i), value(i)]));
+  }
+  glen.sync();
+  await glen.close();
+  glen = await BTreeStore.open(glenDir, {
+    autoCompact: false,
+    cacheCapacityBytes: 512 * 1024 * 1024,
+  });
+  const lmdb = openLmdb({ path: lmdbDir });
+  for (let b = 0; b < KEYS; b += BATCH) {
+    await lmdb.transaction(() => {
+      for (const i of loadOrder.slice(b, b + BATCH)) lmdb.put(key(i), value(i));
+    });
+  }
+  await lmdb.flushed;
+  for (let i = 0; i < KEYS; i++) {
+    glen.get(key(i));
+    lmdb.get(key(i));
+  }
+  const batches = (round: number) =>
+    Array.from(
+      { length: COMMITS },
+      () =>
+        Array.from({ length: BATCH }, () => Math.floor(Math.random() * KEYS)).map((
+          i,
+        ) => [key(i), value(i, round + 1)] as [string, ReturnType<typeof value>]),
+    );
+  const rate = { glen: [] as number[], lmdb: [] as number[], lmdbCommitted: [] as number[] };
+  const perCommit = { glen: [] as number[], glenIo: [] as number[], lmdbIo: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const runGlen = async () => {
+      const work = batches(round);
+      const file0 = glen.stats().fileBytes;
+      const io0 = writeBytes();
+      const t = now();
+      for (const batch of work) await glen.putMany(batch);
+      rate.glen.push((COMMITS * BATCH) / (now() - t));
+      perCommit.glen.push((glen.stats().fileBytes - file0) / COMMITS);
+      perCommit.glenIo.push((writeBytes() - io0) / COMMITS);
+    };
+    const runLmdb = async () => {
+      const work = batches(round);
+      const io0 = writeBytes();
+      const t = now();
+      for (const batch of work) {
+        await lmdb.transaction(() => {
+          for (const [k, v] of batch) lmdb.put(k, v);
+        });
+        await lmdb.flushed;
+      }
+      rate.lmdb.push((COMMITS * BATCH) / (now() - t));
+      perCommit.lmdbIo.push((writeBytes() - io0) / COMMITS);
+    };
+    const runLmdbCommitted = async () => {
+      const work = batches(round);
+      const t = now();
+      for (const batch of work) {
+        await lmdb.transaction(() => {
+          for (const [k, v] of batch) lmdb.put(k, v);
+        });
+      }
+      await lmdb.flushed;
+      rate.lmdbCommitted.push((COMMITS * BATCH) / (now() - t));
+    };
+    if (round % 2 === 0) {
+      await runGlen();
+      await runLmdb();
+    } else {
+      await runLmdb();
+      await runGlen();
+    }
+    await runLmdbCommitted();
+  }
+  await glen.close();
+  await lmdb.close();
+  rmSync(glenDir, { recursive: true, force: true });
+  rmSync(lmdbDir, { recursive: true, force: true });
+  const ratios = rate.glen.map((g, r) => g / rate.lmdb[r]!);
+  const vsCommitted = rate.glen.map((g, r) => g / rate.lmdbCommitted[r]!);
+  const kb = (xs: number[]) => `${(median(xs) / 1024).toFixed(0)} KiB`;
+  console.log(
+    `# durable updates: ${KEYS} keys, ${COMMITS} commits of ${BATCH} random updates, ${ROUNDS} rounds`,
+  );
+  console.log(
+    `glen fileSync auto ${Math.round(median(rate.glen) * 1000)} updates/s; lmdb transaction + ` +
+      `flushed ${Math.round(median(rate.lmdb) * 1000)}/s; glen/lmdb per round median ` +
+      `${spread(ratios)} [${ratios.map((r) => r.toFixed(2)).join(", ")}]`,
+  );
+  console.log(
+    `lmdb awaited transaction only (committed, not yet flushed) ` +
+      `${Math.round(median(rate.lmdbCommitted) * 1000)}/s; glen/that ${spread(vsCommitted)}`,
+  );
+  console.log(
+    `bytes per commit: glen file growth ${kb(perCommit.glen)}, glen write_bytes ` +
+      `${kb(perCommit.glenIo)}, lmdb write_bytes ${kb(perCommit.lmdbIo)}`,
+  );
+}
 interface Result {
   glen: number;
   lmdb: number;
@@ -81,6 +212,11 @@ const spread = (xs: number[]) =>
   `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
 
 try {
+  await durableUpdates();
+  if (ONLY === "durable") {
+    rmSync(root, { recursive: true, force: true });
+    process.exit(0);
+  }
   const order = Array.from({ length: KEYS }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));

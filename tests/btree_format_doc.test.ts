@@ -11,10 +11,14 @@ import {
   BRANCH_MIN_BYTES,
   BRANCH_TARGET_BYTES,
   BTREE_FORMAT_VERSION,
+  BTREE_OLDEST_FORMAT_VERSION,
   encodeHeader,
   encodePreamble,
   HEADER_BYTES,
+  HEADER_FLAG_COPIED,
+  HEADER_FLAG_SEALED,
   HEADER_MAGIC,
+  HEADER_SPAN_BYTES,
   INLINE_VALUE_MAX_BYTES,
   LEAF_MIN_BYTES,
   LEAF_TARGET_BYTES,
@@ -53,13 +57,17 @@ test("the btree format document matches the constants", () => {
   );
   assert.ok(doc.includes(`${MAX_VALUE_BYTES / 1024 / 1024} MiB`));
   assert.match(doc, /\| 96 +\| 4 +\| checksum|\| 60 +\| 4 +\| checksum/);
+  assert.ok(doc.includes(`must be ${BTREE_OLDEST_FORMAT_VERSION} or ${BTREE_FORMAT_VERSION}`));
+  assert.ok(doc.includes(`two copies (${HEADER_SPAN_BYTES} bytes)`));
+  assert.match(doc, new RegExp(`bit 0 \\(${HEADER_FLAG_SEALED}\\): sealed`));
+  assert.match(doc, new RegExp(`bit 1 \\(${HEADER_FLAG_COPIED}\\): copied`));
 });
 
 test("encoded preamble and header put their fields at the documented offsets", () => {
   const salt = new Uint8Array(16).fill(7);
   const preamble = encodePreamble({ generation: 5, salt });
   const view = new DataView(preamble.buffer);
-  assert.equal(view.getUint32(8, true), 1);
+  assert.equal(view.getUint32(8, true), BTREE_FORMAT_VERSION);
   assert.equal(view.getUint32(12, true), 4096);
   assert.equal(view.getUint32(16, true), 5);
   assert.deepEqual(preamble.slice(24, 40), salt);
@@ -74,6 +82,8 @@ test("encoded preamble and header put their fields at the documented offsets", (
     syncedBytes: 64,
     rangeCrc: 0xabcdef,
     previousOffset: 4096,
+    sealed: true,
+    copied: true,
   }, salt);
   const h = new DataView(header.buffer);
   assert.equal(h.getUint32(12, true), 96);
@@ -82,6 +92,7 @@ test("encoded preamble and header put their fields at the documented offsets", (
   assert.equal(h.getUint32(32, true), 64);
   assert.equal(h.getUint32(40, true), 100);
   assert.equal(header[44], 2);
+  assert.equal(header[45], HEADER_FLAG_SEALED | HEADER_FLAG_COPIED);
   assert.equal(h.getUint32(48, true), 11);
   assert.equal(h.getUint32(56, true), 12);
   assert.equal(h.getUint32(64, true), 64);

@@ -14,12 +14,11 @@
 
 import { decode } from "../codec/decode.ts";
 import { encodeKey } from "../codec/keys.ts";
-import { readExactly } from "../io/filesystem.ts";
 import { bytesEqual } from "../value/equal.ts";
 import { compareBytes } from "../value/compare.ts";
 import type { Limits } from "../value/limits.ts";
-import type { GenerationFile } from "./file.ts";
-import { BLOCK_BYTES, decodeHeader, HEADER_BYTES, NodeKind, type NodeRef } from "./format.ts";
+import { type GenerationFile, readHeader } from "./file.ts";
+import { BLOCK_BYTES, NodeKind, type NodeRef } from "./format.ts";
 import {
   branchChild,
   branchKey,
@@ -196,7 +195,7 @@ function checkHeaders(
   while (offset > 0 && steps-- > 0) {
     let header;
     try {
-      header = decodeHeader(readExactly(file.handle, offset, HEADER_BYTES), 0, offset, file.salt);
+      header = readHeader(file.handle, offset, file.salt);
     } catch (error) {
       problem(offset, `header unreadable: ${(error as Error).message}`);
       return;

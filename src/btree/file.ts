@@ -6,11 +6,15 @@
  * Invariants:
  * - a node is validated (checksum, kind, level, bounds) every time it is read from the file, so
  *   open never walks the tree and a damaged node is reported when it is reached;
- * - `end` is the end of the newest header: bytes after it are never trusted and are cut off when
- *   the file is opened for writing;
+ * - `end` is where the next commit starts: the end of the newest header, or the end of the file
+ *   when open found bytes after that header that belong to no valid commit (a torn commit; they
+ *   are kept, never trusted, never overwritten);
  * - `rangeCrc` is the salted CRC-32C of `[syncedBytes, end)`; a header records both, and open
  *   accepts a header only if that range still has that checksum, so a commit whose nodes did not
  *   all reach the disk is never used, while open reads only the bytes written since the last sync;
+ * - a sealed header (every commit with `fileSync: "auto"`) is written only after its nodes were
+ *   fdatasynced, so a valid sealed header whose range checksum fails is damage to a complete
+ *   commit: open throws `CorruptionError` naming the damaged offset instead of rolling back;
  * - the file stays open while a snapshot or a range iterator uses it (`refs`), even after a
  *   compaction replaced (and unlinked) it; its cache pages are dropped when it closes.
  *
@@ -25,15 +29,18 @@ import { readExactly } from "../io/filesystem.ts";
 import type { PageCache } from "../cache/types.ts";
 import {
   BLOCK_BYTES,
+  BTREE_FORMAT_VERSION,
   ByteBuilder,
   checkNodeFrame,
-  decodeHeader,
+  decodeHeaderCopies,
   decodePreamble,
   encodeHeader,
   encodePreamble,
   hasHeaderMagic,
   type Header,
   HEADER_BYTES,
+  HEADER_SPAN_BYTES,
+  headerSpan,
   MAX_NODE_BODY_BYTES,
   NODE_HEADER_BYTES,
   NodeKind,
@@ -94,6 +101,10 @@ export class GenerationFile {
   headerOffset: number;
   /** The `syncedBytes` recorded in the newest header. */
   headerSyncedBytes: number = PREAMBLE_BYTES;
+  /** Whether the newest header is sealed (its commit was durable before the header was written). */
+  headerSealed = false;
+  /** Format version in the preamble (the version the file was created with). */
+  version: number = BTREE_FORMAT_VERSION;
   /** Users: the store while the file is current, plus each snapshot and open iterator. */
   refs = 1;
   #cache: PageCache<TreeNode>;
@@ -141,7 +152,11 @@ export class GenerationFile {
 
   /**
    * Opens an existing file and finds its newest valid header. Returns the file and the header,
-   * or a description of why the file holds no usable commit (the handle is then closed).
+   * or a description of why the file holds no usable commit (the handle is then closed). `end`
+   * is left at the end of that header; the caller decides what happens to bytes after it.
+   *
+   * @throws {CorruptionError} when the newest valid header is sealed but its commit's bytes are
+   *   damaged (a complete, durable commit: rolling back would silently lose it)
    */
   static open(
     fs: FileSystem,
@@ -161,10 +176,12 @@ export class GenerationFile {
       const found = findNewestHeader(handle, size, preamble.salt, generation);
       if (found === undefined) return close(handle, "no valid commit header");
       const file = new GenerationFile(fs, handle, generation, preamble.salt, cache);
-      file.end = found.offset + HEADER_BYTES;
+      file.end = found.offset + headerSpan(found.header);
       file.headerOffset = found.offset;
       file.syncedBytes = file.end;
       file.headerSyncedBytes = found.header.syncedBytes;
+      file.headerSealed = found.header.sealed;
+      file.version = preamble.version ?? BTREE_FORMAT_VERSION;
       file.rangeCrc = file.#saltCrc;
       return { file, found };
     } catch (error) {
@@ -246,19 +263,23 @@ export class GenerationFile {
 
   /**
    * Appends a commit: `body` (nodes and padding; it must end at a block boundary) and the header
-   * for `header` (its `syncedBytes` and `rangeCrc` are filled in here). Does not sync.
+   * for `header` (its `syncedBytes` and `rangeCrc` are filled in here). With `sealed`, writes the
+   * body, fdatasyncs, then writes the header (the caller syncs again to make the header durable);
+   * without, writes both at once and does not sync.
    */
-  appendCommit(body: Uint8Array, header: Omit<Header, "syncedBytes" | "rangeCrc">): void {
-    const out = new ByteBuilder(body.length + HEADER_BYTES);
+  appendCommit(body: Uint8Array, header: CommitFields, sealed: boolean): void {
+    const out = new ByteBuilder(body.length + HEADER_SPAN_BYTES);
     out.append(body);
-    this.appendCommitFrom(out, header);
+    this.appendCommitFrom(out, header, sealed);
   }
 
   /**
-   * {@linkcode GenerationFile.appendCommit} of the body `out.bytes[0, out.length)`: appends the
-   * header to `out` and writes both with one write.
+   * {@linkcode GenerationFile.appendCommit} of the body `out.bytes[0, out.length)`. Unsealed:
+   * appends the header's two copies to `out` and writes all with one write. Sealed: writes the
+   * body, fdatasyncs it, then writes the header (so a valid sealed header proves its nodes were
+   * durable).
    */
-  appendCommitFrom(out: ByteBuilder, header: Omit<Header, "syncedBytes" | "rangeCrc">): void {
+  appendCommitFrom(out: ByteBuilder, header: CommitFields, sealed: boolean): void {
     const bodyLength = out.length;
     const headerOffset = this.end + bodyLength;
     if (headerOffset % BLOCK_BYTES !== 0) throw new Error("commit body must end at a block");
@@ -267,15 +288,38 @@ export class GenerationFile {
       out.register() ^ shiftRegister(register(this.rangeCrc), bodyLength),
     );
     const headerBytes = encodeHeader(
-      { ...header, syncedBytes: this.syncedBytes, rangeCrc },
+      { ...header, syncedBytes: this.syncedBytes, rangeCrc, sealed, copied: true },
       this.salt,
     );
+    if (sealed) {
+      if (bodyLength > 0) this.handle.write(out.bytes.subarray(0, bodyLength), this.end);
+      if (bodyLength > 0 || this.syncedBytes < this.end) this.handle.sync();
+      out.clear();
+    }
     out.append(headerBytes);
-    this.handle.write(out.bytes.subarray(0, out.length), this.end);
-    this.rangeCrc = crc32c(headerBytes, 0, HEADER_BYTES, rangeCrc);
+    out.append(headerBytes);
+    this.handle.write(out.bytes.subarray(0, out.length), sealed ? headerOffset : this.end);
+    const headerSynced = this.syncedBytes;
+    if (sealed) {
+      this.syncedBytes = headerOffset;
+      this.rangeCrc = crc32c(
+        headerBytes,
+        0,
+        HEADER_BYTES,
+        crc32c(headerBytes, 0, HEADER_BYTES, this.#saltCrc),
+      );
+    } else {
+      this.rangeCrc = crc32c(
+        headerBytes,
+        0,
+        HEADER_BYTES,
+        crc32c(headerBytes, 0, HEADER_BYTES, rangeCrc),
+      );
+    }
     this.headerOffset = headerOffset;
-    this.headerSyncedBytes = this.syncedBytes;
-    this.end = headerOffset + HEADER_BYTES;
+    this.headerSyncedBytes = headerSynced;
+    this.headerSealed = sealed;
+    this.end = headerOffset + HEADER_SPAN_BYTES;
   }
 
   /** Appends `bytes` (nodes written outside a commit: compaction) at `end`. Does not sync. */
@@ -317,15 +361,23 @@ export class GenerationFile {
   }
 }
 
+/** The header fields a commit supplies (the file fills in the sync fields and the flags). */
+export type CommitFields = Omit<Header, "syncedBytes" | "rangeCrc" | "sealed" | "copied">;
+
 function close(handle: FileHandle, reason: string): string {
   handle.close();
   return reason;
 }
 
 /**
- * Scans back from the end of the file, block by block, for the newest header that is valid and
- * whose unsynced range still has the checksum it recorded. Reads the tail of the file only:
- * the blocks after the chosen header plus the range written since the sync before it.
+ * Scans back from the end of the file, block by block, for the newest header that is valid (in
+ * either copy) and whose unsynced range still has the checksum it recorded. Reads the tail of the
+ * file only: the blocks after the chosen header plus the range written since the sync before it.
+ * An unsealed header whose range fails belongs to a commit that was never durable (torn): the
+ * scan goes on to older headers. A sealed one belongs to a commit that was complete and durable
+ * before its header was written: its damage is reported, never rolled back over.
+ *
+ * @throws {CorruptionError} naming the first damaged byte range of a sealed commit
  */
 export function findNewestHeader(
   handle: FileHandle,
@@ -336,19 +388,69 @@ export function findNewestHeader(
   let boundary = Math.floor((size - HEADER_BYTES) / BLOCK_BYTES) * BLOCK_BYTES;
   while (boundary >= BLOCK_BYTES) {
     const chunkStart = Math.max(BLOCK_BYTES, boundary - SCAN_CHUNK_BYTES + BLOCK_BYTES);
-    const chunk = readExactly(handle, chunkStart, boundary - chunkStart + HEADER_BYTES);
+    const chunkEnd = Math.min(size, boundary + HEADER_SPAN_BYTES);
+    const chunk = readExactly(handle, chunkStart, chunkEnd - chunkStart);
     for (let at = boundary; at >= chunkStart; at -= BLOCK_BYTES) {
       const local = at - chunkStart;
-      if (!hasHeaderMagic(chunk, local)) continue;
-      const header = decodeHeader(chunk, local, at, salt);
+      if (!hasHeaderMagic(chunk, local) && !hasHeaderMagic(chunk, local + HEADER_BYTES)) continue;
+      const header = decodeHeaderCopies(chunk, local, at, salt);
       if (typeof header === "string" || header.generation !== generation) continue;
       if (rangeChecksum(handle, header.syncedBytes, at, salt) === header.rangeCrc) {
         return { header, offset: at };
+      }
+      if (header.sealed) {
+        const damaged = firstDamage(handle, header.syncedBytes, at, salt);
+        throw new CorruptionError(
+          `the newest commit (header at ${at}, sequence ${header.sequence}) was complete and ` +
+            `durable but its bytes [${header.syncedBytes}, ${at}) fail their checksum: ${damaged.what}`,
+          handle.path,
+          damaged.offset,
+        );
       }
     }
     boundary = chunkStart - BLOCK_BYTES;
   }
   return undefined;
+}
+
+/**
+ * Where the bytes `[start, end)` of a sealed commit (nodes back to back, then zero padding) are
+ * damaged: the first node whose frame fails, or the first non-zero padding byte.
+ */
+function firstDamage(
+  handle: FileHandle,
+  start: number,
+  end: number,
+  salt: Uint8Array,
+): { offset: number; what: string } {
+  let at = start;
+  while (at + NODE_HEADER_BYTES <= end) {
+    const head = readExactly(handle, at, NODE_HEADER_BYTES);
+    if (head.every((b) => b === 0)) break;
+    const length = NODE_HEADER_BYTES +
+      new DataView(head.buffer, head.byteOffset, NODE_HEADER_BYTES).getUint32(8, true);
+    if (length > end - at) return { offset: at, what: "node frame runs past the commit" };
+    const problem = checkNodeFrame(readExactly(handle, at, length), at, salt);
+    if (typeof problem === "string") return { offset: at, what: problem };
+    at += length;
+  }
+  const rest = readExactly(handle, at, end - at);
+  const nonZero = rest.findIndex((b) => b !== 0);
+  if (nonZero >= 0) return { offset: at + nonZero, what: "padding is not zero" };
+  return { offset: start, what: "range checksum mismatch" };
+}
+
+/**
+ * Reads and decodes the header at `offset` (either copy), for walking the chain of headers.
+ * Returns the problem instead when neither copy is valid.
+ */
+export function readHeader(
+  handle: FileHandle,
+  offset: number,
+  salt: Uint8Array,
+): Header | string {
+  const bytes = readExactly(handle, offset, Math.min(HEADER_SPAN_BYTES, handle.size() - offset));
+  return decodeHeaderCopies(bytes, 0, offset, salt);
 }
 
 /** The salted CRC-32C of `[start, end)` of the file, read in bounded chunks. */

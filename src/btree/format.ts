@@ -40,16 +40,35 @@ export const HEADER_MAGIC: Uint8Array = new Uint8Array([
   0x48,
   0x00,
 ]);
-/** Format version written in the preamble. */
-export const BTREE_FORMAT_VERSION = 1;
+/**
+ * Format version written in the preamble of new files. Version 2 headers carry flags (sealed,
+ * copied) and a second copy; files of version 1 (headers without flags or copy) are read, and
+ * updated with version 2 headers.
+ */
+export const BTREE_FORMAT_VERSION = 2;
+/** Oldest format version a reader accepts. */
+export const BTREE_OLDEST_FORMAT_VERSION = 1;
 /** Bytes of the preamble at offset 0; the first node starts right after it. */
 export const PREAMBLE_BYTES = 64;
 /** Bytes of the random salt that seeds every checksum of a file. */
 export const SALT_BYTES = 16;
 /** Headers start at multiples of this many bytes. */
 export const BLOCK_BYTES = 4096;
-/** Bytes of a commit header. */
+/** Bytes of one copy of a commit header. */
 export const HEADER_BYTES = 96;
+/**
+ * Bytes a header written by this version takes: two identical copies back to back, so one
+ * damaged copy never makes a durable commit look torn.
+ */
+export const HEADER_SPAN_BYTES: number = 2 * HEADER_BYTES;
+/**
+ * Header flag (byte 45): the writer fdatasynced every byte before this header before it wrote
+ * the header, so a valid header proves its commit's nodes were durable; if their range checksum
+ * then fails, that is damage to a complete commit (`CorruptionError`), never a torn write.
+ */
+export const HEADER_FLAG_SEALED = 0x01;
+/** Header flag: a second copy of these 96 bytes follows at once. */
+export const HEADER_FLAG_COPIED = 0x02;
 /** Bytes of a node frame header (before the body). */
 export const NODE_HEADER_BYTES = 16;
 /** Largest node body a reader accepts: 64 MiB (a blob holds one value of at most 32 MiB). */
@@ -107,6 +126,8 @@ export function parseGenerationName(name: string): number | undefined {
 export interface Preamble {
   generation: number;
   salt: Uint8Array;
+  /** Format version the file was created with (decoded; encoding always writes the current). */
+  version?: number;
 }
 
 /**
@@ -132,11 +153,13 @@ export function decodePreamble(bytes: Uint8Array): Preamble | string {
   for (let i = 0; i < 8; i++) if (bytes[i] !== PREAMBLE_MAGIC[i]) return "bad preamble magic";
   if (view.getUint32(60, true) !== crc32c(bytes, 0, 60)) return "bad preamble checksum";
   const version = view.getUint32(8, true);
-  if (version !== BTREE_FORMAT_VERSION) return `unsupported format version ${version}`;
+  if (version < BTREE_OLDEST_FORMAT_VERSION || version > BTREE_FORMAT_VERSION) {
+    return `unsupported format version ${version}`;
+  }
   if (view.getUint32(12, true) !== BLOCK_BYTES) return "unsupported block size";
   const generation = readU64(view, 16);
   if (!Number.isSafeInteger(generation) || generation < 1) return "bad generation";
-  return { generation, salt: bytes.slice(24, 24 + SALT_BYTES) };
+  return { generation, salt: bytes.slice(24, 24 + SALT_BYTES), version };
 }
 
 /** A reference to a node: where it starts and how many bytes it has (frame included). */
@@ -166,12 +189,17 @@ export interface Header {
   rangeCrc: number;
   /** Offset of the previous header of this file, or 0. */
   previousOffset: number;
+  /** Every byte before the header was durable before the header was written (see flags). */
+  sealed: boolean;
+  /** A second copy follows (headers written by version 2); the header spans 192 bytes. */
+  copied: boolean;
 }
 
 /**
  * Header layout (96 bytes, at a block boundary): 0 magic (8) | 8 checksum u32 (CRC-32C seeded
  * with the salt, of bytes 12..95) | 12 header length u32 (96) | 16 generation u64 | 24 sequence
- * u64 | 32 root offset u64 (0 = empty) | 40 root length u32 | 44 height u8 | 45 reserved (3) |
+ * u64 | 32 root offset u64 (0 = empty) | 40 root length u32 | 44 height u8 | 45 flags u8 |
+ * 46 reserved (2) |
  * 48 count u64 | 56 live bytes u64 | 64 synced bytes u64 | 72 range checksum u32 |
  * 76 reserved u32 | 80 previous header offset u64 | 88 dirt bytes u64.
  */
@@ -185,6 +213,7 @@ export function encodeHeader(header: Header, salt: Uint8Array): Uint8Array {
   writeU64(view, 32, header.root?.offset ?? 0);
   view.setUint32(40, header.root?.length ?? 0, true);
   bytes[44] = header.height;
+  bytes[45] = (header.sealed ? HEADER_FLAG_SEALED : 0) | (header.copied ? HEADER_FLAG_COPIED : 0);
   writeU64(view, 48, header.count);
   writeU64(view, 56, header.liveBytes);
   writeU64(view, 64, header.syncedBytes);
@@ -193,6 +222,28 @@ export function encodeHeader(header: Header, salt: Uint8Array): Uint8Array {
   writeU64(view, 88, header.dirtBytes);
   view.setUint32(8, crc32c(bytes, 12, HEADER_BYTES, crc32c(salt)), true);
   return bytes;
+}
+
+/**
+ * Decodes the header written at file offset `offset` from `bytes[at..]`: its first copy, or, when
+ * that one is damaged, the second copy 96 bytes later (which must say it is a copy). Returns the
+ * first copy's problem when neither is valid.
+ */
+export function decodeHeaderCopies(
+  bytes: Uint8Array,
+  at: number,
+  offset: number,
+  salt: Uint8Array,
+): Header | string {
+  const first = decodeHeader(bytes, at, offset, salt);
+  if (typeof first !== "string") return first;
+  const second = decodeHeader(bytes, at + HEADER_BYTES, offset, salt);
+  return typeof second !== "string" && second.copied ? second : first;
+}
+
+/** Bytes the header takes in the file: one copy, or two when it is copied. */
+export function headerSpan(header: Header): number {
+  return header.copied ? HEADER_SPAN_BYTES : HEADER_BYTES;
 }
 
 /** Whether `bytes[at..]` starts with the header magic (a cheap pre-check while scanning). */
@@ -220,6 +271,8 @@ export function decodeHeader(
   if (view.getUint32(12, true) !== HEADER_BYTES) return "bad header length";
   const rootOffset = readU64(view, 32);
   const rootLength = view.getUint32(40, true);
+  const flags = view.getUint8(45);
+  if ((flags & ~(HEADER_FLAG_SEALED | HEADER_FLAG_COPIED)) !== 0) return "unknown header flags";
   const header: Header = {
     generation: readU64(view, 16),
     sequence: readU64(view, 24),
@@ -231,6 +284,8 @@ export function decodeHeader(
     rangeCrc: view.getUint32(72, true),
     previousOffset: readU64(view, 80),
     dirtBytes: readU64(view, 88),
+    sealed: (flags & HEADER_FLAG_SEALED) !== 0,
+    copied: (flags & HEADER_FLAG_COPIED) !== 0,
   };
   if (offset % BLOCK_BYTES !== 0) return "header not at a block boundary";
   if (header.root === undefined) {
@@ -244,6 +299,7 @@ export function decodeHeader(
     if (!Number.isSafeInteger(n)) return "bad counter";
   }
   if (header.syncedBytes > offset || header.syncedBytes < PREAMBLE_BYTES) return "bad synced";
+  if (header.sealed && !header.copied) return "sealed header without its copy";
   if (header.previousOffset >= offset) return "bad previous header offset";
   return header;
 }

@@ -31,6 +31,7 @@ export {
   type RangeOptions,
 } from "./store.ts";
 export type { CheckReport } from "./check.ts";
+export type { TornTail, UnremovedFile } from "./recovery.ts";
 export { AdaptiveCache, LruCache, type PageCache, type PageCacheStats } from "../cache/mod.ts";
 export {
   CorruptionError,

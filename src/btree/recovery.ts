@@ -1,13 +1,22 @@
 /**
- * Opening a store directory: picking the newest generation file with a valid commit, removing
- * what an unfinished compaction left, and creating the first generation of a new store.
+ * Opening a store directory: choosing the generation file to use, finding its newest valid
+ * commit, setting aside (never deleting) the bytes of a torn commit after it, removing what an
+ * unfinished compaction or a finished compaction's failed cleanup left, and creating the first
+ * generation of a new store.
+ *
+ * The rules are the decision table of `docs/format/btree.md` ("Recovery"); each row has a test in
+ * `tests/btree_recovery.test.ts`. The two facts they rest on: a generation file gets its final
+ * name only after every byte of it was fdatasynced (so a named generation is never an unfinished
+ * compaction: if it holds no valid commit, it was damaged), and a sealed header is written only
+ * after its commit's nodes were fdatasynced (so a valid sealed header whose nodes fail their
+ * checksum is damage, not a torn write).
  *
  * @module
  */
 
 import { CorruptionError } from "../errors.ts";
 import type { FileSystem } from "../io/filesystem.ts";
-import { joinPath } from "../io/filesystem.ts";
+import { joinPath, readExactly } from "../io/filesystem.ts";
 import type { PageCache } from "../cache/types.ts";
 import { GenerationFile } from "./file.ts";
 import { BLOCK_BYTES, generationName, type Header, parseGenerationName } from "./format.ts";
@@ -17,77 +26,127 @@ import type { State } from "./reader.ts";
 /** Suffix of a file being written (a compaction's output, a new store's first generation). */
 export const TEMP_SUFFIX = ".tmp";
 
+/** Bytes after the newest valid commit that open kept in the file instead of cutting them off. */
+export interface TornTail {
+  /** The file (as opened). */
+  path: string;
+  /** Where the kept bytes start (the end of the newest valid commit). */
+  offset: number;
+  /** How many bytes were kept. */
+  bytes: number;
+}
+
+/** A file the store meant to remove and could not, with the reason. */
+export interface UnremovedFile {
+  /** The file's path (the store directory joined with its name). */
+  path: string;
+  /** Why it could not be removed (the error, as text). */
+  error: string;
+}
+
+/** What {@linkcode recover} found and did besides choosing the state. */
+export interface Recovered {
+  state: State;
+  /** Set when the newest commit was torn and its bytes were set aside (kept, unused). */
+  tornTail: TornTail | undefined;
+  /** Older generations whose removal failed (tried again by the next open or compaction). */
+  unremoved: UnremovedFile[];
+}
+
 /**
- * Opens the newest generation with a valid commit. Decision table:
+ * Opens the store in `dir` (see the decision table in `docs/format/btree.md`): the newest
+ * generation file must hold a valid commit, or open fails with `CorruptionError` naming it and
+ * removes nothing (an older generation is never used in its place). Older generations are then
+ * removed (a failure is reported in `unremoved`, not thrown), and `*.btree.tmp` files (never
+ * renamed, so never the store's file) are removed.
  *
- * | files found | action |
- * |---|---|
- * | none | create generation 1 with an empty commit (temp file, fsync, rename, fsync dir) |
- * | `*.tmp` | a compaction that did not finish: removed |
- * | newest generation valid | used; older generations removed (a finished compaction) |
- * | newest has no valid commit, an older one has | the older one is used; the newer (an unfinished compaction output) is removed |
- * | no generation has a valid commit | `CorruptionError`; nothing removed |
+ * @throws {CorruptionError} when the newest generation has a damaged preamble, no valid commit,
+ *   or a complete commit whose bytes are damaged
  */
-export function recover(fs: FileSystem, dir: string, cache: PageCache<TreeNode>): State {
+export function recover(fs: FileSystem, dir: string, cache: PageCache<TreeNode>): Recovered {
   const names = fs.list(dir);
-  let removed = false;
-  for (const name of names) {
-    if (name.endsWith(GENERATION_TEMP)) {
-      fs.remove(joinPath(dir, name));
-      removed = true;
-    }
-  }
   const generations = names.map(parseGenerationName).filter((g) => g !== undefined)
     .sort((a, b) => b - a);
   if (generations.length === 0) {
     createFirst(fs, dir, cache);
     generations.push(1);
   }
-  const problems: string[] = [];
-  let chosen: { file: GenerationFile; header: Header } | undefined;
-  let chosenIndex = -1;
-  for (let i = 0; i < generations.length && chosen === undefined; i++) {
-    const path = joinPath(dir, generationName(generations[i]!));
-    const opened = GenerationFile.open(fs, path, generations[i]!, cache, true);
-    if (typeof opened === "string") problems.push(`${generationName(generations[i]!)}: ${opened}`);
-    else {
-      chosen = { file: opened.file, header: opened.found.header };
-      chosenIndex = i;
-    }
-  }
-  if (chosen === undefined) {
+  const newest = generations[0]!;
+  const path = joinPath(dir, generationName(newest));
+  const older = generations.slice(1).map(generationName);
+  const olderNote = older.length === 0
+    ? ""
+    : ` (older generation ${older.join(", ")} is still present and was not used: it lacks the ` +
+      "commits of the newer one)";
+  // Throws CorruptionError itself when its newest complete commit is damaged.
+  const opened = GenerationFile.open(fs, path, newest, cache, true);
+  if (typeof opened === "string") {
     throw new CorruptionError(
-      `no generation file holds a valid commit (${problems.join("; ")})`,
-      joinPath(dir, generationName(generations[0]!)),
+      `${generationName(newest)} holds no valid commit: ${opened}${olderNote}`,
+      path,
       0,
     );
   }
-  const { file, header } = chosen;
+  const { file, found } = opened;
+  const header: Header = found.header;
+  let tornTail: TornTail | undefined;
+  const unremoved: UnremovedFile[] = [];
   try {
-    for (let i = 0; i < generations.length; i++) {
-      if (i === chosenIndex) continue;
-      fs.remove(joinPath(dir, generationName(generations[i]!)));
+    let removed = false;
+    for (const name of names) {
+      if (!name.endsWith(GENERATION_TEMP)) continue;
+      fs.remove(joinPath(dir, name));
       removed = true;
     }
+    for (const name of older) {
+      try {
+        fs.remove(joinPath(dir, name));
+        removed = true;
+      } catch (error) {
+        unremoved.push({ path: joinPath(dir, name), error: String(error) });
+      }
+    }
     if (removed) fs.syncDir(dir);
-    if (file.handle.size() > file.end) file.handle.truncate(file.end);
+    const size = file.handle.size();
+    if (size > file.end) {
+      if (allZero(file, file.end, size)) file.handle.truncate(file.end);
+      else {
+        // A commit torn by a crash (or, after a double fault, a commit whose both header copies
+        // were damaged): keep its bytes where they are, unused; the next commit starts after them.
+        tornTail = { path: file.path, offset: file.end, bytes: size - file.end };
+        file.end = size;
+      }
+    }
     file.sync();
   } catch (error) {
     file.close();
     throw error;
   }
   return {
-    file,
-    root: header.root,
-    height: header.height,
-    count: header.count,
-    liveBytes: header.liveBytes,
-    dirtBytes: header.dirtBytes,
-    sequence: header.sequence,
+    state: {
+      file,
+      root: header.root,
+      height: header.height,
+      count: header.count,
+      liveBytes: header.liveBytes,
+      dirtBytes: header.dirtBytes,
+      sequence: header.sequence,
+    },
+    tornTail,
+    unremoved,
   };
 }
 
 const GENERATION_TEMP = `.btree${TEMP_SUFFIX}`;
+
+/** Whether the file's bytes `[start, end)` are all zero (read in bounded chunks). */
+function allZero(file: GenerationFile, start: number, end: number): boolean {
+  for (let at = start; at < end; at += 256 * 1024) {
+    const chunk = readExactly(file.handle, at, Math.min(256 * 1024, end - at));
+    for (let i = 0; i < chunk.length; i++) if (chunk[i] !== 0) return false;
+  }
+  return true;
+}
 
 function createFirst(fs: FileSystem, dir: string, cache: PageCache<TreeNode>): void {
   const path = joinPath(dir, generationName(1));
@@ -103,7 +162,7 @@ function createFirst(fs: FileSystem, dir: string, cache: PageCache<TreeNode>): v
       liveBytes: 0,
       dirtBytes: 0,
       previousOffset: 0,
-    });
+    }, true);
     file.sync();
   } finally {
     file.close();

@@ -12,6 +12,7 @@ import { storeKey } from "./key.ts";
 import {
   type BTreeReader,
   checkOpen,
+  countRange,
   type RangeOptions,
   readGet,
   readRange,
@@ -64,9 +65,34 @@ export class BTreeSnapshot implements BTreeReader, Disposable {
     return findEntry(state.file, state, storeKey(key)) !== undefined;
   }
 
-  /** The entries of this snapshot within the bounds (see {@linkcode BTreeStore.range}). */
+  /**
+   * The entries of this snapshot within the bounds (see {@linkcode BTreeStore.range}), pinned
+   * at the call; an iterator still reading when the store closes throws `DatabaseClosedError`.
+   */
   range(options: RangeOptions = {}): IterableIterator<[Value, Value]> {
     return readRange(this.#open(), options, this.#limits);
+  }
+
+  /**
+   * How many entries of this snapshot lie within the bounds (see {@linkcode BTreeStore.count}).
+   *
+   * @example
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const store = await BTreeStore.open("t", { fileSystem: new MemoryFileSystem() });
+   * await store.putMany([["a1", 1], ["a2", 2]]);
+   * using snapshot = store.snapshot();
+   * await store.put("a3", 3);
+   * assert.equal(snapshot.count({ prefix: "a" }), 2);
+   * assert.equal(store.count({ prefix: "a" }), 3);
+   * await store.close();
+   * ```
+   */
+  count(options: RangeOptions = {}): number {
+    return countRange(this.#open(), options, this.#limits);
   }
 
   /** Entries in this snapshot. */
@@ -90,7 +116,7 @@ export class BTreeSnapshot implements BTreeReader, Disposable {
     if (this.#closed || this.#storeClosed()) {
       throw new DatabaseClosedError("the snapshot (or its store) is closed");
     }
-    checkOpen(this.#state);
+    checkOpen(this.#state.file);
     return this.#state;
   }
 }

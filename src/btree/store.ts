@@ -8,10 +8,20 @@
  *   for a writer and never see a half-applied commit; a snapshot keeps its root (and its
  *   generation file open) until it is closed, across later commits and compactions;
  * - writes, transactions, compaction and close run one at a time in call order (the writer
- *   queue); a write that finds the queue idle commits before its call returns;
- * - every commit appends its nodes, pads to a block boundary, appends a header, and (with
- *   `fileSync: "auto"`) fdatasyncs before its promise resolves; a commit that changes nothing
- *   writes nothing;
+ *   queue); a write that finds the queue idle commits before its call returns. The queue is not
+ *   bounded: each waiting entry holds only what its caller already built (encoded ops), callers
+ *   bound it by awaiting their writes, and a bound would turn back-pressure into errors that
+ *   every caller must retry; a write (or `close()`, `compact()`, a nested `transaction()`) issued
+ *   from inside `transaction(fn)` of the same store would wait for `fn`, which waits for it, so
+ *   it rejects at once with `GlenError` `"TRANSACTION_REENTRY"` (detected through the async
+ *   context, `AsyncLocalStorage`, on every runtime that has it);
+ * - a read-only handle (`readOnly: true`) takes no lock and changes no file (see
+ *   `read_only.ts`); its writes reject with `GlenError` `"READ_ONLY"`; `refresh()` moves it to
+ *   the newest commit of the writer;
+ * - every commit appends its nodes and pads to a block boundary; with `fileSync: "auto"` it then
+ *   fdatasyncs, appends a sealed header and fdatasyncs again before its promise resolves (so
+ *   open can tell damage to it from a torn write); with `"manual"` it appends an unsealed header
+ *   in the same write, and `sync()` seals; a commit that changes nothing writes nothing;
  * - a failed write or sync makes the store fail-stop: later writes reject with
  *   `DatabaseFailedError`; reads keep serving the last committed root; reopening recovers;
  * - compaction writes `<generation>.btree.tmp`, syncs it, renames it into place, syncs the
@@ -23,10 +33,12 @@
 
 import { encode } from "../codec/encode.ts";
 import { storeKey } from "./key.ts";
+import type { AsyncLocalStorage } from "node:async_hooks";
 import {
   CorruptionError,
   DatabaseClosedError,
   DatabaseFailedError,
+  GlenError,
   LimitExceededError,
 } from "../errors.ts";
 import type { FileLock, FileSystem } from "../io/filesystem.ts";
@@ -47,8 +59,19 @@ import {
   MAX_VALUE_BYTES,
 } from "./format.ts";
 import type { TreeNode } from "./node.ts";
-import { type BTreeReader, type RangeOptions, readGet, readRange, type State } from "./reader.ts";
-import { recover, TEMP_SUFFIX } from "./recovery.ts";
+import {
+  type BTreeReader,
+  countRange,
+  deleteOpsInRange,
+  type RangeOptions,
+  readGet,
+  readRange,
+  type State,
+  toBounds,
+  toLimit,
+} from "./reader.ts";
+import { newerState, openReadOnly } from "./read_only.ts";
+import { recover, TEMP_SUFFIX, type TornTail, type UnremovedFile } from "./recovery.ts";
 import { BTreeSnapshot } from "./snapshot.ts";
 import { BTreeTransaction } from "./transaction.ts";
 import {
@@ -57,6 +80,7 @@ import {
   BulkBuilder,
   ByteBuilder,
   cursor,
+  DELETE,
   findEntry,
   type KeyBounds,
   type Op,
@@ -80,6 +104,13 @@ export interface AutoCompactOptions {
 
 /** Options of {@linkcode BTreeStore.open}. */
 export interface BTreeStoreOptions {
+  /**
+   * Open as a reader (default `false`): no lock, no file is changed, writes reject with
+   * `GlenError` `"READ_ONLY"`, and {@linkcode BTreeStore.refresh} moves the view to the newest
+   * commit of the directory's writer (another process or handle). Any number of readers may
+   * read while one writer appends and compacts. The directory must hold a store.
+   */
+  readOnly?: boolean;
   /** `"auto"` (default): fdatasync at every commit. `"manual"`: only on `sync()`. */
   fileSync?: "auto" | "manual";
   /** Default `{ minDirt: 1000, minDirtFactor: 0.25 }`; `false` disables it. */
@@ -139,13 +170,24 @@ export interface BTreeStats {
   sequence: number;
   /** Page-cache counters. */
   cache: PageCacheStats;
+  /**
+   * Set when open found bytes after the newest valid commit that belong to no valid commit (a
+   * commit torn by a crash before it was acknowledged): they were kept in the file, unused, and
+   * go away with the next compaction.
+   */
+  tornTail: TornTail | undefined;
+  /**
+   * Old generation files whose removal failed (after a compaction, or at open), with the error:
+   * they are never used again and are removed by the next compaction or open.
+   */
+  unremovedFiles: UnremovedFile[];
 }
 
 const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
+/** The lock of a read-only handle: it holds none. */
+const NO_LOCK: FileLock = { release() {} };
 /** A commit buffer grown past this is not kept for the next commit. */
 const MAX_KEPT_COMMIT_BUFFER_BYTES = 16 * 1024 * 1024;
-/** `sync()` appends a fresh header when the newest one covers more unsynced bytes than this. */
-const REFRESH_HEADER_AFTER_BYTES = 1024 * 1024;
 
 /**
  * An append-only copy-on-write B+ tree in a directory: crash-safe, with MVCC snapshots,
@@ -179,6 +221,10 @@ export class BTreeStore implements BTreeReader {
   readonly #maxFileBytes: number;
   readonly #maxValueBytes: number;
   readonly #sliceMs: number;
+  readonly #readOnly: boolean;
+  readonly #context: AsyncLocalStorage<readonly object[]> | undefined;
+  /** The token of the running `transaction(fn)`, in the async context of `fn`. */
+  #runningTransaction: object | undefined = undefined;
   #autoCompact: AutoCompactOptions | false;
   #state: State;
   #generation: number;
@@ -189,6 +235,8 @@ export class BTreeStore implements BTreeReader {
   #waiters: Array<() => void> = [];
   #compactionQueued = false;
   #lastAutoCompactionError: unknown = undefined;
+  #tornTail: TornTail | undefined;
+  #unremoved: UnremovedFile[];
   #out = new ByteBuilder(64 * 1024);
 
   private constructor(
@@ -196,9 +244,13 @@ export class BTreeStore implements BTreeReader {
     dir: string,
     lock: FileLock,
     cache: PageCache<TreeNode>,
-    state: State,
+    recovered: { state: State; tornTail: TornTail | undefined; unremoved: UnremovedFile[] },
     options: BTreeStoreOptions,
+    context: AsyncLocalStorage<readonly object[]> | undefined,
   ) {
+    const state = recovered.state;
+    this.#tornTail = recovered.tornTail;
+    this.#unremoved = recovered.unremoved;
     this.#fs = fs;
     this.#dir = dir;
     this.#lock = lock;
@@ -210,16 +262,28 @@ export class BTreeStore implements BTreeReader {
     this.#maxFileBytes = options.maxFileBytes ?? Infinity;
     this.#maxValueBytes = options.maxValueBytes ?? MAX_VALUE_BYTES;
     this.#sliceMs = options.compactionSliceMs ?? 10;
-    this.#autoCompact = options.autoCompact ?? { minDirt: 1000, minDirtFactor: 0.25 };
+    this.#readOnly = options.readOnly === true;
+    this.#context = context;
+    this.#autoCompact = this.#readOnly
+      ? false
+      : options.autoCompact ?? { minDirt: 1000, minDirtFactor: 0.25 };
   }
 
   /**
-   * Opens (or creates) the store in directory `path`: takes the directory lock, picks the
-   * newest generation with a valid commit, and cuts off bytes after its newest valid header.
-   * Reads only the tail of the file, never the tree.
+   * Opens (or creates) the store in directory `path`: takes the directory lock and opens the
+   * newest generation file at its newest valid commit, by the decision table of
+   * `docs/format/btree.md` (bytes of a torn commit after it are kept and reported in
+   * `stats().tornTail`). Reads only the tail of the file, never the tree. With `readOnly: true`,
+   * opens the newest commit of an existing store without the lock and without changing any file
+   * (see {@linkcode BTreeStore.refresh}).
    *
    * @throws {DatabaseLockedError} when the directory is open elsewhere (this or another process)
-   * @throws {CorruptionError} when no generation file holds a valid commit
+   * @throws {CorruptionError} naming the file and offset when the newest generation file is
+   *   damaged: its preamble, no valid commit, or damage to a commit that was complete and durable
+   *   (never rolled back silently; an older generation is never used instead)
+   * @throws {GlenError} `"IO_ERROR"` when the file system refuses (the path is a file, the lock
+   *   or a generation file is a directory, a read-only open finds no store, ...); the errno is
+   *   its `cause`
    * @example
    * ```ts
    * import { BTreeStore } from "@glen/db/btree";
@@ -243,15 +307,71 @@ export class BTreeStore implements BTreeReader {
     const cache: PageCache<TreeNode> = options.cachePolicy === "lru"
       ? new LruCache(capacity)
       : new AdaptiveCache(capacity);
-    makeDirDurable(fs, path);
-    const lock = fs.lock(path);
+    const context = await asyncContext();
+    let lock: FileLock | undefined;
     try {
-      const state = recover(fs, path, cache);
-      return new BTreeStore(fs, path, lock, cache, state, options);
+      if (options.readOnly === true) {
+        const state = openReadOnly(fs, path, cache);
+        const recovered = { state, tornTail: undefined, unremoved: [] };
+        return new BTreeStore(fs, path, NO_LOCK, cache, recovered, options, context);
+      }
+      makeDirDurable(fs, path);
+      lock = fs.lock(path);
+      return new BTreeStore(fs, path, lock, cache, recover(fs, path, cache), options, context);
     } catch (error) {
-      lock.release();
-      throw error;
+      lock?.release();
+      throw typedOpenError(path, error);
     }
+  }
+
+  /**
+   * Moves a read-only handle to the newest commit of the directory (following the writer into a
+   * new generation after a compaction); returns whether the view changed. Snapshots and range
+   * iterators made before keep their view. Reads only the tail of the file. On a writer it
+   * returns `false` (a writer's view is always its newest commit).
+   *
+   * @throws {CorruptionError} when the newest generation holds no valid commit
+   * @throws {GlenError} `"IO_ERROR"` when the directory cannot be read
+   * @example A reader follows a writer
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const fileSystem = new MemoryFileSystem();
+   * const writer = await BTreeStore.open("tree", { fileSystem });
+   * await writer.put("a", 1);
+   * const reader = await BTreeStore.open("tree", { fileSystem, readOnly: true });
+   * await writer.put("a", 2);
+   * await writer.compact();
+   * assert.equal(reader.get("a"), 1); // its view until it refreshes
+   * assert.equal(reader.refresh(), true);
+   * assert.equal(reader.get("a"), 2);
+   * await reader.close();
+   * await writer.close();
+   * ```
+   */
+  refresh(): boolean {
+    const current = this.#readable();
+    if (!this.#readOnly) return false;
+    let next: State | undefined;
+    try {
+      next = newerState(this.#fs, this.#dir, this.#cache, current);
+    } catch (error) {
+      throw typedOpenError(this.#dir, error, "refresh");
+    }
+    if (next === undefined) return false;
+    if (next.file !== current.file) {
+      this.#generation = next.file.generation;
+      this.#retire(current.file);
+    }
+    this.#state = next;
+    return true;
+  }
+
+  /** Whether this handle was opened with `readOnly: true`. @example See {@linkcode BTreeStore.refresh}. */
+  get readOnly(): boolean {
+    return this.#readOnly;
   }
 
   // ---------------------------------------------------------------- reads
@@ -284,7 +404,13 @@ export class BTreeStore implements BTreeReader {
   /**
    * The entries with keys within the bounds (inclusive unless told otherwise), in key order or
    * reversed, as a lazy iterator that reads one leaf at a time from the root current at the
-   * call. Keys come back as they were put (`1n` stays a bigint).
+   * call. Keys come back as they were put (`1n` stays a bigint). `prefix` keeps the keys that
+   * start with a string or with an array's leading elements; `limit` caps the entries.
+   *
+   * The view is pinned at the call: later commits, a compaction or a `refresh()` do not change
+   * what the iterator yields (it keeps the generation file open until it finishes, is returned
+   * or is collected). An iterator still reading when the store closes throws
+   * `DatabaseClosedError`.
    *
    * @example
    * ```ts
@@ -298,11 +424,35 @@ export class BTreeStore implements BTreeReader {
    *   [3, "c"],
    *   [2, "b"],
    * ]);
+   * await store.putMany([[["user", 7, "a"], 1], [["user", 7, "b"], 2], [["user", 70], 3]]);
+   * assert.deepEqual([...store.range({ prefix: ["user", 7], limit: 1 })], [[["user", 7, "a"], 1]]);
    * await store.close();
    * ```
    */
   range(options: RangeOptions = {}): IterableIterator<[Value, Value]> {
     return readRange(this.#readable(), options, this.#limits);
+  }
+
+  /**
+   * How many entries lie within the bounds (the same options as {@linkcode BTreeStore.range};
+   * at most `limit`). Decodes nothing; without bounds it is `size`.
+   *
+   * @example
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const store = await BTreeStore.open("t", { fileSystem: new MemoryFileSystem() });
+   * await store.putMany([[["user", 1, "a"], 1], [["user", 1, "b"], 2], [["user", 2, "a"], 3]]);
+   * assert.equal(store.count({ prefix: ["user", 1] }), 2);
+   * assert.equal(store.count({ min: ["user", 2] }), 1);
+   * assert.equal(store.count(), 3);
+   * await store.close();
+   * ```
+   */
+  count(options: RangeOptions = {}): number {
+    return countRange(this.#readable(), options, this.#limits);
   }
 
   /** Live entries. */
@@ -340,6 +490,8 @@ export class BTreeStore implements BTreeReader {
       generation: s.file.generation,
       sequence: s.sequence,
       cache: this.#cache.stats(),
+      tornTail: this.#tornTail === undefined ? undefined : { ...this.#tornTail },
+      unremovedFiles: this.#unremoved.map((f) => ({ ...f })),
     };
   }
 
@@ -410,7 +562,7 @@ export class BTreeStore implements BTreeReader {
   delete(key: Value): Promise<boolean> {
     let op: Op;
     try {
-      op = this.#op(key, null);
+      op = this.#op(key, DELETE);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -433,12 +585,46 @@ export class BTreeStore implements BTreeReader {
     return this.#exclusive(() => void this.#commit(sortOps(ops)));
   }
 
+  /**
+   * Deletes every key within the bounds (the options of {@linkcode BTreeStore.range}; with
+   * `limit`, the first `limit` in the range's direction) in one atomic commit; resolves to how
+   * many were deleted. The range is read when the write runs (after earlier queued writes). Holds
+   * the keys it deletes in memory until the commit.
+   *
+   * @throws {TypeError} / {RangeError} for bad options (at the call; nothing is written)
+   * @example
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const store = await BTreeStore.open("t", { fileSystem: new MemoryFileSystem() });
+   * await store.putMany([["log:1", 1], ["log:2", 2], ["user:1", 3]]);
+   * assert.equal(await store.deleteRange({ prefix: "log:" }), 2);
+   * assert.deepEqual([...store.range()], [["user:1", 3]]);
+   * await store.close();
+   * ```
+   */
+  deleteRange(options: RangeOptions = {}): Promise<number> {
+    try {
+      toBounds(options, this.#limits);
+      toLimit(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#exclusive(() => {
+      this.#checkWritable();
+      const ops = deleteOpsInRange(this.#state, options, this.#limits);
+      return ops.length === 0 ? 0 : -this.#commit(ops);
+    });
+  }
+
   /** Deletes every key in one atomic commit; resolves to how many were present. */
   deleteMany(keys: Iterable<Value>): Promise<number> {
     let ops: Op[];
     try {
       ops = [];
-      for (const key of keys) ops.push(this.#op(key, null));
+      for (const key of keys) ops.push(this.#op(key, DELETE));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -448,7 +634,10 @@ export class BTreeStore implements BTreeReader {
   /**
    * Runs `fn(tx)` alone (after earlier writes, before later ones): `tx` reads the store as of
    * the start plus its own writes; returning commits every write atomically, throwing discards
-   * them and rethrows. Do not await other writes of this store inside `fn` (they wait for it).
+   * them and rethrows. Write through `tx` inside `fn`: a write, `compact()`, `close()` or
+   * nested `transaction()` of the same store called from inside `fn` rejects at once with
+   * `GlenError` `"TRANSACTION_REENTRY"` (it would wait for `fn`, which waits for it). Other
+   * stores, reads and snapshots of this one are fine.
    *
    * @example
    * ```ts
@@ -479,17 +668,23 @@ export class BTreeStore implements BTreeReader {
         this.#limits,
         (key, value) => this.#op(key, value),
       );
+      const token = {};
+      const context = this.#context;
       let result: T;
+      this.#runningTransaction = token;
       try {
-        result = await fn(tx);
+        result = await (context === undefined
+          ? fn(tx)
+          : context.run([...context.getStore() ?? [], token], fn, tx));
       } finally {
+        this.#runningTransaction = undefined;
         tx.end();
       }
       this.#checkWritable();
       const ops = tx.ops();
       if (ops.length > 0) this.#commit(ops);
       return result;
-    });
+    }, "transaction()");
   }
 
   /**
@@ -517,21 +712,29 @@ export class BTreeStore implements BTreeReader {
    * ```
    */
   compact(options: CompactOptions = {}): Promise<void> {
-    return this.#exclusive(() => this.#compact(options));
+    return this.#exclusive(() => this.#compact(options), "compact()");
   }
 
-  /** fdatasyncs the current file (for `fileSync: "manual"`). @example See {@linkcode BTreeStore.open}. */
+  /**
+   * fdatasyncs the current file (for `fileSync: "manual"`); if commits were made since the last
+   * sync, then appends a sealed header of the current state and fdatasyncs again, so damage to
+   * those commits is reported at open rather than rolled back.
+   *
+   * @example See {@linkcode BTreeStore.open}.
+   */
   sync(): void {
+    if (this.#readOnly) throw readOnlyError("sync()");
     this.#checkWritable();
     const file = this.#state.file;
     try {
       file.sync();
-      // The newest header covers a long unsynced range, which open would have to read and
-      // checksum: append a header of the same state whose range starts here, so open stays
-      // fast. If it is lost in a crash, the previous header (now durable) is used.
-      if (file.headerOffset - file.headerSyncedBytes > REFRESH_HEADER_AFTER_BYTES) {
+      // Seal: the newest header was written before its nodes were durable, so open could not
+      // tell its damage from a torn write. Append a sealed header of the same state (written
+      // after the sync above) and sync it: from here on, damage is reported, never rolled back.
+      if (!file.headerSealed) {
         const body = new Uint8Array(blockAlign(file.end, BLOCK_BYTES) - file.end);
-        file.appendCommit(body, headerOf(this.#state, file.headerOffset));
+        file.appendCommit(body, headerOf(this.#state, file.headerOffset), true);
+        file.sync();
       }
     } catch (error) {
       throw this.#fail(error, "fdatasync failed");
@@ -540,7 +743,8 @@ export class BTreeStore implements BTreeReader {
 
   /**
    * Waits for queued work, then closes every file and releases the directory lock. Does not
-   * sync (call `sync()` first with `fileSync: "manual"`). Idempotent.
+   * sync (call `sync()` first with `fileSync: "manual"`). Idempotent. Snapshots and range
+   * iterators still open then throw `DatabaseClosedError`.
    *
    * @example See {@linkcode BTreeStore}.
    */
@@ -554,7 +758,7 @@ export class BTreeStore implements BTreeReader {
       this.#retired.clear();
       this.#cache.clear();
       this.#lock.release();
-    });
+    }, "close()");
   }
 
   /** Closes the store (for `await using`). */
@@ -590,14 +794,14 @@ export class BTreeStore implements BTreeReader {
    * only until their commit, which copies keys and inline values into leaves (and copies a
    * large value into its own blob), so nothing long-lived pins the encoder's buffer.
    */
-  #op(key: Value, value: Value | null): Op {
+  #op(key: Value, value: Value | typeof DELETE): Op {
     const rawKey = encode(key, this.#limits);
     const ordered = storeKey(key);
     const keyBytes = Math.max(rawKey.length, ordered.length);
     if (keyBytes > MAX_KEY_BYTES) {
       throw new LimitExceededError("maxKeyBytes", MAX_KEY_BYTES, keyBytes, "B+ tree key");
     }
-    if (value === null) return { key: ordered, rawKey, value: null };
+    if (value === DELETE) return { key: ordered, rawKey, value: null };
     const bytes = encode(value, this.#limits);
     if (bytes.length > this.#maxValueBytes) {
       throw new LimitExceededError("maxValueBytes", this.#maxValueBytes, bytes.length, "value");
@@ -605,8 +809,22 @@ export class BTreeStore implements BTreeReader {
     return { key: ordered, rawKey, value: bytes };
   }
 
-  /** Runs `work` when no other write runs; synchronously when the queue is idle. */
-  async #exclusive<T>(work: () => T | Promise<T>): Promise<T> {
+  /**
+   * Runs `work` when no other write runs; synchronously when the queue is idle. Rejects at once,
+   * before queueing, a write of a read-only handle and anything issued from inside the running
+   * `transaction(fn)` (it would wait for `fn` forever).
+   */
+  async #exclusive<T>(work: () => T | Promise<T>, what = "a write"): Promise<T> {
+    if (this.#readOnly && what !== "close()") throw readOnlyError(what);
+    const running = this.#runningTransaction;
+    if (running !== undefined && this.#context?.getStore()?.includes(running) === true) {
+      throw new GlenError(
+        "TRANSACTION_REENTRY",
+        `${what} of the B+ tree store was called inside its own transaction(fn): it would wait ` +
+          "for the transaction, which waits for it; write through the transaction's handle " +
+          "(tx.put, tx.delete, tx.deleteRange) instead",
+      );
+    }
     if (this.#writing) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     else this.#writing = true;
     try {
@@ -655,8 +873,10 @@ export class BTreeStore implements BTreeReader {
       sequence: state.sequence + 1,
     };
     try {
-      file.appendCommitFrom(out, headerOf(next, file.headerOffset));
-      if (this.#fileSync === "auto") file.sync();
+      // "auto": nodes, fdatasync, header, fdatasync (a valid header proves its nodes durable).
+      const durable = this.#fileSync === "auto";
+      file.appendCommitFrom(out, headerOf(next, file.headerOffset), durable);
+      if (durable) file.sync();
     } catch (error) {
       throw this.#fail(error, "writing a commit failed");
     }
@@ -701,7 +921,7 @@ export class BTreeStore implements BTreeReader {
       target.appendCommit(new Uint8Array(0), {
         ...headerOf({ ...source, ...root, liveBytes, dirtBytes: 0 }, 0),
         generation,
-      });
+      }, true);
       target.sync();
       target.close();
     } catch (error) {
@@ -727,15 +947,41 @@ export class BTreeStore implements BTreeReader {
     const old = source.file;
     this.#generation = generation;
     this.#state = { ...source, ...root, file: opened.file, liveBytes, dirtBytes: 0 };
-    this.#retired.add(old);
-    old.release();
-    try {
-      this.#fs.remove(old.path);
-      this.#fs.syncDir(this.#dir);
-    } catch {
-      // the old generation is removed by the next open
+    this.#retire(old);
+    // Remove the old generation and any an earlier cleanup left. A failure is reported in
+    // stats().unremovedFiles (open never uses an older generation instead of a newer one, so a
+    // leftover one is harmless) and tried again by the next compaction or open.
+    const leftovers = [old.path, ...this.#unremoved.map((f) => f.path)];
+    this.#unremoved = [];
+    for (const path of leftovers) {
+      try {
+        this.#fs.remove(path);
+      } catch (error) {
+        this.#unremoved.push({ path, error: String(error) });
+      }
     }
-    if (old.closed) this.#retired.delete(old);
+    try {
+      this.#fs.syncDir(this.#dir);
+    } catch (error) {
+      // The removals may not be durable: an old generation can reappear after a crash (open
+      // removes it again); report it until a later cleanup syncs the directory.
+      for (const path of leftovers) {
+        if (!this.#unremoved.some((f) => f.path === path)) {
+          this.#unremoved.push({ path, error: `syncing the directory failed: ${String(error)}` });
+        }
+      }
+    }
+    this.#tornTail = undefined;
+  }
+
+  /**
+   * Drops the store's use of a replaced generation file; snapshots and iterators still using
+   * it keep it open (`close()` closes what is left). Forgets files already closed.
+   */
+  #retire(file: GenerationFile): void {
+    this.#retired.add(file);
+    file.release();
+    for (const retired of this.#retired) if (retired.closed) this.#retired.delete(retired);
   }
 
   /** Copies the live entries of `source` into `target`, yielding every `compactionSliceMs`. */
@@ -847,6 +1093,44 @@ function checkOptions(options: BTreeStoreOptions): void {
   positive("maxFileBytes", options.maxFileBytes);
   positive("maxValueBytes", options.maxValueBytes, MAX_VALUE_BYTES);
   positive("compactionSliceMs", options.compactionSliceMs);
+}
+
+/** A `GlenError` `"READ_ONLY"` for `what` on a read-only handle. */
+function readOnlyError(what: string): GlenError {
+  return new GlenError(
+    "READ_ONLY",
+    `${what} refused: this B+ tree store handle was opened with readOnly: true`,
+  );
+}
+
+/**
+ * A failure while opening (or refreshing) as a typed error: domain errors and argument errors
+ * pass through; a file-system error (ENOTDIR, EISDIR, EACCES, ...) becomes `GlenError`
+ * `"IO_ERROR"` naming the directory, with the errno as its `cause` (as `Glen.open` does).
+ */
+function typedOpenError(dir: string, error: unknown, what = "open"): unknown {
+  if (error instanceof GlenError || error instanceof TypeError || error instanceof RangeError) {
+    return error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new GlenError("IO_ERROR", `Cannot ${what} B+ tree store "${dir}": ${message}`, {
+    cause: error,
+  });
+}
+
+let sharedContext: Promise<AsyncLocalStorage<readonly object[]> | undefined> | undefined;
+
+/**
+ * The async context that tells a write issued inside `transaction(fn)` from one issued
+ * elsewhere: `AsyncLocalStorage` of `node:async_hooks` (Node, Deno and Bun all have it), loaded
+ * on first use; `undefined` where the runtime has none (then such a write waits, as documented).
+ */
+function asyncContext(): Promise<AsyncLocalStorage<readonly object[]> | undefined> {
+  sharedContext ??= import("node:async_hooks").then(
+    (hooks) => new hooks.AsyncLocalStorage<readonly object[]>(),
+    () => undefined,
+  );
+  return sharedContext;
 }
 
 async function nodeFileSystem(): Promise<FileSystem> {

@@ -352,7 +352,16 @@ function nextLeaf(
   return undefined;
 }
 
-/** One write of a batch: a put (`value` set) or a delete (`value` null). */
+/**
+ * What a write of a `Value` is given to mean "remove the key": a symbol, so that no `Value` (in
+ * particular `null`, which is stored like any other value) can be mistaken for a delete.
+ */
+export const DELETE: unique symbol = Symbol("B+ tree delete");
+
+/**
+ * One write of a batch: a put (`value` holds the encoded value; an encoded value is never `null`,
+ * even the encoding of the `Value` `null`) or a delete (`value` is `null`).
+ */
 export interface Op {
   key: Uint8Array;
   rawKey: Uint8Array;
