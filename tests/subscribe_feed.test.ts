@@ -157,7 +157,16 @@ describe("changes()", () => {
         }],
       },
       // undefined fields are omitted by the codec's documented rule
-      { lsn: 2, changes: [{ collection: "c", docId: "a", version: 2, deleted: true }] },
+      {
+        lsn: 2,
+        changes: [{
+          collection: "c",
+          docId: "a",
+          version: 2,
+          deleted: true,
+          oldValue: { n: 1n, b: new Uint8Array([7]) },
+        }],
+      },
     ]);
   });
 });

@@ -102,7 +102,7 @@ describe("subscribeFieldDelta", () => {
 });
 
 describe("subscribe", () => {
-  test("one event per committed write, with versions; a delete has deleted: true", async () => {
+  test("one event per committed write, with versions; a delete has deleted: true and oldValue", async () => {
     const db = await Glen.open();
     const reader = db.subscribe("c", "a").getReader();
     const other = db.subscribe("c", "b").getReader();
@@ -115,7 +115,14 @@ describe("subscribe", () => {
     assert.deepEqual(await drain(reader), [
       { collection: "c", docId: "a", version: 1, value: { n: 1 }, deleted: false },
       { collection: "c", docId: "a", version: 2, value: { n: 1 }, deleted: false },
-      { collection: "c", docId: "a", version: 3, value: undefined, deleted: true },
+      {
+        collection: "c",
+        docId: "a",
+        version: 3,
+        value: undefined,
+        deleted: true,
+        oldValue: { n: 1 },
+      },
       { collection: "c", docId: "a", version: 4, value: 7, deleted: false },
     ]);
     assert.deepEqual(await drain(other), []);

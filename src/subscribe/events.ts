@@ -15,8 +15,14 @@ import type { Value } from "../value/value.ts";
 
 /**
  * A committed write of one document, as {@linkcode Glen.subscribe} and {@linkcode Glen.watch}
- * deliver it. On a delete `deleted` is `true`, `value` is `undefined` and `version` is the
- * delete's version (the last version + 1).
+ * deliver it. On a delete `deleted` is `true`, `value` is `undefined`, `version` is the
+ * delete's version (the last version + 1) and `oldValue` is the deleted document's last value,
+ * so a consumer can route the delete (to the owner's stream, say) without its own id map.
+ *
+ * `oldValue` is present on every delete delivered live. A delete replayed from history (`since`,
+ * from the in-memory ring or the WAL on disk) has no `oldValue`: the WAL's delete record holds
+ * the id and version only (keeping the value would write each deleted document into the log
+ * again), so replayed commits carry just their writes.
  *
  * @example
  * ```ts
@@ -36,6 +42,11 @@ export interface DocEvent {
   readonly value: Value | undefined;
   /** Whether the write was a delete (or, for an `initial` event, the document is absent). */
   readonly deleted: boolean;
+  /**
+   * On a delete delivered live: the deleted document's last value (frozen; bytes are copies).
+   * Absent on other writes and on deletes replayed from history (see above).
+   */
+  readonly oldValue?: Value;
 }
 
 /** A path into a document: `"profile.age"`, or segments `["profile", "age"]` for keys with dots. */
