@@ -1076,7 +1076,9 @@ export class Glen {
    * stream errors with that error (nothing else is affected). `query` follows the filter of a
    * `db.query(collection)` (for example an index range such as `where("age", ">=", 18)`); its
    * ordering and limit do not apply. With a `query` whose plan uses an index (see `explain()`),
-   * the initial result reads that index range instead of scanning the collection.
+   * the initial result reads that index range instead of scanning the collection. With
+   * `orderBy` and `limit` it is a live top-N: the first `limit` matching documents in that order,
+   * with `added` / `removed` as documents enter or leave them (see `LiveQueryOptions`).
    *
    * @example
    * ```ts

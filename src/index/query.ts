@@ -27,6 +27,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { DocumentIndex } from "./document_index.ts";
 import type { IndexManager } from "./manager.ts";
 import { checkOperand } from "./operand.ts";
+import { compareSortKeys, sortKeyOf } from "./order.ts";
 import { parsePath, readPath } from "./path.ts";
 import { bytesToKeyString, type IndexEntry, prefixEnd } from "./sorted_keys.ts";
 
@@ -390,7 +391,7 @@ export class Query {
   }
 
   #sortKey(value: Value): Array<Value | undefined> {
-    return this.#state.order.map((order) => readPath(value, order.path));
+    return sortKeyOf(this.#state.order, value);
   }
 
   #compareRows(idA: string, a: Value, idB: string, b: Value): number {
@@ -403,15 +404,7 @@ export class Query {
     keyB: ReadonlyArray<Value | undefined>,
     idB: string,
   ): number {
-    const order = this.#state.order;
-    for (let i = 0; i < order.length; i++) {
-      const x = keyA[i];
-      const y = keyB[i];
-      const c = x === undefined ? (y === undefined ? 0 : -1) : y === undefined ? 1 : compare(x, y);
-      if (c !== 0) return order[i]!.descending ? -c : c;
-    }
-    const c = idA < idB ? -1 : idA > idB ? 1 : 0;
-    return order.at(-1)?.descending ? -c : c;
+    return compareSortKeys(this.#state.order, keyA, idA, keyB, idB);
   }
 
   #compareToCursor(docId: string, value: Value, after: readonly Value[]): number {

@@ -218,9 +218,26 @@ export interface LiveQueryOptions extends StreamOptions {
   where?: (value: Value, docId: string) => boolean;
   /**
    * Only documents matching this query's filter (`db.query(c).where(...)`); its ordering, limit,
-   * projection and cursor do not apply to a live query.
+   * projection and cursor do not apply to a live query (use `orderBy` and `limit` here).
    */
   query?: { test(value: Value): boolean };
+  /**
+   * Order the result like `Query.orderBy`: a path (ascending), `[path, "asc" | "desc"]`, or a
+   * list of them (ties by document id, in the direction of the last). The `initial` result is
+   * in this order.
+   */
+  orderBy?:
+    | string
+    | readonly [string, "asc" | "desc"]
+    | ReadonlyArray<
+      string | readonly [string, "asc" | "desc"]
+    >;
+  /**
+   * A live top-N: only the first `limit` matching documents in `orderBy` order. A document that
+   * enters them (written, or moved up when another left) is `added`; one that leaves them
+   * (deleted, no longer matching, or pushed out) is `removed`.
+   */
+  limit?: number;
 }
 
 export const DEFAULT_MAX_QUEUED_EVENTS = 1024;

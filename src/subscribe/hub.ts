@@ -56,7 +56,7 @@ import {
   type WalLocation,
 } from "./history.ts";
 import { DocFilter } from "./doc_filter.ts";
-import { LiveQueryOutlet, type ScannedDoc } from "./live_query.ts";
+import { liveQueryOrder, LiveQueryOutlet, type ScannedDoc } from "./live_query.ts";
 
 /** How a hub is set up. */
 export interface HubOptions {
@@ -267,6 +267,7 @@ export class SubscriptionHub {
     candidates?: Iterable<string>,
   ): ReadableStream<LiveQueryEvent> {
     const { prefix, where } = options;
+    const ranking = liveQueryOrder(options.orderBy, options.limit);
     if (prefix !== undefined && typeof prefix !== "string") {
       throw new TypeError(`liveQuery() prefix must be a string, got ${typeof prefix}`);
     }
@@ -275,9 +276,10 @@ export class SubscriptionHub {
     }
     const { capacity, signal } = this.#streamOptions(options);
     const collections = new Set([collection]);
-    const outlet = new LiveQueryOutlet({ collection, prefix, where }, {
+    const outlet = new LiveQueryOutlet({ collection, prefix, where, ...ranking }, {
       lsn: this.#engine.stats().lastLsn,
       detach: (listener) => this.#detachCommits(listener, collections),
+      versionOf: (docId) => this.#engine.store.version(collection, docId),
     }, { capacity, signal });
     if (!outlet.open) return outlet.stream;
     outlet.start(this.#scan(collection, candidates));

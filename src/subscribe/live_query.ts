@@ -14,6 +14,13 @@
  * events error the stream with a `StreamOverflowError` (subscribe again for a fresh initial
  * result).
  *
+ * Top-N: with `orderBy` (and usually `limit`) the result is the first `limit` matching documents
+ * in query order (`src/index/order.ts`). Every matching document is kept ranked (its id, sort
+ * key and value), so when a member leaves, the next one enters at once; after each commit the new
+ * first `limit` are compared with the previous ones: `removed` for those that left, then `added`
+ * for those that entered and `changed` for members whose value changed, in result order. The
+ * `initial` result is in result order too.
+ *
  * Queries: `db.liveQuery(c, { query })` follows a `db.query(c)` filter (an index range such as
  * `where("age", ">=", 18)` included) through its `test()`; when the query's planner picks an
  * index, the initial result reads only that index range's documents (`queryCandidates`), else it
@@ -23,6 +30,8 @@
  */
 
 import type { CommitEvent } from "../engine/engine.ts";
+import { compareSortKeys, type OrderTerm, sortKeyOf } from "../index/order.ts";
+import { parsePath } from "../index/path.ts";
 import type { Value } from "../value/value.ts";
 import { StreamOverflowError } from "./errors.ts";
 import { type LiveQueryEvent, sameValue, userValue } from "./events.ts";
@@ -34,6 +43,53 @@ export interface LiveQueryFilter {
   readonly collection: string;
   readonly prefix: string | undefined;
   readonly where: ((value: Value, docId: string) => boolean) | undefined;
+  /** Result order (top-N mode when set, or when `limit` is). */
+  readonly order?: readonly OrderTerm[];
+  /** At most this many documents (top-N mode). */
+  readonly limit?: number;
+}
+
+/**
+ * The `orderBy` and `limit` options of `liveQuery`, checked.
+ *
+ * @throws {TypeError} for an `orderBy` that is not a path or `[path, "asc" | "desc"]`
+ * @throws {RangeError} for a `limit` that is not a non-negative integer
+ */
+export function liveQueryOrder(
+  orderBy: unknown,
+  limit: unknown,
+): { order?: OrderTerm[]; limit?: number } {
+  const result: { order?: OrderTerm[]; limit?: number } = {};
+  if (orderBy !== undefined) {
+    const terms = typeof orderBy === "string" || !Array.isArray(orderBy) ||
+        (orderBy.length === 2 && (orderBy[1] === "asc" || orderBy[1] === "desc") &&
+          typeof orderBy[0] === "string")
+      ? [orderBy]
+      : orderBy;
+    result.order = terms.map((term: unknown) => {
+      const [path, direction = "asc"] = typeof term === "string" ? [term] : (term as unknown[]);
+      if (typeof path !== "string" || (direction !== "asc" && direction !== "desc")) {
+        throw new TypeError(
+          `liveQuery() orderBy must be a path, [path, "asc" | "desc"], or a list of them`,
+        );
+      }
+      return { path: parsePath(path), descending: direction === "desc" };
+    });
+  }
+  if (limit !== undefined) {
+    if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 0) {
+      throw new RangeError(`liveQuery() limit must be a non-negative integer, got ${limit}`);
+    }
+    result.limit = limit;
+  }
+  return result;
+}
+
+/** A matching document in top-N mode. */
+interface Ranked {
+  readonly docId: string;
+  readonly key: Array<Value | undefined>;
+  readonly value: Value;
 }
 
 /** A document entry as the initial scan sees it. */
@@ -49,12 +105,21 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
   readonly #filter: LiveQueryFilter;
   readonly #skipThroughLsn: number;
   readonly #detach: (listener: CommitListener) => void;
+  readonly #versionOf: (docId: string) => number;
   readonly #members = new Set<string>();
   #lastLsn: number;
+  /** Top-N mode: every matching document in result order, and the current first `limit`. */
+  readonly #ranked: Ranked[] | undefined;
+  #top = new Map<string, Value>();
 
   constructor(
     filter: LiveQueryFilter,
-    start: { lsn: number; detach: (listener: CommitListener) => void },
+    start: {
+      lsn: number;
+      detach: (listener: CommitListener) => void;
+      /** The current version of a document of the collection (top-N events need it). */
+      versionOf?: (docId: string) => number;
+    },
     options: { capacity: number; signal: AbortSignal | undefined },
   ) {
     super(options.capacity, options.signal);
@@ -62,10 +127,13 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
     this.#skipThroughLsn = start.lsn;
     this.#lastLsn = start.lsn;
     this.#detach = start.detach;
+    this.#versionOf = start.versionOf ?? (() => 0);
+    this.#ranked = filter.order !== undefined || filter.limit !== undefined ? [] : undefined;
   }
 
   /** Runs the initial scan and queues the `initial` event. */
   start(documents: Iterable<ScannedDoc>): void {
+    if (this.#ranked !== undefined) return this.#startRanked(documents, this.#ranked);
     const results: Array<readonly [string, Value]> = [];
     try {
       for (const doc of documents) {
@@ -80,6 +148,88 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
     this.offerUnbounded([{ type: "initial", collection: this.#filter.collection, results }]);
   }
 
+  #startRanked(documents: Iterable<ScannedDoc>, ranked: Ranked[]): void {
+    const order = this.#filter.order ?? [];
+    try {
+      for (const doc of documents) {
+        if (!this.#selects(doc.docId, doc.value)) continue;
+        ranked.push({ docId: doc.docId, key: sortKeyOf(order, doc.value), value: doc.value });
+      }
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    ranked.sort((a, b) => compareSortKeys(order, a.key, a.docId, b.key, b.docId));
+    const limit = this.#filter.limit ?? Infinity;
+    const results: Array<readonly [string, Value]> = [];
+    for (let i = 0; i < ranked.length && i < limit; i++) {
+      const { docId, value } = ranked[i]!;
+      this.#top.set(docId, value);
+      results.push(Object.freeze([docId, userValue(value, true)] as const));
+    }
+    this.offerUnbounded([{ type: "initial", collection: this.#filter.collection, results }]);
+  }
+
+  /** Top-N mode: applies a commit's writes to the ranking, then queues the result's changes. */
+  #commitRanked(event: CommitEvent, ranked: Ranked[]): void {
+    const { collection } = this.#filter;
+    const order = this.#filter.order ?? [];
+    const position = (entry: Ranked): number => {
+      let low = 0;
+      let high = ranked.length;
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        const m = ranked[mid]!;
+        if (compareSortKeys(order, m.key, m.docId, entry.key, entry.docId) < 0) low = mid + 1;
+        else high = mid;
+      }
+      return low;
+    };
+    let touched = false;
+    const versions = new Map<string, number>();
+    for (let i = 0; i < event.ops.length; i++) {
+      const op = event.ops[i]!;
+      if (op.collection !== collection) continue;
+      const previous = event.previous[i];
+      if (previous !== undefined && this.#selects(op.docId, previous)) {
+        const old: Ranked = { docId: op.docId, key: sortKeyOf(order, previous), value: previous };
+        let at = position(old);
+        // A `where` that is not a pure function of the value may have ranked it elsewhere.
+        if (ranked[at]?.docId !== op.docId) at = ranked.findIndex((r) => r.docId === op.docId);
+        if (at !== -1) ranked.splice(at, 1);
+        touched = true;
+      }
+      if (op.value !== undefined && this.#selects(op.docId, op.value)) {
+        const entry: Ranked = { docId: op.docId, key: sortKeyOf(order, op.value), value: op.value };
+        ranked.splice(position(entry), 0, entry);
+        touched = true;
+      }
+      versions.set(op.docId, op.version);
+    }
+    if (!touched) return;
+    const limit = this.#filter.limit ?? Infinity;
+    const next = new Map<string, Value>();
+    for (let i = 0; i < ranked.length && i < limit; i++) {
+      next.set(ranked[i]!.docId, ranked[i]!.value);
+    }
+    // A document that entered or left because another moved keeps its current version.
+    const version = (docId: string): number => versions.get(docId) ?? this.#versionOf(docId);
+    for (const docId of this.#top.keys()) {
+      if (!next.has(docId)) {
+        this.offer({ type: "removed", collection, docId, version: version(docId) });
+      }
+    }
+    for (const [docId, value] of next) {
+      const before = this.#top.get(docId);
+      if (before === undefined) {
+        this.offer({ type: "added", collection, docId, version: version(docId), value });
+      } else if (before !== value && !sameValue(before, value)) {
+        this.offer({ type: "changed", collection, docId, version: version(docId), value });
+      }
+    }
+    this.#top = next;
+  }
+
   #selects(docId: string, value: Value | undefined): boolean {
     if (value === undefined) return false;
     if (this.#filter.prefix !== undefined && !docId.startsWith(this.#filter.prefix)) return false;
@@ -89,6 +239,15 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
   onCommit(event: CommitEvent): void {
     if (event.lsn <= this.#skipThroughLsn || !this.open) return;
     const { collection } = this.#filter;
+    if (this.#ranked !== undefined) {
+      try {
+        this.#commitRanked(event, this.#ranked);
+      } catch (error) {
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      }
+      this.#lastLsn = event.lsn;
+      return;
+    }
     try {
       for (let i = 0; i < event.ops.length; i++) {
         const op = event.ops[i]!;
