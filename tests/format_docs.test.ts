@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as keys from "../src/codec/keys.ts";
 import * as wal from "../src/wal/format.ts";
+import * as databaseId from "../src/wal/database_id.ts";
+import { DEFAULT_WAL_OPTIONS } from "../src/wal/writer.ts";
 import * as snapshot from "../src/snapshot/snapshot.ts";
 import * as manifest from "../src/snapshot/manifest.ts";
 
@@ -72,7 +74,13 @@ function layoutSize(rows: string[][], fixedPrefixOnly = false): number {
 describe("docs/format/wal.md", () => {
   const text = spec("wal.md");
   test("the constants table matches src/wal/format.ts", () => {
-    assert.ok(checkConstants(text, [wal]) >= 5);
+    assert.ok(checkConstants(text, [wal, databaseId]) >= 8);
+  });
+  test("the record types and the LSN reservation step are the ones the code uses", () => {
+    const types = Object.entries(wal.RecordType).map(([name, code]) => `${code} = ${name}`);
+    assert.ok(text.includes(`| ${types.join(", ")} `), `record types ${types.join(", ")}`);
+    const step = DEFAULT_WAL_OPTIONS.lsnReservationStep.toLocaleString("en-US");
+    assert.ok(text.includes(`reserves ${step} LSNs per raise`), `reservation step ${step}`);
   });
   test("the segment header and record layouts add up to the sizes the code uses", () => {
     const layouts = tables(text).filter((rows) => rows[0]?.[0] === "0");

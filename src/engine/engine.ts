@@ -10,10 +10,16 @@
  *   5. return the promise that resolves when the record is durable under the sync mode.
  *
  * Recovery (open): load the manifest and every snapshot file, then replay WAL records newer than
- * each collection's snapshot. Snapshots: `snapshotAll()` captures every collection at the current
- * LSN (a shallow copy of each map; values are immutable), rotates the WAL so that older segments
- * end at that LSN, streams one file per collection, then writes the manifest; `compact()` then
- * deletes the WAL segments the manifest covers.
+ * each collection's snapshot. Every file must name this database (the id in the manifest; a
+ * directory written by format 1 gets one at its first open, and its old files stay readable), and
+ * the WAL continues above the LSN ceiling the manifest reserved, so no LSN handed out before a
+ * crash is handed out again. `close()` lowers the ceiling to the last LSN once everything is
+ * durable, so a clean reopen continues without a gap.
+ *
+ * Snapshots: `snapshotAll()` captures every collection at the current LSN (a shallow copy of each
+ * map; values are immutable), rotates the WAL so that older segments end at that LSN, streams one
+ * file per collection, then writes the manifest; `compact()` then deletes the WAL segments the
+ * manifest covers.
  *
  * @module
  */
@@ -21,7 +27,7 @@
 import { CorruptionError, DatabaseClosedError, DatabaseFailedError, GlenError } from "../errors.ts";
 import { type FileLock, type FileSystem, joinPath, makeDirDurable } from "../io/filesystem.ts";
 import { TEMP_SUFFIX } from "../io/atomic.ts";
-import { readManifest, writeManifest } from "../snapshot/manifest.ts";
+import { type Manifest, MANIFEST_NAME, readManifest, writeManifest } from "../snapshot/manifest.ts";
 import {
   type LoadedSnapshot,
   readSnapshot,
@@ -34,6 +40,7 @@ import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
 import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
+import { foreignFileReason, newDatabaseId } from "../wal/database_id.ts";
 import { RecordType } from "../wal/format.ts";
 import { recoverWal } from "../wal/recovery.ts";
 import {
@@ -111,6 +118,8 @@ export class Engine {
   #maintenance: Promise<unknown> = Promise.resolve();
   #observers: CommitObserver[] = [];
   #schema: Value = null;
+  /** The manifest as last written (or read): identity, LSN ceiling, last snapshot. */
+  #manifest: Manifest | undefined;
 
   private constructor(storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined) {
     this.#storage = storage;
@@ -148,9 +157,16 @@ export class Engine {
     const walDir = joinPath(dir, WAL_DIR);
     makeDirDurable(fs, snapshotDir);
     makeDirDurable(fs, walDir);
-    const manifest = readManifest(fs, snapshotDir);
-    const coveredLsn = manifest?.lsn ?? 0;
-    this.#schema = manifest?.schema ?? null;
+    const found = readManifest(fs, snapshotDir);
+    // Without a manifest naming a database, the directory is new or written by format 1: every
+    // file of format 1 is accepted now, and its LSNs become the legacy range.
+    const databaseId = found?.databaseId;
+    const owner = {
+      databaseId,
+      legacyLsn: databaseId === undefined ? Number.MAX_SAFE_INTEGER : found!.legacyLsn,
+    };
+    const coveredLsn = found?.lsn ?? 0;
+    this.#schema = found?.schema ?? null;
     const snapshotLsns = new Map<string, number>();
     let newestSnapshotLsn = coveredLsn;
     for (const name of fs.list(snapshotDir)) {
@@ -161,12 +177,12 @@ export class Engine {
       }
       if (!name.endsWith(SNAPSHOT_SUFFIX)) continue;
       const snapshot = readSnapshot(fs, path);
-      checkSnapshot(snapshot, name, path, coveredLsn);
+      checkSnapshot(snapshot, name, path, coveredLsn, owner);
       this.store.load(snapshot.collection, snapshot.documents);
       snapshotLsns.set(snapshot.collection, snapshot.lsn);
       newestSnapshotLsn = Math.max(newestSnapshotLsn, snapshot.lsn);
     }
-    for (const collection of manifest?.collections ?? []) {
+    for (const collection of found?.collections ?? []) {
       if (!snapshotLsns.has(collection)) {
         throw new CorruptionError(
           `snapshot of collection ${JSON.stringify(collection)} listed in the manifest is missing`,
@@ -177,12 +193,14 @@ export class Engine {
     }
     const recovery = recoverWal(fs, walDir, {
       coveredLsn,
+      ...owner,
       onRecord: (record) => {
         const file = joinPath(walDir, `LSN ${record.lsn}`);
         if (record.type === RecordType.schema) {
           this.#schema = decodeSchema(record.body, file);
           return;
         }
+        if (record.type === RecordType.gap) return; // LSNs lost in a crash: nothing to apply
         if (record.type !== RecordType.commit) {
           throw new CorruptionError(`unknown WAL record type ${record.type}`, file, 0);
         }
@@ -204,9 +222,56 @@ export class Engine {
         0,
       );
     }
-    this.#wal = WalWriter.open(fs, walDir, recovery, walOptions);
-    this.#lastLsn = recovery.lastLsn;
+    const manifest = this.#settleManifest(found, recovery.lastLsn);
+    this.#wal = WalWriter.open(fs, walDir, recovery, {
+      ...walOptions,
+      owner: {
+        databaseId: manifest.databaseId!,
+        lsnCeiling: manifest.lsnCeiling,
+        raiseLsnCeiling: (lsnCeiling) => this.#writeManifest({ ...this.#manifest!, lsnCeiling }),
+      },
+    });
+    this.#lastLsn = this.#wal.lastLsn;
     this.#snapshotLsn = coveredLsn;
+  }
+
+  /**
+   * The manifest to continue with once the log is recovered up to `lastLsn`: the one found, or,
+   * for a directory without identity (new, or written by format 1), a new one whose legacy LSN
+   * and LSN ceiling are `lastLsn`, made durable before any file naming the database is written.
+   */
+  #settleManifest(found: Manifest | undefined, lastLsn: number): Manifest {
+    if (found?.databaseId !== undefined) {
+      if (found.lsnCeiling < lastLsn) {
+        const { dir } = this.#storage!;
+        throw new CorruptionError(
+          `the WAL holds LSN ${lastLsn}, above the LSN ceiling ${found.lsnCeiling} the manifest ` +
+            `reserved (a manifest older than the log)`,
+          joinPath(dir, SNAPSHOT_DIR, MANIFEST_NAME),
+          40,
+        );
+      }
+      this.#manifest = found;
+      return found;
+    }
+    this.#writeManifest({
+      lsn: found?.lsn ?? 0,
+      collections: found?.collections ?? [],
+      schema: found?.schema ?? null,
+      databaseId: newDatabaseId(),
+      lsnCeiling: lastLsn,
+      legacyLsn: lastLsn,
+    });
+    return this.#manifest!;
+  }
+
+  /** Replaces the manifest durably (file and directory synced) and remembers it. */
+  #writeManifest(manifest: Manifest): void {
+    const { fs, dir } = this.#storage!;
+    const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
+    writeManifest(fs, snapshotDir, manifest);
+    fs.syncDir(snapshotDir);
+    this.#manifest = manifest;
   }
 
   /** Whether the engine persists to a directory. */
@@ -375,19 +440,26 @@ export class Engine {
     this.#io(() => this.#wal!.rotate());
     for (const [collection, versions, values, encodedBytes] of captured) {
       const path = snapshotPath(snapshotDir, collectionFileName(collection));
+      const databaseId = this.#manifest!.databaseId!;
       await this.#ioAsync(() =>
-        writeSnapshot(fs, path, { collection, lsn, versions, values, encodedBytes }, yieldTurn)
+        writeSnapshot(
+          fs,
+          path,
+          { collection, lsn, databaseId, versions, values, encodedBytes },
+          yieldTurn,
+        )
       );
       this.#assertNotFailed(); // a write may have failed the WAL meanwhile
     }
     this.#io(() => {
       fs.syncDir(snapshotDir);
-      writeManifest(fs, snapshotDir, {
+      // The current ceiling: a commit meanwhile may have raised it.
+      this.#writeManifest({
+        ...this.#manifest!,
         lsn,
         collections: captured.map(([name]) => name),
         schema,
       });
-      fs.syncDir(snapshotDir);
     });
     this.#snapshotLsn = lsn;
     return lsn;
@@ -447,6 +519,14 @@ export class Engine {
     this.#closed = true;
     try {
       await this.#wal?.close();
+      // Every LSN handed out is durable now: the next open may continue right after the last.
+      const manifest = this.#manifest;
+      if (
+        manifest !== undefined && this.#failure === undefined &&
+        this.#wal?.failure === undefined && manifest.lsnCeiling > this.#lastLsn
+      ) {
+        this.#io(() => this.#writeManifest({ ...manifest, lsnCeiling: this.#lastLsn }));
+      }
     } finally {
       this.#storage?.lock.release();
     }
@@ -458,7 +538,13 @@ function checkSnapshot(
   fileName: string,
   path: string,
   coveredLsn: number,
+  owner: { databaseId: Uint8Array | undefined; legacyLsn: number },
 ): void {
+  const foreign = foreignFileReason(snapshot.databaseId, owner.databaseId, {
+    maxLsn: snapshot.lsn,
+    legacyLsn: owner.legacyLsn,
+  });
+  if (foreign !== undefined) throw new CorruptionError(`foreign snapshot: ${foreign}`, path, 32);
   if (collectionFileName(snapshot.collection) + SNAPSHOT_SUFFIX !== fileName) {
     throw new CorruptionError("snapshot file name does not match its collection", path, 0);
   }

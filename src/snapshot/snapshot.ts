@@ -2,7 +2,8 @@
  * Per-collection snapshot files: every document of one collection (tombstones included) with
  * its version, as of one LSN. `docs/format/snapshot.md` is the normative description.
  *
- * A snapshot is streamed in blocks of about 256 KiB, each checksummed, so neither writing nor
+ * The header names the database the file belongs to (format 2; format 1 files, which do not, are
+ * still read). A snapshot is streamed in blocks of about 256 KiB, each checksummed, so neither writing nor
  * reading needs the whole collection as one buffer. It ends with an end block carrying the entry
  * and block counts: a file without it is incomplete. Files are written through
  * `AtomicFileWriter` (temp file, fdatasync, rename); the directory fsync is the caller's.
@@ -26,6 +27,7 @@ import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
 import { STORED_LIMITS } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 import { readU64, writeU64 } from "../codec/u64.ts";
+import { DATABASE_ID_BYTES } from "../wal/database_id.ts";
 
 /** "GLENSNAP". */
 export const SNAPSHOT_MAGIC: Uint8Array = new Uint8Array([
@@ -39,9 +41,11 @@ export const SNAPSHOT_MAGIC: Uint8Array = new Uint8Array([
   0x50,
 ]);
 /** Format version of snapshot files. */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
 /** Fixed part of the header, before the collection name. */
-export const SNAPSHOT_HEADER_FIXED_BYTES = 40;
+export const SNAPSHOT_HEADER_FIXED_BYTES = 48;
+/** Fixed part of the header of format 1 (no database id), still read. */
+export const SNAPSHOT_HEADER_FIXED_BYTES_V1 = 40;
 /** Bytes of a block header. */
 export const BLOCK_HEADER_BYTES = 16;
 /** Block type: entries. */
@@ -99,6 +103,8 @@ export function settleEncoded(documents: CollectionDocuments): void {
 export interface LoadedSnapshot {
   /** The collection name stored in the header. */
   collection: string;
+  /** The database the file belongs to; `undefined` for format 1, which did not record it. */
+  databaseId: Uint8Array | undefined;
   /** The LSN the snapshot covers: it reflects every write with LSN ≤ this. */
   lsn: number;
   /** Documents and tombstones; every value still encoded (decoded on first use). */
@@ -116,6 +122,7 @@ export async function writeSnapshot(
   snapshot: {
     collection: string;
     lsn: number;
+    databaseId: Uint8Array;
     versions: ReadonlyMap<string, number>;
     values: ReadonlyMap<string, StoredValue>;
     /** The bytes of each handle in `values` (see {@linkcode EncodedValues.capture}). */
@@ -125,7 +132,7 @@ export async function writeSnapshot(
 ): Promise<number> {
   const writer = new AtomicFileWriter(fs, path);
   try {
-    writer.write(encodeHeader(snapshot.collection, snapshot.lsn));
+    writer.write(encodeHeader(snapshot.collection, snapshot.lsn, snapshot.databaseId));
     let rows: Uint8Array[] = [];
     let rowBytes = 0;
     let entryCount = 0;
@@ -183,7 +190,8 @@ function encodedRow(docId: string, version: number, value: Uint8Array): Uint8Arr
   return row;
 }
 
-function encodeHeader(collection: string, lsn: number): Uint8Array {
+function encodeHeader(collection: string, lsn: number, databaseId: Uint8Array): Uint8Array {
+  if (databaseId.length !== DATABASE_ID_BYTES) throw new RangeError("bad database id length");
   const name = encode(collection);
   const bytes = new Uint8Array(SNAPSHOT_HEADER_FIXED_BYTES + name.length + 8);
   const view = new DataView(bytes.buffer);
@@ -192,6 +200,7 @@ function encodeHeader(collection: string, lsn: number): Uint8Array {
   view.setUint32(12, bytes.length, true);
   writeU64(view, 16, lsn);
   view.setUint32(24, name.length, true);
+  bytes.set(databaseId, 32);
   bytes.set(name, SNAPSHOT_HEADER_FIXED_BYTES);
   const crcAt = SNAPSHOT_HEADER_FIXED_BYTES + name.length;
   view.setUint32(crcAt, crc32c(bytes, 0, crcAt), true);
@@ -232,28 +241,33 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
     const fail = (message: string, offset: number): never => {
       throw new CorruptionError(message, path, offset);
     };
-    if (size < SNAPSHOT_HEADER_FIXED_BYTES + 8) fail("snapshot header is truncated", 0);
-    const fixed = readExactly(file, 0, SNAPSHOT_HEADER_FIXED_BYTES);
+    if (size < SNAPSHOT_HEADER_FIXED_BYTES_V1 + 8) fail("snapshot header is truncated", 0);
+    const fixed = readExactly(file, 0, SNAPSHOT_HEADER_FIXED_BYTES_V1);
     const fixedView = new DataView(fixed.buffer);
     for (let i = 0; i < SNAPSHOT_MAGIC.length; i++) {
       if (fixed[i] !== SNAPSHOT_MAGIC[i]) fail("not a snapshot file (bad magic)", 0);
     }
+    const version = fixedView.getUint32(8, true);
+    if (version !== 1 && version !== SNAPSHOT_FORMAT_VERSION) {
+      fail(`unsupported snapshot version ${version}`, 8);
+    }
+    const fixedBytes = version === 1 ? SNAPSHOT_HEADER_FIXED_BYTES_V1 : SNAPSHOT_HEADER_FIXED_BYTES;
     const headerBytes = fixedView.getUint32(12, true);
     const nameBytes = fixedView.getUint32(24, true);
-    if (headerBytes !== SNAPSHOT_HEADER_FIXED_BYTES + nameBytes + 8 || headerBytes > size) {
+    if (headerBytes !== fixedBytes + nameBytes + 8 || headerBytes > size) {
       fail("bad snapshot header length", 12);
     }
     const header = readExactly(file, 0, headerBytes);
     const view = new DataView(header.buffer);
-    const crcAt = SNAPSHOT_HEADER_FIXED_BYTES + nameBytes;
+    const crcAt = fixedBytes + nameBytes;
     if (view.getUint32(crcAt, true) !== crc32c(header, 0, crcAt)) {
       fail("snapshot header checksum mismatch", 0);
     }
     if (view.getUint32(crcAt + 4, true) !== 0) fail("non-zero reserved header bytes", crcAt + 4);
-    const version = view.getUint32(8, true);
-    if (version !== SNAPSHOT_FORMAT_VERSION) fail(`unsupported snapshot version ${version}`, 8);
+    if (version !== 1 && view.getUint32(28, true) !== 0) fail("non-zero reserved header bytes", 28);
     const lsn = readU64(view, 16);
-    const collection = decode(header.subarray(SNAPSHOT_HEADER_FIXED_BYTES, crcAt));
+    const databaseId = version === 1 ? undefined : header.slice(32, 32 + DATABASE_ID_BYTES);
+    const collection = decode(header.subarray(fixedBytes, crcAt));
     if (typeof collection !== "string" || !Number.isSafeInteger(lsn)) {
       fail("bad snapshot header fields", 16);
     }
@@ -284,7 +298,7 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
           fail("snapshot end block does not match its contents", offset);
         }
         settleEncoded(documents);
-        return { collection: collection as string, lsn, documents };
+        return { collection: collection as string, databaseId, lsn, documents };
       }
       if (type !== BLOCK_ENTRIES) fail(`unknown snapshot block type ${type}`, offset);
       loadRows(documents, body, count, path, offset);

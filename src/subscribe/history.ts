@@ -177,6 +177,15 @@ export class HistoryCursor {
   }
 
   #expired(): CursorExpiredError {
+    const lost = this.#reader?.lostAt;
+    if (lost !== undefined) {
+      return new CursorExpiredError(
+        `Cannot resume after LSN ${this.#requested}: a crash lost the commits after LSN ` +
+          `${lost.afterLsn} (acknowledged, not yet synced) and the log resumes at LSN ` +
+          `${lost.resumeLsn}; resynchronise from a full read`,
+        this.#requested,
+      );
+    }
     return new CursorExpiredError(
       `Cannot resume after LSN ${this.#requested}: the commit after LSN ${this.#position} is no ` +
         `longer kept (compacted or evicted); resynchronise from a full read`,

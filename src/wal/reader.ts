@@ -6,10 +6,14 @@
  *
  * Invariants:
  * - it never writes, renames or removes a file, and never holds a file open between calls;
- * - records come out with strictly consecutive LSNs starting after the requested one; the reader
- *   stops (returns `undefined`) at the first gap, invalid record or end of the files, and
- *   `nextLsn` tells the caller which LSN it could not find, so a caller that needed it (because
- *   it was acknowledged) can tell "not on disk any more" from "not written yet";
+ * - records come out with strictly consecutive LSNs starting after the requested one (a gap
+ *   record, written after a crash recovery, counts as following the record it names and moves
+ *   the position to its own LSN); the reader stops (returns `undefined`) at the first missing
+ *   LSN, invalid record or end of the files, and `nextLsn` tells the caller which LSN it could
+ *   not find, so a caller that needed it (because it was acknowledged) can tell "not on disk any
+ *   more" from "not written yet";
+ * - a position inside the LSNs a gap record skips names commits a crash lost: the reader stops
+ *   there and reports the gap (`lostAt`), so a change feed fails rather than skip ahead;
  * - at most one segment's bytes are held in memory at a time.
  *
  * It does not judge corruption (recovery does that at open): a damaged record simply ends the
@@ -21,12 +25,13 @@
 import { type FileSystem, joinPath } from "../io/filesystem.ts";
 import {
   decodeSegmentHeader,
+  isGapAfter,
   MAX_RECORD_BODY_BYTES,
   parseSegmentName,
   readRecordHeader,
   RECORD_HEADER_BYTES,
   recordChecksumValid,
-  SEGMENT_HEADER_BYTES,
+  RecordType,
 } from "./format.ts";
 import type { WalRecord } from "./recovery.ts";
 
@@ -37,6 +42,9 @@ export class WalReader {
   #bytes: Uint8Array | undefined;
   #offset = 0;
   #nextLsn: number;
+  #lostAt: { afterLsn: number; resumeLsn: number } | undefined;
+  /** LSN of the last record passed in the current segment (its first LSN − 1 at its start). */
+  #lastSeen = 0;
 
   /**
    * A reader of the records with LSN > `afterLsn` in directory `walDir`. Nothing is read until
@@ -54,6 +62,14 @@ export class WalReader {
   /** The LSN of the record the next call to `next()` would return. */
   get nextLsn(): number {
     return this.#nextLsn;
+  }
+
+  /**
+   * Set once `next()` stopped because `nextLsn` lies in LSNs a crash recovery skipped: the log
+   * holds nothing after `afterLsn` until the gap record at `resumeLsn`.
+   */
+  get lostAt(): { afterLsn: number; resumeLsn: number } | undefined {
+    return this.#lostAt;
   }
 
   /**
@@ -79,12 +95,22 @@ export class WalReader {
       const plausible = header.reserved === 0 && header.type !== 0 &&
         header.bodyLength <= MAX_RECORD_BODY_BYTES &&
         header.bodyLength <= bytes.length - offset - RECORD_HEADER_BYTES;
-      if (!plausible || header.lsn > this.#nextLsn) return undefined;
+      if (!plausible) return undefined;
+      // A gap record at or after the cursor must name the record before it.
+      const gap = header.type === RecordType.gap && header.lsn >= this.#nextLsn;
+      if (gap ? !isGapAfter(bytes, offset, header, this.#lastSeen) : header.lsn > this.#nextLsn) {
+        return undefined;
+      }
       if (!recordChecksumValid(bytes, offset, header)) return undefined;
+      if (gap && this.#lastSeen !== this.#nextLsn - 1) {
+        this.#lostAt = { afterLsn: this.#lastSeen, resumeLsn: header.lsn };
+        return undefined; // the cursor is inside the skipped LSNs
+      }
       const bodyStart = offset + RECORD_HEADER_BYTES;
       this.#offset = bodyStart + header.bodyLength;
+      this.#lastSeen = header.lsn;
       if (header.lsn < this.#nextLsn) continue; // before the cursor: skip
-      this.#nextLsn++;
+      this.#nextLsn = header.lsn + 1;
       return {
         type: header.type,
         lsn: header.lsn,
@@ -112,7 +138,8 @@ export class WalReader {
     const header = decodeSegmentHeader(bytes);
     if ("error" in header || header.firstLsn !== chosen.firstLsn) return false;
     this.#bytes = bytes;
-    this.#offset = SEGMENT_HEADER_BYTES;
+    this.#offset = header.headerBytes;
+    this.#lastSeen = header.firstLsn - 1;
     return true;
   }
 }

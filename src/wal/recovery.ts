@@ -7,7 +7,8 @@
  *
  * | # | situation | verdict |
  * |---|---|---|
- * | 1 | record valid, LSN = expected | deliver, continue |
+ * | 0 | a segment's header is valid but names another database (or is format 1 and holds LSNs after the last one written at format 1) | `CorruptionError`: a foreign file |
+ * | 1 | record valid, LSN = expected, or a gap record naming LSN expected − 1 | deliver, continue (after a gap record, at its LSN + 1) |
  * | 2 | bad record at X (checksum, length, LSN ≠ expected) and a later valid record states that LSN ≥ the expected one was already durable | `CorruptionError` at X: acknowledged-durable data is damaged |
  * | 3 | bad record at X in the newest segment, no such claim | torn tail: the log ends at X (cut before appending) |
  * | 4 | bad record at X in an older segment | `CorruptionError` at X: segments are synced before rotation |
@@ -24,9 +25,11 @@
  */
 
 import { CorruptionError } from "../errors.ts";
-import { type FileSystem, joinPath } from "../io/filesystem.ts";
+import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
+import { foreignFileReason } from "./database_id.ts";
 import {
   decodeSegmentHeader,
+  isGapAfter,
   MAX_RECORD_BODY_BYTES,
   parseSegmentName,
   readRecordHeader,
@@ -34,6 +37,8 @@ import {
   recordChecksumValid,
   type RecordHeader,
   SEGMENT_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES_V1,
+  type SegmentHeader,
 } from "./format.ts";
 
 /**
@@ -61,6 +66,8 @@ export interface RecoveredSegment {
   validEnd: number;
   /** Its size on disk (larger than `validEnd` with a torn tail or preallocated space). */
   fileSize: number;
+  /** Whether its header is of format 1 (no database id): the writer then starts a new one. */
+  legacy: boolean;
 }
 
 /** The verdict of recovery. */
@@ -75,22 +82,43 @@ export interface WalRecoveryResult {
   tornTailAt?: { name: string; offset: number };
 }
 
+/** Options of {@linkcode recoverWal}. */
+export interface WalRecoveryOptions {
+  /** The LSN the snapshots already cover: records up to it are not delivered. */
+  coveredLsn: number;
+  /** The database the segments must belong to (`undefined`: the directory has no identity yet). */
+  databaseId: Uint8Array | undefined;
+  /** Segments of format 1 (no database id) may hold records up to this LSN only. */
+  legacyLsn: number;
+  /** Receives each valid record with LSN > `coveredLsn`, in LSN order. */
+  onRecord: (record: WalRecord) => void;
+}
+
 /**
  * Reads the WAL in `walDir`, calling `onRecord` for each valid record with LSN > `coveredLsn`
  * (the LSN that snapshots already cover), in LSN order.
  *
- * @throws {CorruptionError} when damage is found that is not a torn tail (see the table above)
+ * @throws {CorruptionError} when damage is found that is not a torn tail, or a segment of another
+ * database (see the table above)
  */
 export function recoverWal(
   fs: FileSystem,
   walDir: string,
-  options: { coveredLsn: number; onRecord: (record: WalRecord) => void },
+  options: WalRecoveryOptions,
 ): WalRecoveryResult {
   const { coveredLsn } = options;
   const all = fs.exists(walDir) ? listSegments(fs, walDir) : [];
   // Segments wholly before the first one we need are obsolete (left by compaction).
   let first = 0;
   while (first + 1 < all.length && all[first + 1]!.firstLsn <= coveredLsn + 1) first++;
+  // An obsolete segment is deleted unread, but never one of another database: check its header.
+  for (let k = 0; k < first; k++) {
+    const file = joinPath(walDir, all[k]!.name);
+    const header = decodeSegmentHeader(readHead(fs, file));
+    if ("error" in header) continue; // damaged, and not needed: deleted as before
+    // Its records end before the next segment's first LSN.
+    checkOwner(header, file, all[k + 1]!.firstLsn - 1, options);
+  }
   const result: WalRecoveryResult = {
     segments: [],
     obsolete: all.slice(0, first).map((s) => s.name),
@@ -108,6 +136,11 @@ export function recoverWal(
   }
   let expected = needed.length > 0 ? needed[0]!.firstLsn : coveredLsn + 1;
   const buffers = needed.map((segment) => fs.readFile(joinPath(walDir, segment.name)));
+  // Where each segment's records start (for an invalid header, the smaller format-1 size).
+  const recordsStart = buffers.map((bytes) => {
+    const header = decodeSegmentHeader(bytes);
+    return "error" in header ? SEGMENT_HEADER_BYTES_V1 : header.headerBytes;
+  });
   for (let k = 0; k < needed.length; k++) {
     const { name, firstLsn } = needed[k]!;
     const bytes = buffers[k]!;
@@ -129,7 +162,8 @@ export function recoverWal(
       }
       throw new CorruptionError(reason, file, 0); // row 6
     }
-    let offset = SEGMENT_HEADER_BYTES;
+    if (header.databaseId !== undefined) checkOwner(header, file, firstLsn, options); // row 0
+    let offset = header.headerBytes;
     for (;;) {
       const record = validRecordAt(bytes, offset, expected);
       if (record === undefined) break;
@@ -142,13 +176,14 @@ export function recoverWal(
         });
       }
       offset += RECORD_HEADER_BYTES + record.bodyLength;
-      expected++;
+      expected = record.lsn + 1;
     }
+    if (header.databaseId === undefined) checkOwner(header, file, expected - 1, options); // row 0
     if (offset < bytes.length && !isZeros(bytes, offset)) {
       const claimed = (h: RecordHeader) => h.durableLsn >= expected;
       const laterClaim = findRecord(bytes, offset + 1, claimed) !== undefined ||
-        buffers.slice(k + 1).some((later) =>
-          findRecord(later, SEGMENT_HEADER_BYTES, claimed) !== undefined
+        buffers.slice(k + 1).some((later, j) =>
+          findRecord(later, recordsStart[k + 1 + j]!, claimed) !== undefined
         );
       if (laterClaim || !isNewest) {
         throw new CorruptionError(`damaged WAL record (expected LSN ${expected})`, file, offset);
@@ -161,6 +196,7 @@ export function recoverWal(
       lastLsn: expected - 1,
       validEnd: offset,
       fileSize: bytes.length,
+      legacy: header.databaseId === undefined,
     });
     result.lastLsn = Math.max(result.lastLsn, expected - 1);
   }
@@ -176,7 +212,37 @@ function listSegments(fs: FileSystem, walDir: string): Array<{ name: string; fir
   return segments.sort((a, b) => a.firstLsn - b.firstLsn);
 }
 
-/** The header of a valid record at `offset` with LSN `expected`, or `undefined`. */
+/** The first bytes of a file: enough for either segment header format. */
+function readHead(fs: FileSystem, path: string): Uint8Array {
+  const file = fs.open(path);
+  try {
+    return readExactly(file, 0, Math.min(file.size(), SEGMENT_HEADER_BYTES));
+  } finally {
+    file.close();
+  }
+}
+
+/** Throws unless the segment `file` with `header`, holding LSNs up to `maxLsn`, is this database's. */
+function checkOwner(
+  header: SegmentHeader,
+  file: string,
+  maxLsn: number,
+  options: WalRecoveryOptions,
+): void {
+  const reason = foreignFileReason(header.databaseId, options.databaseId, {
+    maxLsn,
+    legacyLsn: options.legacyLsn,
+  });
+  if (reason === undefined) return;
+  // The offset of the database id, or of the format version of a format-1 header.
+  const offset = header.databaseId === undefined ? 8 : 24;
+  throw new CorruptionError(`foreign WAL segment: ${reason}`, file, offset);
+}
+
+/**
+ * The header of a valid record at `offset` that may follow LSN `expected` − 1 (the record with
+ * LSN `expected`, or a gap record naming `expected` − 1), or `undefined`.
+ */
 function validRecordAt(
   bytes: Uint8Array,
   offset: number,
@@ -184,7 +250,8 @@ function validRecordAt(
 ): RecordHeader | undefined {
   if (bytes.length - offset < RECORD_HEADER_BYTES) return undefined;
   const header = readRecordHeader(bytes, offset);
-  if (header.lsn !== expected || !plausible(bytes, offset, header)) return undefined;
+  if (!plausible(bytes, offset, header)) return undefined;
+  if (header.lsn !== expected && !isGapAfter(bytes, offset, header, expected - 1)) return undefined;
   return recordChecksumValid(bytes, offset, header) ? header : undefined;
 }
 

@@ -9,8 +9,13 @@
  * all run before the next flush microtask.
  *
  * Invariants:
- * - LSNs are assigned once, in call order, and never reused (not by rotation, compaction or
- *   reopen: the next LSN comes from the recovered log or the snapshots).
+ * - LSNs are assigned once, in call order, and never reused: not by rotation, compaction or
+ *   reopen, and not after a crash that lost acknowledged records (`"interval"`, `"none"`).
+ *   Before an LSN above the durably recorded ceiling is handed out, the owner records a new
+ *   ceiling `lsnReservationStep` higher (`raiseLsnCeiling`: fsync'ed, in every sync mode); a
+ *   writer opened after recovery whose log ends below the ceiling continues after the ceiling,
+ *   with a gap record naming the last recovered LSN. So every LSN handed out before a crash is
+ *   below every LSN handed out after it.
  * - A record's `durableLsn` field is a lower bound on what had been fdatasync'ed when it was
  *   written (recovery relies on it to tell corruption from a torn tail).
  * - A segment is fdatasync'ed before the next one is created, and a new segment's header is
@@ -28,9 +33,11 @@
 import { DatabaseClosedError, DatabaseFailedError } from "../errors.ts";
 import { type FileHandle, type FileSystem, joinPath } from "../io/filesystem.ts";
 import {
+  encodeGapBody,
   encodeSegmentHeader,
   MAX_RECORD_BODY_BYTES,
   RECORD_HEADER_BYTES,
+  RecordType,
   SEGMENT_HEADER_BYTES,
   segmentName,
   writeRecord,
@@ -52,6 +59,21 @@ export interface WalWriterOptions {
   segmentBytes: number;
   /** Extend segments with synced zeros in steps of this many bytes (0: never). */
   preallocateBytes: number;
+  /** How many LSNs one durable raise of the LSN ceiling reserves (at least 1). */
+  lsnReservationStep: number;
+}
+
+/** The database a writer appends for: its identity and where it records the LSN ceiling. */
+export interface WalOwner {
+  /** Written into the header of every new segment. */
+  readonly databaseId: Uint8Array;
+  /** Every LSN handed out so far, in this run or before a crash, is at most this. */
+  readonly lsnCeiling: number;
+  /**
+   * Records `ceiling` durably (it survives a power loss once this returns), before any LSN above
+   * the current ceiling is handed out. An error fails the writer.
+   */
+  raiseLsnCeiling(ceiling: number): void;
 }
 
 /** Defaults of {@linkcode WalWriterOptions}. */
@@ -61,6 +83,7 @@ export const DEFAULT_WAL_OPTIONS: Readonly<WalWriterOptions> = Object.freeze({
   flushIntervalMs: 1000,
   segmentBytes: 64 * 1024 * 1024,
   preallocateBytes: 4 * 1024 * 1024,
+  lsnReservationStep: 65_536,
 });
 
 /** Passed as `append`'s `result`: the durability promise resolves with the record's LSN. */
@@ -91,12 +114,14 @@ const INITIAL_BATCH_BYTES = 64 * 1024;
 export class WalWriter {
   readonly #fs: FileSystem;
   readonly #dir: string;
+  readonly #owner: WalOwner;
   #options: WalWriterOptions;
   #segments: SegmentInfo[];
   #file: FileHandle | undefined;
   #position = 0;
   #allocatedEnd = 0;
   #nextLsn: number;
+  #lsnCeiling: number;
   #durableLsn: number;
   #writtenLsn: number;
   #unsyncedBytes = 0;
@@ -110,9 +135,17 @@ export class WalWriter {
   #closed = false;
   #bytesWritten = 0;
 
-  private constructor(fs: FileSystem, dir: string, options: WalWriterOptions, lastLsn: number) {
+  private constructor(
+    fs: FileSystem,
+    dir: string,
+    options: WalWriterOptions,
+    recovered: { lastLsn: number; owner: WalOwner },
+  ) {
+    const { lastLsn, owner } = recovered;
     this.#fs = fs;
     this.#dir = dir;
+    this.#owner = owner;
+    this.#lsnCeiling = owner.lsnCeiling;
     this.#options = options;
     this.#segments = [];
     this.#nextLsn = lastLsn + 1;
@@ -121,27 +154,43 @@ export class WalWriter {
   }
 
   /**
-   * Opens the WAL for appending after `recovery`: removes obsolete segments, cuts the newest
-   * segment at its last valid record (a torn tail, or preallocated zeros) and syncs it, or creates
-   * the first segment.
+   * Opens the WAL of `owner` for appending after `recovery`: removes obsolete segments, cuts the
+   * newest segment at its last valid record (a torn tail, or preallocated zeros) and syncs it, or
+   * creates the first segment; a newest segment of format 1 is closed and a new one started. When
+   * the log ends below `owner.lsnCeiling` (a crash lost LSNs that may have been handed out), it
+   * writes and syncs a gap record at the ceiling + 1, so the next LSN is above every earlier one.
    */
   static open(
     fs: FileSystem,
     dir: string,
     recovery: WalRecoveryResult,
-    options: WalWriterOptions,
+    options: WalWriterOptions & { owner: WalOwner },
   ): WalWriter {
     checkOptions(options);
-    const writer = new WalWriter(fs, dir, options, recovery.lastLsn);
+    const { owner } = options;
+    if (owner.lsnCeiling < recovery.lastLsn) {
+      throw new RangeError(
+        `LSN ceiling ${owner.lsnCeiling} is below the log's ${recovery.lastLsn}`,
+      );
+    }
+    const writer = new WalWriter(fs, dir, options, { lastLsn: recovery.lastLsn, owner });
     fs.mkdir(dir);
     for (const name of recovery.obsolete) fs.remove(joinPath(dir, name));
     if (recovery.obsolete.length > 0) fs.syncDir(dir);
-    writer.#segments = recovery.segments.map(({ name, firstLsn, validEnd }) => ({
+    const segments = [...recovery.segments];
+    let newest = segments.at(-1);
+    if (newest !== undefined && newest.legacy && newest.lastLsn < newest.firstLsn) {
+      // An empty segment of format 1: replaced by one of the current format.
+      fs.remove(joinPath(dir, newest.name));
+      fs.syncDir(dir);
+      segments.pop();
+      newest = undefined;
+    }
+    writer.#segments = segments.map(({ name, firstLsn, validEnd }) => ({
       name,
       firstLsn,
       bytes: validEnd,
     }));
-    const newest = recovery.segments.at(-1);
     if (newest === undefined) {
       writer.#createSegment(recovery.lastLsn + 1);
     } else {
@@ -151,6 +200,13 @@ export class WalWriter {
       file.sync(); // what recovery read may have been in the page cache only
       writer.#position = newest.validEnd;
       writer.#allocatedEnd = newest.validEnd;
+      if (newest.legacy) writer.#rotate(); // new records go to a segment naming the database
+    }
+    if (owner.lsnCeiling > recovery.lastLsn) {
+      writer.#nextLsn = owner.lsnCeiling + 1;
+      writer.append(RecordType.gap, encodeGapBody(recovery.lastLsn));
+      writer.#writeBatch();
+      writer.#sync();
     }
     return writer;
   }
@@ -227,6 +283,7 @@ export class WalWriter {
     if (body.length > MAX_RECORD_BODY_BYTES) {
       throw new RangeError(`WAL record of ${body.length} bytes exceeds 1 GiB`);
     }
+    if (this.#nextLsn > this.#lsnCeiling) this.#raiseLsnCeiling();
     const lsn = this.#nextLsn++;
     const recordBytes = RECORD_HEADER_BYTES + body.length;
     this.#reserveBatch(recordBytes);
@@ -314,6 +371,17 @@ export class WalWriter {
     }
     this.#file = undefined;
     return error === undefined ? Promise.resolve() : Promise.reject(error);
+  }
+
+  /** Durably reserves the next `lsnReservationStep` LSNs (rare: amortised over the step). */
+  #raiseLsnCeiling(): void {
+    const ceiling = this.#nextLsn - 1 + this.#options.lsnReservationStep;
+    try {
+      this.#owner.raiseLsnCeiling(ceiling);
+    } catch (error) {
+      throw this.#fail(error);
+    }
+    this.#lsnCeiling = ceiling;
   }
 
   #reserveBatch(bytes: number): void {
@@ -417,7 +485,7 @@ export class WalWriter {
     const name = segmentName(firstLsn);
     const file = this.#fs.open(joinPath(this.#dir, name), { create: true, exclusive: true });
     this.#file = file;
-    file.write(encodeSegmentHeader(firstLsn), 0);
+    file.write(encodeSegmentHeader(firstLsn, this.#owner.databaseId), 0);
     this.#position = SEGMENT_HEADER_BYTES;
     this.#allocatedEnd = SEGMENT_HEADER_BYTES;
     this.#preallocate(SEGMENT_HEADER_BYTES + 1);
@@ -482,13 +550,21 @@ function checkOptions(options: WalWriterOptions): void {
       `walSync must be "always", "interval" or "none", got ${JSON.stringify(options.syncMode)}`,
     );
   }
-  for (const key of ["flushEveryBytes", "flushIntervalMs", "segmentBytes", "preallocateBytes"]) {
+  const keys = [
+    "flushEveryBytes",
+    "flushIntervalMs",
+    "segmentBytes",
+    "preallocateBytes",
+    "lsnReservationStep",
+  ];
+  for (const key of keys) {
     const value = options[key as keyof WalWriterOptions] as number;
     if (!Number.isSafeInteger(value) || value < 0) {
       throw new RangeError(`WAL option ${key} must be a non-negative integer, got ${value}`);
     }
   }
   if (options.segmentBytes < 4096) throw new RangeError("WAL segmentBytes must be at least 4096");
+  if (options.lsnReservationStep < 1) throw new RangeError("lsnReservationStep must be at least 1");
 }
 
 /** Keeps a timer from holding the process open (Node and Bun: `unref()`; Deno: `unrefTimer`). */
