@@ -1078,7 +1078,8 @@ export class Glen {
    * ordering and limit do not apply. With a `query` whose plan uses an index (see `explain()`),
    * the initial result reads that index range instead of scanning the collection. With
    * `orderBy` and `limit` it is a live top-N: the first `limit` matching documents in that order,
-   * with `added` / `removed` as documents enter or leave them (see `LiveQueryOptions`).
+   * with `added` / `removed` as documents enter or leave them. Every event has an `lsn`; with
+   * `since: lsn` a new stream resumes without an initial result (see `LiveQueryOptions`).
    *
    * @example
    * ```ts
@@ -1090,7 +1091,7 @@ export class Glen {
    * const adults = db.liveQuery("users", { where: (v) => (v as { age: number }).age >= 18 });
    * const reader = adults.getReader();
    * assert.deepEqual((await reader.read()).value, {
-   *   type: "initial", collection: "users", results: [["a", { age: 30 }]],
+   *   type: "initial", collection: "users", lsn: 1, results: [["a", { age: 30 }]],
    * });
    * await db.put("users", "a", { age: 12 });
    * assert.equal((await reader.read()).value?.type, "removed");

@@ -21,17 +21,32 @@ describe("liveQuery orderBy + limit", () => {
     assert.deepEqual((await reader.read()).value, {
       type: "initial",
       collection: "t",
+      lsn: 1,
       results: [["b", { owner: "ann", due: 1 }], ["c", { owner: "ann", due: 2 }]],
     });
     await db.put("t", "d", { owner: "ann", due: 0 }); // enters first, pushes c out
     assert.deepEqual(await take(reader, 2), [
-      { type: "removed", collection: "t", docId: "c", version: 1 },
-      { type: "added", collection: "t", docId: "d", version: 1, value: { owner: "ann", due: 0 } },
+      { type: "removed", collection: "t", lsn: 2, docId: "c", version: 1 },
+      {
+        type: "added",
+        collection: "t",
+        lsn: 2,
+        docId: "d",
+        version: 1,
+        value: { owner: "ann", due: 0 },
+      },
     ]);
     await db.delete("t", "b"); // leaves; c moves back up
     assert.deepEqual(await take(reader, 2), [
-      { type: "removed", collection: "t", docId: "b", version: 2 },
-      { type: "added", collection: "t", docId: "c", version: 1, value: { owner: "ann", due: 2 } },
+      { type: "removed", collection: "t", lsn: 3, docId: "b", version: 2 },
+      {
+        type: "added",
+        collection: "t",
+        lsn: 3,
+        docId: "c",
+        version: 1,
+        value: { owner: "ann", due: 2 },
+      },
     ]);
     await db.put("t", "a", { owner: "ann", due: 9 }); // outside the top 2: nothing
     await db.put("t", "c", { owner: "ann", due: 1.5 }); // a member changes
@@ -39,6 +54,7 @@ describe("liveQuery orderBy + limit", () => {
       {
         type: "changed",
         collection: "t",
+        lsn: 5,
         docId: "c",
         version: 2,
         value: { owner: "ann", due: 1.5 },

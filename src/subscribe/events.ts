@@ -151,18 +151,22 @@ export interface ChangeEvent {
  * ```ts
  * import type { LiveQueryEvent } from "@glen/db";
  *
- * const event: LiveQueryEvent = { type: "removed", collection: "c", docId: "a", version: 3 };
+ * const event: LiveQueryEvent = { type: "removed", collection: "c", lsn: 9, docId: "a", version: 3 };
  * ```
  */
 export type LiveQueryEvent =
   | {
     readonly type: "initial";
     readonly collection: string;
+    /** The LSN the result reflects: `since: lsn` resumes from it. */
+    readonly lsn: number;
     readonly results: ReadonlyArray<readonly [string, Value]>;
   }
   | {
     readonly type: "added" | "changed";
     readonly collection: string;
+    /** The LSN of the commit (or, when resuming, of the document's last write). */
+    readonly lsn: number;
     readonly docId: string;
     readonly version: number;
     readonly value: Value;
@@ -170,6 +174,8 @@ export type LiveQueryEvent =
   | {
     readonly type: "removed";
     readonly collection: string;
+    /** The LSN of the commit (or, when resuming, of the document's last write). */
+    readonly lsn: number;
     readonly docId: string;
     readonly version: number;
   };
@@ -238,6 +244,15 @@ export interface LiveQueryOptions extends StreamOptions {
    * (deleted, no longer matching, or pushed out) is `removed`.
    */
   limit?: number;
+  /**
+   * Resume instead of an `initial` result: the consumer holds the result as of this LSN (the
+   * `lsn` of an `initial` event or of events it applied). Every document written after it is
+   * sent as its current state — `changed` with its value when it matches (upsert it), `removed`
+   * when it does not (drop it if held) — then live events follow. A `since` earlier than needed
+   * only repeats events; one that history no longer covers errors the stream with
+   * `CursorExpiredError`. Not with `orderBy` or `limit`: a top-N's result at `since` is not kept.
+   */
+  since?: number;
 }
 
 export const DEFAULT_MAX_QUEUED_EVENTS = 1024;

@@ -21,6 +21,12 @@
  * for those that entered and `changed` for members whose value changed, in result order. The
  * `initial` result is in result order too.
  *
+ * Resuming (`since`): instead of `initial`, every document written after `since` (found in the
+ * commit history) is sent as its current state — `changed` when it matches, `removed` when not —
+ * so a consumer that applies events as upserts and removals ends with the current result; the
+ * writes of commits applied but not yet in the history when the stream starts are sent the same
+ * way as they arrive. Every event carries an `lsn` to resume from.
+ *
  * Queries: `db.liveQuery(c, { query })` follows a `db.query(c)` filter (an index range such as
  * `where("age", ">=", 18)` included) through its `test()`; when the query's planner picks an
  * index, the initial result reads only that index range's documents (`queryCandidates`), else it
@@ -104,10 +110,15 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
   implements CommitListener {
   readonly #filter: LiveQueryFilter;
   readonly #skipThroughLsn: number;
+  readonly #uncertainThroughLsn: number;
   readonly #detach: (listener: CommitListener) => void;
   readonly #versionOf: (docId: string) => number;
   readonly #members = new Set<string>();
-  #lastLsn: number;
+  /**
+   * Where a new stream with `since` would lose nothing the consumer was not given: the `initial`
+   * event's LSN, or one below the last delivered event's (that commit's events may be cut short).
+   */
+  #resumeLsn: number;
   /** Top-N mode: every matching document in result order, and the current first `limit`. */
   readonly #ranked: Ranked[] | undefined;
   #top = new Map<string, Value>();
@@ -119,13 +130,21 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
       detach: (listener: CommitListener) => void;
       /** The current version of a document of the collection (top-N events need it). */
       versionOf?: (docId: string) => number;
+      /**
+       * Resuming: commits up to this LSN are already in the state the stream starts from but
+       * were not in the history it caught up from; their writes are sent as the state they leave.
+       */
+      uncertainThroughLsn?: number;
+      /** Resuming: the consumer's `since` (the overflow cursor until an event is delivered). */
+      resumeLsn?: number;
     },
     options: { capacity: number; signal: AbortSignal | undefined },
   ) {
     super(options.capacity, options.signal);
     this.#filter = filter;
     this.#skipThroughLsn = start.lsn;
-    this.#lastLsn = start.lsn;
+    this.#uncertainThroughLsn = start.uncertainThroughLsn ?? start.lsn;
+    this.#resumeLsn = start.resumeLsn ?? start.lsn;
     this.#detach = start.detach;
     this.#versionOf = start.versionOf ?? (() => 0);
     this.#ranked = filter.order !== undefined || filter.limit !== undefined ? [] : undefined;
@@ -145,7 +164,42 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
       this.fail(error instanceof Error ? error : new Error(String(error)));
       return;
     }
-    this.offerUnbounded([{ type: "initial", collection: this.#filter.collection, results }]);
+    this.offerUnbounded([{
+      type: "initial",
+      collection: this.#filter.collection,
+      lsn: this.#skipThroughLsn,
+      results,
+    }]);
+  }
+
+  /**
+   * Resumes instead of `start()`: the consumer holds the result as of an earlier LSN; `touched`
+   * are the documents written since (each with the LSN of its last write there). Each is sent as
+   * its current state (`changed` with the value when it matches, else `removed`), in LSN order;
+   * `documents` gives the current members without sending them.
+   */
+  resume(
+    documents: Iterable<ScannedDoc>,
+    touched: ReadonlyMap<string, number>,
+    current: (docId: string) => { value: Value | undefined; version: number },
+  ): void {
+    const { collection } = this.#filter;
+    try {
+      for (const doc of documents) {
+        if (this.#selects(doc.docId, doc.value)) this.#members.add(doc.docId);
+      }
+      const order = [...touched].sort((a, b) => a[1] - b[1]);
+      const events: LiveQueryEvent[] = [];
+      for (const [docId, lsn] of order) {
+        const { value, version } = current(docId);
+        if (value !== undefined && this.#members.has(docId)) {
+          events.push({ type: "changed", collection, lsn, docId, version, value });
+        } else events.push({ type: "removed", collection, lsn, docId, version });
+      }
+      this.offerUnbounded(events);
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   #startRanked(documents: Iterable<ScannedDoc>, ranked: Ranked[]): void {
@@ -167,7 +221,12 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
       this.#top.set(docId, value);
       results.push(Object.freeze([docId, userValue(value, true)] as const));
     }
-    this.offerUnbounded([{ type: "initial", collection: this.#filter.collection, results }]);
+    this.offerUnbounded([{
+      type: "initial",
+      collection: this.#filter.collection,
+      lsn: this.#skipThroughLsn,
+      results,
+    }]);
   }
 
   /** Top-N mode: applies a commit's writes to the ranking, then queues the result's changes. */
@@ -216,15 +275,29 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
     const version = (docId: string): number => versions.get(docId) ?? this.#versionOf(docId);
     for (const docId of this.#top.keys()) {
       if (!next.has(docId)) {
-        this.offer({ type: "removed", collection, docId, version: version(docId) });
+        this.offer({ type: "removed", collection, lsn: event.lsn, docId, version: version(docId) });
       }
     }
     for (const [docId, value] of next) {
       const before = this.#top.get(docId);
       if (before === undefined) {
-        this.offer({ type: "added", collection, docId, version: version(docId), value });
+        this.offer({
+          type: "added",
+          collection,
+          lsn: event.lsn,
+          docId,
+          version: version(docId),
+          value,
+        });
       } else if (before !== value && !sameValue(before, value)) {
-        this.offer({ type: "changed", collection, docId, version: version(docId), value });
+        this.offer({
+          type: "changed",
+          collection,
+          lsn: event.lsn,
+          docId,
+          version: version(docId),
+          value,
+        });
       }
     }
     this.#top = next;
@@ -245,7 +318,6 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
       } catch (error) {
         this.fail(error instanceof Error ? error : new Error(String(error)));
       }
-      this.#lastLsn = event.lsn;
       return;
     }
     try {
@@ -254,7 +326,16 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
         if (op.collection !== collection) continue;
         const wasIn = this.#members.has(op.docId);
         const isIn = this.#selects(op.docId, op.value);
-        const base = { collection, docId: op.docId, version: op.version };
+        const base = { collection, lsn: event.lsn, docId: op.docId, version: op.version };
+        if (event.lsn <= this.#uncertainThroughLsn) {
+          // Resuming: whether the consumer holds it is unknown; send the state this write left.
+          if (isIn) this.#members.add(op.docId);
+          else this.#members.delete(op.docId);
+          this.offer(
+            isIn ? { ...base, type: "changed", value: op.value! } : { ...base, type: "removed" },
+          );
+          continue;
+        }
         if (isIn) {
           if (wasIn && sameValue(event.previous[i], op.value)) continue;
           this.#members.add(op.docId);
@@ -267,18 +348,18 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     }
-    this.#lastLsn = event.lsn;
   }
 
   protected overflow(): Error {
     return new StreamOverflowError(
       `The live query on ${JSON.stringify(this.#filter.collection)} fell more than ` +
-        `${this.capacity} events behind; subscribe again for a fresh result`,
-      this.#lastLsn,
+        `${this.capacity} events behind; resume with since: ${this.#resumeLsn}`,
+      this.#resumeLsn,
     );
   }
 
   protected toEvent(item: LiveQueryEvent): LiveQueryEvent {
+    this.#resumeLsn = item.type === "initial" ? item.lsn : Math.max(0, item.lsn - 1);
     if (item.type === "added" || item.type === "changed") {
       return { ...item, value: userValue(item.value, true) };
     }
