@@ -45,6 +45,7 @@ import type {
   SubscribeOptions,
   WatchOptions,
 } from "./subscribe/events.ts";
+import { resolveHistoryLimits } from "./subscribe/history.ts";
 import { type HubOptions, SubscriptionHub } from "./subscribe/hub.ts";
 
 export type { CommitResult } from "./txn/txn.ts";
@@ -78,6 +79,11 @@ export interface GlenOptions {
    * a database on disk also resumes from the WAL segments still on disk).
    */
   changeHistoryCommits?: number;
+  /**
+   * Bound of that in-memory history in bytes of encoded commits (default 32 MiB): past it, a
+   * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
+   */
+  changeHistoryBytes?: number;
 }
 
 /** A document with its metadata, as returned by {@linkcode Glen.getDoc}. */
@@ -201,19 +207,15 @@ export class Glen {
         segmentBytes: options.walSegmentBytes,
       }),
     };
-    const historyCommits = options.changeHistoryCommits;
-    if (
-      historyCommits !== undefined && (!Number.isSafeInteger(historyCommits) || historyCommits < 0)
-    ) {
-      throw new RangeError(
-        `changeHistoryCommits must be a non-negative integer, got ${historyCommits}`,
-      );
-    }
-    if (inMemory) return new Glen(Engine.open({ wal }), limits, undefined, { historyCommits });
+    const history = resolveHistoryLimits({
+      commits: options.changeHistoryCommits,
+      bytes: options.changeHistoryBytes,
+    });
+    if (inMemory) return new Glen(Engine.open({ wal }), limits, undefined, { history });
     const fs = options.fileSystem ?? await nodeFileSystem();
     const engine = Engine.open({ storage: { fs, dir: path }, wal });
     const walLocation = { fs, dir: joinPath(path, WAL_DIR) }; // change feeds read old commits
-    return new Glen(engine, limits, path, { historyCommits, wal: walLocation });
+    return new Glen(engine, limits, path, { history, wal: walLocation });
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   Glen,
   TransactionConflictError,
   type Txn,
+  UniqueConstraintError,
   type Value,
 } from "../mod.ts";
 import { FaultFileSystem, Prng } from "../testing/mod.ts";
@@ -157,6 +158,38 @@ describe("transaction life cycle", () => {
     assert.equal(again.status, "invalid");
     assert.match(again.message ?? "", /already committed/);
     assert.equal(db.getDoc("c", "a")?.version, 1);
+    await db.close();
+  });
+
+  test("a second commit() after a UniqueConstraintError names that rejection, not a commit", async () => {
+    const db = await Glen.open();
+    await db.createIndex("u", "byEmail", "email", { unique: true });
+    await db.put("u", "ada", { email: "a@x" });
+    const tx = db.beginTxn();
+    tx.put("u", "bob", { email: "a@x" });
+    await assert.rejects(tx.commit(), UniqueConstraintError);
+    const again = await tx.commit();
+    assert.equal(again.status, "invalid");
+    assert.doesNotMatch(again.message ?? "", /already committed/);
+    assert.match(again.message ?? "", /rejected, nothing written: UniqueConstraintError/);
+    assert.throws(() => tx.put("u", "eve", {}), /rejected, nothing written/);
+    assert.equal(db.get("u", "bob"), undefined);
+    await db.close();
+  });
+
+  test("a second commit() after a conflict names the conflict", async () => {
+    const db = await Glen.open();
+    await db.put("c", "a", 1);
+    const tx = db.beginTxn();
+    tx.get("c", "a");
+    tx.put("c", "a", 2);
+    await db.put("c", "a", 3);
+    assert.equal((await tx.commit()).status, "conflict");
+    const again = await tx.commit();
+    assert.equal(again.status, "invalid");
+    assert.doesNotMatch(again.message ?? "", /already committed/);
+    assert.match(again.message ?? "", /refused by a conflict, nothing written: "c"\/"a" changed/);
+    assert.equal(db.get("c", "a"), 3);
     await db.close();
   });
 

@@ -32,6 +32,7 @@
  */
 
 import { encode } from "../codec/encode.ts";
+import { nextMacrotask } from "../event_loop.ts";
 import { storeKey } from "./key.ts";
 import type { AsyncLocalStorage } from "node:async_hooks";
 import {
@@ -1025,7 +1026,7 @@ export class BTreeStore implements BTreeReader {
       }
       if ((copied & 255) === 0 && Date.now() - sliceStart >= this.#sliceMs) {
         report();
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        await nextMacrotask();
         if (this.#closed) throw new DatabaseClosedError("the store was closed during compaction");
         sliceStart = Date.now();
       }

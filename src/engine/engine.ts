@@ -38,6 +38,7 @@ import {
 import type { CapturedBytes, StoredValue } from "../codec/encoded.ts";
 import { decode } from "../codec/decode.ts";
 import { encode } from "../codec/encode.ts";
+import { nextMacrotask, settleAfter, starvedTurn } from "../event_loop.ts";
 import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { foreignFileReason, newDatabaseId } from "../wal/database_id.ts";
@@ -84,6 +85,8 @@ export interface CommitEvent {
   readonly previous: readonly (Value | undefined)[];
   /** Whether each write's value holds a `Uint8Array` (readers then copy it). */
   readonly hasBytes: readonly boolean[];
+  /** Size of the commit's encoded record body (what keeping it costs, for bounded histories). */
+  readonly bytes: number;
 }
 
 /**
@@ -329,10 +332,11 @@ export class Engine {
     const previous = observers.length === 0
       ? []
       : known ?? ops.map((op) => this.store.value(op.collection, op.docId));
-    const durable = this.#append(RecordType.commit, encodeCommit(ops), result);
+    const body = encodeCommit(ops);
+    const durable = this.#append(RecordType.commit, body, result);
     for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
     if (observers.length === 0) return durable;
-    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous, hasBytes };
+    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous, hasBytes, bytes: body.length };
     for (const observer of observers) observer.applied?.(event);
     if (observers.some((observer) => observer.durable !== undefined)) {
       durable.then(() => {
@@ -344,13 +348,18 @@ export class Engine {
 
   /** Appends a record (or, in memory, just counts it); returns the durability promise. */
   #append<T>(type: number, body: Uint8Array | undefined, result: T): Promise<T> {
+    let durable: Promise<T>;
     if (this.#wal === undefined) {
       const lsn = ++this.#lastLsn;
-      return Promise.resolve(result === RESOLVE_WITH_LSN ? lsn as T : result);
+      durable = Promise.resolve(result === RESOLVE_WITH_LSN ? lsn as T : result);
+    } else {
+      const appended = this.#wal.append(type, body!, result);
+      this.#lastLsn = appended.lsn;
+      durable = appended.durable;
     }
-    const appended = this.#wal.append(type, body!, result);
-    this.#lastLsn = appended.lsn;
-    return appended.durable;
+    // A tight `await commit()` loop would otherwise never let timers and sliced work run.
+    const turn = starvedTurn(body === undefined ? 1 : 1 + (body.length >>> 12));
+    return turn === undefined ? durable : settleAfter(durable, turn);
   }
 
   /**
@@ -446,7 +455,7 @@ export class Engine {
           fs,
           path,
           { collection, lsn, databaseId, versions, values, encodedBytes },
-          yieldTurn,
+          nextMacrotask,
         )
       );
       this.#assertNotFailed(); // a write may have failed the WAL meanwhile
@@ -565,9 +574,4 @@ function decodeSchema(body: Uint8Array, file: string): Value {
   } catch (error) {
     throw new CorruptionError("undecodable schema record", file, 0, { cause: error });
   }
-}
-
-/** Lets other work run between snapshot blocks. */
-function yieldTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }

@@ -21,6 +21,7 @@ import type { CommitEvent, CommitObserver, Engine } from "../engine/engine.ts";
 import { checkCollectionName } from "../engine/names.ts";
 import type { DocumentStore, WriteOp } from "../engine/store.ts";
 import { CorruptionError, GlenError, UniqueConstraintError } from "../errors.ts";
+import { nextMacrotask } from "../event_loop.ts";
 import type { Value } from "../value/value.ts";
 import { DocumentIndex, type IndexDefinition } from "./document_index.ts";
 import { type IndexEntry, mergeRuns } from "./sorted_keys.ts";
@@ -186,7 +187,7 @@ export class IndexManager implements CommitObserver {
     // Each slice is read and indexed in one synchronous step, so it sees the current values;
     // writes between slices reach the index through `applied`.
     for (let at = 0; at < docIds.length; at += BUILD_SLICE) {
-      if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (at > 0) await nextMacrotask();
       const end = Math.min(at + BUILD_SLICE, docIds.length);
       for (let i = at; i < end; i++) {
         const docId = docIds[i]!;
@@ -226,7 +227,7 @@ export class IndexManager implements CommitObserver {
     const total = docs.length;
     const runs: IndexEntry[][] = [];
     for (let at = 0; at < total; at += BUILD_SLICE) {
-      if (at > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      if (at > 0) await nextMacrotask();
       const end = Math.min(at + BUILD_SLICE, total);
       runs.push(index.sortedEntries(docs, bytes, at, end));
       while (runs.length >= 2 && runs.at(-1)!.length >= runs.at(-2)!.length) {

@@ -1,11 +1,16 @@
 /**
  * The commit history change feeds resume from: a bounded ring of the most recent acknowledged
- * commits in memory, backed (for a database on disk) by the WAL segments still on disk.
+ * commits in memory, backed (for a database on disk) by the WAL segments still on disk. Past
+ * the ring a database on disk reads the WAL; a database in memory answers `CursorExpiredError`.
+ *
+ * The ring keeps only what a feed replays (LSN and writes, not the values the writes replaced),
+ * and it is bounded by bytes as well as by count: a commit is accounted at the size of its
+ * encoded record, so one large document rewritten many times cannot pin every old version.
  *
  * Invariants:
  * - the ring holds every acknowledged commit with an LSN greater than `floorLsn`, in LSN order,
- *   and at most `maxCommits` commits and `maxOps` writes (the oldest are evicted first, raising
- *   `floorLsn`);
+ *   and at most `maxCommits` commits, `maxOps` writes and `maxBytes` encoded bytes (the oldest
+ *   are evicted first, raising `floorLsn`; a single commit over `maxBytes` is not kept at all);
  * - a `HistoryCursor` yields every commit in (`afterLsn`, `throughLsn`] exactly once, in LSN
  *   order, or throws `CursorExpiredError` as soon as one of them can no longer be found: it
  *   never skips a commit silently;
@@ -42,26 +47,64 @@ export interface WalLocation {
 export const DEFAULT_HISTORY_COMMITS = 1024;
 /** Default bound of the in-memory ring, in writes (a large `putMany` counts for many). */
 export const DEFAULT_HISTORY_OPS = 16_384;
+/** Default bound of the in-memory ring, in bytes of encoded commit records (32 MiB). */
+export const DEFAULT_HISTORY_BYTES: number = 32 * 1024 * 1024;
+
+/** The bounds of the in-memory ring. */
+export interface HistoryLimits {
+  /** At most this many commits. */
+  readonly maxCommits: number;
+  /** At most this many writes. */
+  readonly maxOps: number;
+  /** At most this many bytes of encoded commit records. */
+  readonly maxBytes: number;
+}
+
+/**
+ * The ring's bounds from the database options (`changeHistoryCommits`, `changeHistoryBytes`),
+ * with defaults for those left out.
+ *
+ * @throws {RangeError} when a setting is not a non-negative safe integer
+ */
+export function resolveHistoryLimits(
+  options: { commits?: number | undefined; bytes?: number | undefined },
+): HistoryLimits {
+  const maxCommits = options.commits ?? DEFAULT_HISTORY_COMMITS;
+  const maxBytes = options.bytes ?? DEFAULT_HISTORY_BYTES;
+  for (
+    const [name, value] of [["changeHistoryCommits", maxCommits], ["changeHistoryBytes", maxBytes]]
+  ) {
+    if (!Number.isSafeInteger(value) || (value as number) < 0) {
+      throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+    }
+  }
+  return { maxCommits, maxOps: Math.max(maxCommits, DEFAULT_HISTORY_OPS), maxBytes };
+}
+
+/** A commit in the ring: what a feed replays, and its accounted size. */
+interface RingEntry extends HistoricCommit {
+  /** Bytes of its encoded record. */
+  readonly bytes: number;
+}
 
 /** The ring of recent commits plus the WAL; see the module notes. */
 export class CommitHistory {
   readonly #wal: WalLocation | undefined;
   readonly #maxCommits: number;
   readonly #maxOps: number;
-  #ring: HistoricCommit[] = [];
+  readonly #maxBytes: number;
+  #ring: RingEntry[] = [];
   #head = 0;
   #ops = 0;
+  #bytes = 0;
   #floorLsn: number;
 
-  constructor(
-    startLsn: number,
-    wal: WalLocation | undefined,
-    limits: { maxCommits: number; maxOps: number },
-  ) {
+  constructor(startLsn: number, wal: WalLocation | undefined, limits: HistoryLimits) {
     this.#floorLsn = startLsn;
     this.#wal = wal;
     this.#maxCommits = limits.maxCommits;
     this.#maxOps = limits.maxOps;
+    this.#maxBytes = limits.maxBytes;
   }
 
   /** Every acknowledged commit after this LSN is in the ring. */
@@ -69,17 +112,26 @@ export class CommitHistory {
     return this.#floorLsn;
   }
 
+  /** What the ring holds: commits, writes and bytes of encoded records (within the limits). */
+  get retained(): { commits: number; ops: number; bytes: number } {
+    return { commits: this.#ring.length - this.#head, ops: this.#ops, bytes: this.#bytes };
+  }
+
   /** Records an acknowledged commit (called in LSN order). */
   record(event: CommitEvent): void {
-    this.#ring.push(event); // a CommitEvent is a HistoricCommit: no copy
+    // A new object, not the event: the event also holds the values the commit replaced.
+    this.#ring.push({ lsn: event.lsn, ops: event.ops, bytes: event.bytes });
     this.#ops += event.ops.length;
+    this.#bytes += event.bytes;
     while (
-      this.#ring.length - this.#head > this.#maxCommits ||
-      (this.#ops > this.#maxOps && this.#ring.length > this.#head)
+      this.#ring.length > this.#head &&
+      (this.#ring.length - this.#head > this.#maxCommits || this.#ops > this.#maxOps ||
+        this.#bytes > this.#maxBytes)
     ) {
       const evicted = this.#ring[this.#head]!;
-      this.#ring[this.#head++] = undefined as unknown as HistoricCommit;
+      this.#ring[this.#head++] = undefined as unknown as RingEntry;
       this.#ops -= evicted.ops.length;
+      this.#bytes -= evicted.bytes;
       this.#floorLsn = evicted.lsn;
     }
     if (this.#head > 1024 && this.#head * 2 > this.#ring.length) {

@@ -51,8 +51,8 @@ import {
 import { type CommitListener, type FeedFilter, FeedOutlet } from "./feed_outlet.ts";
 import {
   CommitHistory,
-  DEFAULT_HISTORY_COMMITS,
-  DEFAULT_HISTORY_OPS,
+  type HistoryLimits,
+  resolveHistoryLimits,
   type WalLocation,
 } from "./history.ts";
 import { DocFilter } from "./doc_filter.ts";
@@ -62,8 +62,8 @@ import { liveQueryOrder, LiveQueryOutlet, type ScannedDoc } from "./live_query.t
 export interface HubOptions {
   /** The WAL of a database on disk (feeds resume from it beyond the memory ring). */
   wal?: WalLocation;
-  /** Commits kept in memory for resuming feeds (default 1,024). */
-  historyCommits?: number;
+  /** Bounds of the in-memory history feeds resume from (default: `resolveHistoryLimits({})`). */
+  history?: HistoryLimits;
 }
 
 /** Largest accepted `maxQueuedEvents`. */
@@ -86,18 +86,13 @@ export class SubscriptionHub {
   #closed = false;
 
   constructor(engine: Engine, options: HubOptions = {}) {
-    const historyCommits = options.historyCommits ?? DEFAULT_HISTORY_COMMITS;
-    if (!Number.isSafeInteger(historyCommits) || historyCommits < 0) {
-      throw new RangeError(
-        `changeHistoryCommits must be a non-negative integer, got ${historyCommits}`,
-      );
-    }
     this.#engine = engine;
     this.#ackedLsn = engine.stats().lastLsn;
-    this.#history = new CommitHistory(this.#ackedLsn, options.wal, {
-      maxCommits: historyCommits,
-      maxOps: Math.max(historyCommits, DEFAULT_HISTORY_OPS),
-    });
+    this.#history = new CommitHistory(
+      this.#ackedLsn,
+      options.wal,
+      options.history ?? resolveHistoryLimits({}),
+    );
     this.#removeObserver = engine.addObserver({ durable: (event) => this.#dispatch(event) });
   }
 

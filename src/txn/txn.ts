@@ -56,7 +56,12 @@ export class Txn {
   readonly #reads = new Map<string, Map<string, number>>();
   /** collection → docId → staged write, in staging order. */
   readonly #writes = new Map<string, Map<string, Staged>>();
-  #finished: "committed" | "rolled back" | undefined;
+  /**
+   * How the transaction ended, as the phrase after "The transaction was already" (`undefined`
+   * while it is open): "committed", "rolled back", or the failed commit's outcome, so a second
+   * `commit()` or a late write names what really happened.
+   */
+  #finished: string | undefined;
 
   /** @internal Use `db.beginTxn()`. */
   constructor(engine: Engine, limits: Limits) {
@@ -226,18 +231,16 @@ export class Txn {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#finished = "committed";
     const store = this.#engine.store;
     for (const [collection, reads] of this.#reads) {
       for (const [docId, version] of reads) {
         const current = store.version(collection, docId);
         if (current !== version) {
-          return Promise.resolve({
-            status: "conflict",
-            message: `${JSON.stringify(collection)}/${
-              JSON.stringify(docId)
-            } changed since it was read (version ${version}, now ${current})`,
-          });
+          const message = `${JSON.stringify(collection)}/${
+            JSON.stringify(docId)
+          } changed since it was read (version ${version}, now ${current})`;
+          this.#finished = `refused by a conflict, nothing written: ${message}`;
+          return Promise.resolve({ status: "conflict", message });
         }
       }
     }
@@ -252,12 +255,22 @@ export class Txn {
         hasBytes.push(staged !== DELETE && staged.hasBytes);
       }
     }
-    if (ops.length === 0) return Promise.resolve({ status: "ok" });
+    if (ops.length === 0) {
+      this.#finished = "committed";
+      return Promise.resolve({ status: "ok" });
+    }
+    let durable: Promise<number>;
     try {
-      return this.#engine.commit(ops, hasBytes).then(() => ({ status: "ok" }));
+      durable = this.#engine.commit(ops, hasBytes);
     } catch (error) {
+      this.#finished = `rejected, nothing written: ${describeError(error)}`;
       return Promise.reject(error);
     }
+    this.#finished = "committed";
+    return durable.then(() => ({ status: "ok" }), (error: unknown) => {
+      this.#finished = `failed to commit (the database failed): ${describeError(error)}`;
+      throw error;
+    });
   }
 
   #stage(collection: string, docId: string, staged: Staged): void {
@@ -273,4 +286,9 @@ export class Txn {
     }
     this.#engine.assertOpen();
   }
+}
+
+/** An error as a message fragment: its class name and message. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

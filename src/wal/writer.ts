@@ -8,6 +8,11 @@
  * every waiting promise. Writers that await each other's results still batch: their continuations
  * all run before the next flush microtask.
  *
+ * `"interval"` mode syncs once `flushEveryBytes` are unsynced or the oldest unsynced write is
+ * `flushIntervalMs` old. Both are checked on the write path (a tight `await append()` loop runs
+ * on microtasks and starves timers; the age is checked every 16th batch, to save clock reads)
+ * and, for a writer gone quiet, by a timer.
+ *
  * Invariants:
  * - LSNs are assigned once, in call order, and never reused: not by rotation, compaction or
  *   reopen, and not after a crash that lost acknowledged records (`"interval"`, `"none"`).
@@ -125,6 +130,10 @@ export class WalWriter {
   #durableLsn: number;
   #writtenLsn: number;
   #unsyncedBytes = 0;
+  /** `performance.now()` when the oldest unsynced byte was written (valid while unsynced > 0). */
+  #unsyncedSinceMs = 0;
+  /** Batches written until `#intervalElapsed` reads the clock again. */
+  #batchesUntilClock = 0;
   #batch = new Uint8Array(INITIAL_BATCH_BYTES);
   #batchUsed = 0;
   #waiters: Waiter[] = [];
@@ -400,7 +409,9 @@ export class WalWriter {
       const { syncMode, flushEveryBytes } = this.#options;
       if (syncMode === "always") this.#sync();
       else if (syncMode === "interval") {
-        if (this.#unsyncedBytes >= flushEveryBytes) this.#sync();
+        // The timer alone is not enough: a tight `await put()` loop runs on microtasks and never
+        // lets it fire, so the write path checks the interval too (a clock read per 16 batches).
+        if (this.#unsyncedBytes >= flushEveryBytes || this.#intervalElapsed()) this.#sync();
         else this.#armTimer();
       }
     } catch (error) {
@@ -421,6 +432,7 @@ export class WalWriter {
     this.#preallocate(this.#position + used);
     this.#file!.write(this.#batch.subarray(0, used), this.#position);
     this.#position += used;
+    if (this.#unsyncedBytes === 0) this.#unsyncedSinceMs = performance.now();
     this.#unsyncedBytes += used;
     this.#bytesWritten += used;
     this.#batchUsed = 0;
@@ -492,6 +504,13 @@ export class WalWriter {
     file.sync();
     this.#fs.syncDir(this.#dir);
     this.#segments.push({ name, firstLsn, bytes: SEGMENT_HEADER_BYTES });
+  }
+
+  /** Whether the oldest unsynced write is `flushIntervalMs` old (checked every 16th call). */
+  #intervalElapsed(): boolean {
+    if (this.#unsyncedBytes === 0 || --this.#batchesUntilClock > 0) return false;
+    this.#batchesUntilClock = 16;
+    return performance.now() - this.#unsyncedSinceMs >= this.#options.flushIntervalMs;
   }
 
   #armTimer(): void {
