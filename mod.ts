@@ -95,6 +95,7 @@ export {
   type Limits,
   limitsFromEnv,
   MAX_DEPTH_CEILING,
+  MAX_VALUE_CONTENT,
   resolveLimits,
   type Value,
   type ValueObject,

@@ -220,8 +220,8 @@ export class Glen {
 
   /**
    * Like {@linkcode Glen.open}, taking defaults from `GLEN_WAL_SYNC`, `GLEN_WAL_FLUSH_BYTES`,
-   * `GLEN_CACHE_CAP_BYTES`, `GLEN_NODE_ID`, `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`
-   * and `GLEN_MAX_OBJECT_FIELDS`. Explicit `options` win over the environment.
+   * `GLEN_CACHE_CAP_BYTES`, `GLEN_NODE_ID`, `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`,
+   * `GLEN_MAX_OBJECT_FIELDS` and `GLEN_MAX_VALUES`. Explicit `options` win over the environment.
    *
    * Under Deno the variables need the `env` permission (`--allow-env`, or
    * `--allow-env=GLEN_WAL_SYNC,...`): without it `openFromEnv` throws rather than silently

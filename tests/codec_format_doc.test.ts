@@ -10,7 +10,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { CODEC_VERSION, DEFAULT_LIMITS, DEFAULT_MAX_FRAME_BYTES } from "../mod.ts";
+import {
+  CODEC_VERSION,
+  DEFAULT_LIMITS,
+  DEFAULT_MAX_FRAME_BYTES,
+  MAX_VALUE_CONTENT,
+} from "../mod.ts";
 import * as format from "../src/codec/format.ts";
 import { expectCodecError } from "./support/values.ts";
 
@@ -151,6 +156,15 @@ describe("docs/format/codec.md", () => {
       new RegExp(DEFAULT_LIMITS.maxObjectFields.toLocaleString("en-US")),
     );
     assert.match(row("maxDepth")[2]!, new RegExp(`^${DEFAULT_LIMITS.maxDepth}\\b`));
+    assert.match(
+      row("maxValues")[2]!,
+      new RegExp(`^${DEFAULT_LIMITS.maxValues.toLocaleString("en-US")}$`),
+    );
+    assert.match(row("maxValues")[3]!, /GLEN_MAX_VALUES/);
+    assert.match(
+      spec,
+      new RegExp(`MAX_VALUE_CONTENT\`, 1 GiB \\(${MAX_VALUE_CONTENT.toLocaleString("en-US")}\\)`),
+    );
     assert.match(row("maxStringOrBytes")[3]!, /GLEN_MAX_STRING_OR_BYTES/);
     assert.match(row("maxArrayLen")[3]!, /GLEN_MAX_ARRAY_LEN/);
     assert.match(row("maxObjectFields")[3]!, /GLEN_MAX_OBJECT_FIELDS/);

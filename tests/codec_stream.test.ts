@@ -338,4 +338,36 @@ describe("EncoderStream and DecoderStream", () => {
     assert.deepEqual([...(decoded[0] as Uint8Array)], [1, 2, 3]);
     assert.deepEqual([...(decoded[1] as { b: Uint8Array }).b], [4]);
   });
+
+  test("the decoder enforces maxValues on each frame", async () => {
+    const within = [[1, 2], [3, 4], [5, 6]]; // 10 values: itself, 3 arrays, 6 numbers
+    const framed = await encodeAll([within, [...within, []]]);
+    const { error, values } = await decodeExpectingError([framed], { maxValues: 10 });
+    assertPrefix(values, [within], "the first frame is within maxValues");
+    assert.match((error as CodecError).message, /maxValues/);
+  });
+});
+
+describe("DecoderStream cost", () => {
+  /** Milliseconds to decode one frame of about `bytes` bytes fed as one-byte chunks. */
+  async function bytewise(bytes: number): Promise<number> {
+    const framed = await encodeAll([new Uint8Array(bytes)]);
+    const chunks = Array.from({ length: framed.length }, (_, i) => framed.subarray(i, i + 1));
+    const start = performance.now();
+    const [value] = await decodeChunks(chunks);
+    const elapsed = performance.now() - start;
+    assert.equal((value as Uint8Array).length, bytes);
+    return elapsed;
+  }
+
+  test("one frame in one-byte chunks decodes in time linear in its length", async () => {
+    // 16 times the input: linear takes about 16 times as long; the chunk list this replaced
+    // (Array#shift per chunk) took over 100 times as long. Allowed: 64 times (4× for noise).
+    await bytewise(2 ** 12); // warm up
+    let small = Infinity;
+    for (let i = 0; i < 3; i++) small = Math.min(small, await bytewise(2 ** 14));
+    const large = await bytewise(2 ** 18);
+    const ratio = large / Math.max(small, 1);
+    assert.ok(ratio < 64, `2^18 one-byte chunks took ${ratio.toFixed(1)}× as long as 2^14`);
+  });
 });

@@ -46,12 +46,13 @@ function fields(count: number): Record<string, number> {
 }
 
 describe("limits", () => {
-  test("the defaults are 16 MiB, 1,000,000, 1,000,000 and depth 512 (ceiling 1,024)", () => {
+  test("the defaults are 16 MiB, 1,000,000, 1,000,000, depth 512 (ceiling 1,024) and 4,000,000 values", () => {
     assert.deepEqual({ ...DEFAULT_LIMITS }, {
       maxStringOrBytes: 16 * 1024 * 1024,
       maxArrayLen: 1_000_000,
       maxObjectFields: 1_000_000,
       maxDepth: 512,
+      maxValues: 4_000_000,
     });
     assert.ok(Object.isFrozen(DEFAULT_LIMITS));
     assert.equal(MAX_DEPTH_CEILING, 1024);
@@ -171,6 +172,8 @@ describe("limits", () => {
       { maxDepth: 0 },
       { maxDepth: MAX_DEPTH_CEILING + 1 },
       { maxDepth: -1 },
+      { maxValues: 0 },
+      { maxValues: 0.5 },
     ];
     const calls: Array<[string, (limits: Partial<Limits>) => unknown]> = [
       ["resolveLimits", (limits) => resolveLimits(limits)],
@@ -198,15 +201,16 @@ describe("limits", () => {
 });
 
 describe("limitsFromEnv()", () => {
-  test("reads the three GLEN_MAX_* variables from a record", () => {
+  test("reads the four GLEN_MAX_* variables from a record", () => {
     assert.deepEqual(
       limitsFromEnv({
         GLEN_MAX_STRING_OR_BYTES: "1024",
         GLEN_MAX_ARRAY_LEN: "10",
         GLEN_MAX_OBJECT_FIELDS: "1_000",
+        GLEN_MAX_VALUES: "20_000",
         GLEN_OTHER: "x",
       }),
-      { maxStringOrBytes: 1024, maxArrayLen: 10, maxObjectFields: 1000 },
+      { maxStringOrBytes: 1024, maxArrayLen: 10, maxObjectFields: 1000, maxValues: 20000 },
     );
     assert.deepEqual(limitsFromEnv({}), {});
     assert.deepEqual(limitsFromEnv({ GLEN_MAX_ARRAY_LEN: "" }), {});
@@ -219,7 +223,12 @@ describe("limitsFromEnv()", () => {
   test("an invalid value is a RangeError naming the variable", () => {
     for (const text of ["-1", "abc", "1.5", "1e3", "0x10", "99999999999999999", "NaN"]) {
       for (
-        const name of ["GLEN_MAX_STRING_OR_BYTES", "GLEN_MAX_ARRAY_LEN", "GLEN_MAX_OBJECT_FIELDS"]
+        const name of [
+          "GLEN_MAX_STRING_OR_BYTES",
+          "GLEN_MAX_ARRAY_LEN",
+          "GLEN_MAX_OBJECT_FIELDS",
+          "GLEN_MAX_VALUES",
+        ]
       ) {
         assert.throws(() => limitsFromEnv({ [name]: text }), (error: unknown) => {
           assert.ok(error instanceof RangeError, `${name}=${text}`);
@@ -260,12 +269,14 @@ describe("GLEN_MAX_* environment variables in a child process", () => {
       GLEN_MAX_STRING_OR_BYTES: "7",
       GLEN_MAX_ARRAY_LEN: "7",
       GLEN_MAX_OBJECT_FIELDS: "7",
+      GLEN_MAX_VALUES: "9",
     });
     assert.deepEqual(report.limits, {
       maxStringOrBytes: 7,
       maxArrayLen: 7,
       maxObjectFields: 7,
       maxDepth: 512,
+      maxValues: 9,
     });
     assert.deepEqual(report.results, {
       "string.encodeOver": "LimitExceededError",
@@ -277,7 +288,16 @@ describe("GLEN_MAX_* environment variables in a child process", () => {
       "object.encodeOver": "LimitExceededError",
       "object.encodeAt": "ok",
       "object.decodeOver": "CodecError",
+      "values.encodeOver": "LimitExceededError",
+      "values.encodeAt": "ok",
+      "values.decodeOver": "CodecError",
     });
+  });
+
+  test(`a small GLEN_MAX_VALUES does not stop index definitions being written and read back (${runtime})`, () => {
+    const { report } = runChild({ GLEN_MAX_VALUES: "5" });
+    assert.equal((report.limits as { maxValues: number }).maxValues, 5);
+    assert.equal(report.reopenWithIndex, "ok");
   });
 
   test(`without the variables the built-in defaults apply (${runtime})`, () => {

@@ -7,10 +7,14 @@
  *   (each element needs at least one byte) before anything is allocated for it, so a hostile
  *   input cannot allocate more than its own length justifies;
  * - nesting is bounded by `maxDepth` (at most 1,024), so recursion cannot overflow the stack;
+ * - the values of one decoded value are bounded by `maxValues`: each array or object header
+ *   reserves its elements from that budget before anything is allocated for them, so the heap a
+ *   decode builds (tens of bytes per value, however few input bytes each took) is bounded too;
  * - every failure is a `CodecError` carrying the byte offset; truncation and trailing bytes are
  *   failures; duplicate object keys are rejected;
  * - the key `__proto__` becomes an own data property, never a prototype;
- * - the result shares no memory with the input (byte values are copied).
+ * - the result shares no memory with the input (byte values are copied into plain `Uint8Array`s,
+ *   also when the input is a Node `Buffer`, whose `slice()` would be a view).
  *
  * Speed: short strings are decoded in JavaScript (no `TextDecoder` call; break-even points tuned
  * per engine), longer ones with a non-fatal `TextDecoder` whose output is checked for U+FFFD;
@@ -83,6 +87,8 @@ let baseOffset = 0;
 let freezeDepth = Infinity;
 /** Set when a `Uint8Array` is decoded (`decodeFrozen` reports it). */
 let sawBytes = false;
+/** How many more values the current decode may build (`maxValues`; see `checkContainer`). */
+let valuesLeft = 0;
 
 /**
  * Decodes one value encoded by {@linkcode encode}. The whole input must be exactly one value.
@@ -334,13 +340,19 @@ function withInput(
   const savedKeyTop = keyTop;
   const savedFreeze = freezeDepth;
   const savedBytes = sawBytes;
-  src = bytes;
+  const savedValuesLeft = valuesLeft;
+  // A subclass (a Node `Buffer`) is read through a plain view of the same memory, so that
+  // `src.slice()` copies (`Buffer#slice` would return a view) and every access stays monomorphic.
+  src = bytes.constructor === Uint8Array
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   pos = start;
   end = stop;
   limits = resolved;
   baseOffset = offset;
   freezeDepth = freezeFrom;
   sawBytes = false;
+  valuesLeft = resolved.maxValues - 1; // the value itself
   try {
     return read();
   } finally {
@@ -352,6 +364,7 @@ function withInput(
     keyTop = savedKeyTop;
     freezeDepth = savedFreeze;
     sawBytes = savedBytes;
+    valuesLeft = savedValuesLeft;
   }
 }
 
@@ -666,7 +679,8 @@ function readBytes(): Uint8Array {
 
 /**
  * The checks of an array or object header (just read) before its elements are read or skipped:
- * nesting depth and element count against the limits.
+ * nesting depth and element count against the limits, and the elements against what is left of
+ * `maxValues` for the whole decoded value.
  */
 function checkContainer(
   depth: number,
@@ -675,6 +689,9 @@ function checkContainer(
 ): void {
   if (depth > limits.maxDepth) fail(`nesting deeper than maxDepth (${limits.maxDepth})`, pos - 1);
   if (count > limits[limit]) fail(`length ${count} exceeds ${limit} (${limits[limit]})`, pos - 1);
+  if ((valuesLeft -= count) < 0) {
+    fail(`more than maxValues (${limits.maxValues}) values in one value`, pos - 1);
+  }
 }
 
 function readArray(length: number, depth: number): Value[] {

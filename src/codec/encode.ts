@@ -11,7 +11,11 @@
  * properties only) and the field count is written after them; int64 bigints and float64s go
  * through scratch typed arrays, so no bigint arithmetic runs.
  *
- * Invariants: an invalid value leaves the shared buffer's write position unchanged, and is
+ * Invariants: the output of one call is bounded as it is written: values are counted against
+ * `maxValues` (an array's elements before they are written, an object's fields once it is) and
+ * string and byte content against `MAX_VALUE_CONTENT`, to the totals `assertValue` counts, so a
+ * value whose objects share references cannot expand into an unbounded encoding. An invalid
+ * value leaves the shared buffer's write position unchanged, and is
  * reported by `assertValue`'s precise error (with the field path), not by the fast path. A nested
  * call (a getter that encodes while being encoded) runs on fresh state and restores ours.
  *
@@ -19,7 +23,7 @@
  */
 
 import { Id } from "../value/id.ts";
-import { type Limits, resolveLimits } from "../value/limits.ts";
+import { type Limits, MAX_VALUE_CONTENT, resolveLimits } from "../value/limits.ts";
 import {
   assertValue,
   INT64_MAX,
@@ -72,6 +76,9 @@ let position = 0;
 let safeEnd = target.length - SLACK_BYTES;
 let limits: Limits = resolveLimits();
 let busy = false;
+/** Values and content the running call may still write (see the module invariants). */
+let valuesLeft = 0;
+let contentLeft = 0;
 
 /** Thrown by the fast path for any invalid input; replaced by `assertValue`'s precise error. */
 const INVALID: unique symbol = Symbol("invalid value");
@@ -103,6 +110,8 @@ export function encode(value: Value, limitOverrides?: Partial<Limits>): Uint8Arr
   limits = resolveLimits(limitOverrides);
   protoPolluted = prototypePolluted();
   busy = true;
+  valuesLeft = limits.maxValues - 1; // the value itself
+  contentLeft = MAX_VALUE_CONTENT;
   const start = position;
   try {
     writeValue(value, 1);
@@ -135,13 +144,13 @@ function preciseError(value: unknown): unknown {
 }
 
 function encodeNested(value: Value, limitOverrides?: Partial<Limits>): Uint8Array {
-  const saved = { target, position, safeEnd, limits };
+  const saved = { target, position, safeEnd, limits, valuesLeft, contentLeft };
   replaceBuffer(INITIAL_BUFFER_BYTES);
   busy = false;
   try {
     return encode(value, limitOverrides).slice();
   } finally {
-    ({ target, position, safeEnd, limits } = saved);
+    ({ target, position, safeEnd, limits, valuesLeft, contentLeft } = saved);
     busy = true;
   }
 }
@@ -302,6 +311,7 @@ function varUintSize(value: number): number {
 function writeString(value: string): void {
   const units = value.length;
   if (units > limits.maxStringOrBytes) throw INVALID;
+  if ((contentLeft -= units) < 0) throw INVALID;
   if (units <= FIXSTR_MAX_BYTES) {
     if (position + units * 3 + 1 > safeEnd) room(units * 3 + 1);
     // ASCII fast path: one byte per unit, a fixstr whose byte count is known up front.
@@ -435,6 +445,7 @@ function writeArray(value: unknown[], depth: number): void {
   if (depth > limits.maxDepth) throw INVALID; // bytes and Ids are leaves: no depth of their own
   const length = value.length;
   if (length > limits.maxArrayLen) throw INVALID;
+  if ((valuesLeft -= length) < 0) throw INVALID;
   if (length <= FIXARRAY_MAX) {
     target[position++] = TAG_FIXARRAY + length;
   } else {
@@ -462,12 +473,18 @@ function writeFields(value: Record<string, unknown>, depth: number): void {
     if (protoPolluted && !hasOwn(value, key)) continue; // inherited from a polluted prototype
     own++;
     const field = value[key];
-    if (field === undefined) continue; // the documented rule: undefined fields are omitted
+    if (field === undefined) {
+      if ((contentLeft -= key.length) < 0) throw INVALID; // counted as `assertValue` counts it
+      continue; // the documented rule: undefined fields are omitted
+    }
     writeKey(key);
     writeValue(field, depth + 1);
     written++;
   }
-  if (own > limits.maxObjectFields) throw INVALID;
+  // Fields are taken from `maxValues` once the object is written (an array's elements before):
+  // what a refused value has written by then is taken, or lies in the objects on the current
+  // path, which are distinct objects of the input.
+  if (own > limits.maxObjectFields || (valuesLeft -= own) < 0) throw INVALID;
   if (written <= FIXOBJECT_MAX) {
     target[start] = TAG_FIXOBJECT + written;
     return;
@@ -488,6 +505,7 @@ function writeFields(value: Record<string, unknown>, depth: number): void {
 function writeKey(key: string): void {
   const units = key.length;
   if (units > limits.maxStringOrBytes) throw INVALID;
+  if ((contentLeft -= units) < 0) throw INVALID;
   if (units < 0x80 / 3) {
     if (position + units * 3 + 1 > safeEnd) room(units * 3 + 1);
     const out = target;
@@ -509,6 +527,7 @@ function writeKey(key: string): void {
     return;
   }
   // Long keys (≥ 43 units) always take writeString's TAG_STRING form: drop the tag byte.
+  contentLeft += units; // writeString counts them
   const start = position;
   writeString(key);
   target.copyWithin(start, start + 1, position);
@@ -518,6 +537,7 @@ function writeKey(key: string): void {
 function writeBytes(value: Uint8Array): void {
   const length = value.length;
   if (length > limits.maxStringOrBytes) throw INVALID;
+  if ((contentLeft -= length) < 0) throw INVALID;
   room(length + 6);
   target[position++] = TAG_BYTES;
   writeVarUint32(length);

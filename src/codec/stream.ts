@@ -5,7 +5,9 @@
  * A stream is a sequence of frames; a frame is a varuint byte length followed by exactly one
  * encoded value (`docs/format/codec.md`, "Framing"). The decoder buffers at most one frame, and
  * refuses a frame longer than `maxFrameBytes` as soon as its header is read, so a peer cannot make
- * it buffer more than that. Frames that lie inside one chunk are decoded without copying.
+ * it buffer more than that. Frames that lie inside one chunk are decoded without copying; a frame
+ * split across chunks is gathered in one growable buffer, so decoding takes time linear in the
+ * input however it is chunked (one-byte chunks included).
  *
  * @module
  */
@@ -138,15 +140,23 @@ export class DecoderStream extends TransformStream<Uint8Array, Value> {
   }
 }
 
-/** Splits a byte stream into frames; holds at most one partial frame. */
+/** A frame buffer up to this size is kept for the next partial frame; a larger one is dropped. */
+const RETAIN_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Splits a byte stream into frames. A frame that lies inside one chunk is decoded from a view of
+ * it; only a frame split across chunks is copied, into one growable buffer that holds at most that
+ * frame (header bytes first, then the body, never bytes of the frame after it). The buffer grows by
+ * doubling up to the frame's length, so the work per input byte is constant whatever the chunking,
+ * and what is kept per buffered byte is at most two bytes.
+ */
 class FrameReader {
   readonly #limits: Limits;
   readonly #maxFrameBytes: number;
-  /** Buffered chunks; the first `#headOffset` bytes of `#parts[0]` are consumed. */
-  #parts: Uint8Array[] = [];
-  #headOffset = 0;
+  /** The partial frame: its header bytes while `#frameLength < 0`, else its body bytes. */
+  #buffer: Uint8Array = new Uint8Array(0);
   #buffered = 0;
-  /** Stream offset of the first buffered byte. */
+  /** Stream offset of the first byte not yet consumed (the start of the header or body). */
   #streamOffset = 0;
   /** Length of the frame whose body is awaited, or -1 while awaiting a header. */
   #frameLength = -1;
@@ -157,16 +167,11 @@ class FrameReader {
   }
 
   push(chunk: Uint8Array, emit: (value: Value) => void): void {
-    if (chunk.length === 0) return;
-    this.#parts.push(chunk);
-    this.#buffered += chunk.length;
-    for (;;) {
-      if (this.#frameLength < 0 && !this.#readHeader()) return;
-      if (this.#buffered < this.#frameLength) return;
-      const frameOffset = this.#streamOffset;
-      const body = this.#take(this.#frameLength);
-      this.#frameLength = -1;
-      emit(decodeAt(body, this.#limits, frameOffset));
+    let at = 0;
+    const length = chunk.length;
+    while (at < length) {
+      if (this.#buffered === 0) at = this.#readInChunk(chunk, at, emit);
+      else at = this.#continueBuffered(chunk, at, emit);
     }
   }
 
@@ -176,13 +181,87 @@ class FrameReader {
     }
   }
 
-  /** Reads a frame header if all its bytes are buffered; false when more input is needed. */
-  #readHeader(): boolean {
-    const available = this.#peek(MAX_HEADER_BYTES);
+  /**
+   * With nothing buffered: reads headers and decodes whole frames straight from `chunk`, starting
+   * at `at`; buffers what is left of a frame that the chunk ends inside. Returns where it stopped.
+   */
+  #readInChunk(chunk: Uint8Array, at: number, emit: (value: Value) => void): number {
+    const length = chunk.length;
+    while (at < length) {
+      if (this.#frameLength < 0) {
+        const header = this.#readHeader(chunk, at, length);
+        if (header === 0) break; // the header continues in the next chunk
+        at += header;
+        this.#streamOffset += header;
+      }
+      const frameLength = this.#frameLength;
+      if (length - at < frameLength) break;
+      this.#emitFrame(chunk.subarray(at, at + frameLength), emit);
+      at += frameLength;
+    }
+    if (at < length) this.#append(chunk, at, length);
+    return length;
+  }
+
+  /**
+   * With a partial frame buffered: appends from `chunk` only what that frame still needs (header
+   * bytes one at a time, since the header's length is not known before its last byte) and decodes
+   * the frame once complete. Returns where it stopped in `chunk`.
+   */
+  #continueBuffered(chunk: Uint8Array, at: number, emit: (value: Value) => void): number {
+    if (this.#frameLength < 0) {
+      this.#append(chunk, at, at + 1);
+      const header = this.#readHeader(this.#buffer, 0, this.#buffered);
+      if (header !== 0) {
+        this.#streamOffset += header;
+        this.#buffered = 0;
+        if (this.#frameLength === 0) this.#emitFrame(chunk.subarray(0, 0), emit); // fails to decode
+      }
+      return at + 1;
+    }
+    const take = Math.min(this.#frameLength - this.#buffered, chunk.length - at);
+    this.#append(chunk, at, at + take);
+    if (this.#buffered === this.#frameLength) {
+      const body = this.#buffer.subarray(0, this.#buffered);
+      this.#buffered = 0;
+      if (this.#buffer.length > RETAIN_BUFFER_BYTES) this.#buffer = new Uint8Array(0);
+      this.#emitFrame(body, emit); // the decoded value copies what it keeps: the buffer is reusable
+    }
+    return at + take;
+  }
+
+  /** Decodes one whole frame body, whose first byte is at `#streamOffset`. */
+  #emitFrame(body: Uint8Array, emit: (value: Value) => void): void {
+    const frameOffset = this.#streamOffset;
+    this.#streamOffset += body.length;
+    this.#frameLength = -1;
+    emit(decodeAt(body, this.#limits, frameOffset));
+  }
+
+  /** Copies `chunk[from, to)` after the buffered bytes, growing the buffer by doubling. */
+  #append(chunk: Uint8Array, from: number, to: number): void {
+    const needed = this.#buffered + (to - from);
+    if (needed > this.#buffer.length) {
+      // Never more than the frame needs (a header claims its length before the bytes arrive).
+      const cap = this.#frameLength < 0 ? MAX_HEADER_BYTES : this.#frameLength;
+      const grown = new Uint8Array(Math.min(cap, Math.max(needed, 2 * this.#buffer.length, 64)));
+      grown.set(this.#buffer.subarray(0, this.#buffered));
+      this.#buffer = grown;
+    }
+    this.#buffer.set(chunk.subarray(from, to), this.#buffered);
+    this.#buffered = needed;
+  }
+
+  /**
+   * Reads the frame header at `bytes[from, to)` (which starts at `#streamOffset`) and sets
+   * `#frameLength`; returns the header's byte count, or 0 when its last byte is not there yet.
+   */
+  #readHeader(bytes: Uint8Array, from: number, to: number): number {
+    const available = Math.min(to - from, MAX_HEADER_BYTES);
     let length = 0;
     let scale = 1;
-    for (let i = 0; i < available.length; i++) {
-      const byte = available[i]!;
+    for (let i = 0; i < available; i++) {
+      const byte = bytes[from + i]!;
       length += (byte & 0x7f) * scale;
       if (byte < 0x80) {
         if (byte === 0 && i > 0) {
@@ -194,57 +273,14 @@ class FrameReader {
             this.#streamOffset,
           );
         }
-        this.#take(i + 1);
         this.#frameLength = length;
-        return true;
+        return i + 1;
       }
       scale *= 0x80;
     }
-    if (available.length >= MAX_HEADER_BYTES || length > this.#maxFrameBytes) {
+    if (available >= MAX_HEADER_BYTES || length > this.#maxFrameBytes) {
       throw new CodecError("frame length too large", this.#streamOffset);
     }
-    return false;
-  }
-
-  /** Up to `count` buffered bytes, without consuming them. */
-  #peek(count: number): number[] {
-    const bytes: number[] = [];
-    let offset = this.#headOffset;
-    for (const part of this.#parts) {
-      for (let i = offset; i < part.length && bytes.length < count; i++) bytes.push(part[i]!);
-      if (bytes.length >= count) break;
-      offset = 0;
-    }
-    return bytes;
-  }
-
-  /** Consumes `count` buffered bytes and returns them (a view when they lie in one chunk). */
-  #take(count: number): Uint8Array {
-    if (count === 0) return new Uint8Array(0);
-    this.#buffered -= count;
-    this.#streamOffset += count;
-    const head = this.#parts[0]!;
-    if (head.length - this.#headOffset >= count) {
-      const view = head.subarray(this.#headOffset, this.#headOffset + count);
-      this.#headOffset += count;
-      if (this.#headOffset === head.length) this.#shift();
-      return view;
-    }
-    const out = new Uint8Array(count);
-    let filled = 0;
-    while (filled < count) {
-      const part = this.#parts[0]!;
-      const n = Math.min(count - filled, part.length - this.#headOffset);
-      out.set(part.subarray(this.#headOffset, this.#headOffset + n), filled);
-      filled += n;
-      this.#headOffset += n;
-      if (this.#headOffset === part.length) this.#shift();
-    }
-    return out;
-  }
-
-  #shift(): void {
-    this.#parts.shift();
-    this.#headOffset = 0;
+    return 0;
   }
 }

@@ -566,7 +566,11 @@ function checkSnapshot(
   }
 }
 
-const SCHEMA_LIMITS = Object.freeze({ maxArrayLen: 1_000_000, maxObjectFields: 1_000_000 });
+const SCHEMA_LIMITS = Object.freeze({
+  maxArrayLen: 1_000_000,
+  maxObjectFields: 1_000_000,
+  maxValues: 4_000_000,
+});
 
 function decodeSchema(body: Uint8Array, file: string): Value {
   try {

@@ -2,9 +2,11 @@
  * Size limits on values: the single place where their names, defaults and bounds live.
  *
  * Every decoder and every write path enforces these before allocating: a hostile input cannot
- * make @glen/db allocate more than its own length justifies. Defaults can be changed per process
- * with `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`, `GLEN_MAX_OBJECT_FIELDS` and per call
- * with a `Partial<Limits>`.
+ * make @glen/db allocate more than its own length justifies, and a value whose objects share
+ * references cannot make a copy or an encoding expand past `maxValues` values and
+ * {@linkcode MAX_VALUE_CONTENT} of content. Defaults can be changed per process with
+ * `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`, `GLEN_MAX_OBJECT_FIELDS`, `GLEN_MAX_VALUES`
+ * and per call with a `Partial<Limits>`.
  *
  * @module
  */
@@ -22,6 +24,7 @@ export type { EnvSource };
  * | `maxArrayLen` | 1,000,000 | elements of one array |
  * | `maxObjectFields` | 1,000,000 | fields of one object |
  * | `maxDepth` | 512 | nesting of arrays and objects (the top level is depth 1); at most 1,024 |
+ * | `maxValues` | 4,000,000 | values in one value, counting itself and every element and field |
  */
 export interface Limits {
   /** Maximum UTF-8 byte length of a string, and maximum length of a byte array. */
@@ -32,7 +35,23 @@ export interface Limits {
   maxObjectFields: number;
   /** Maximum nesting depth of arrays and objects; at most {@linkcode MAX_DEPTH_CEILING}. */
   maxDepth: number;
+  /**
+   * Maximum number of values in one value: the value itself and every array element and object
+   * field, at every depth (an object field whose value is `undefined` counts while validating).
+   * Bounds the memory a decoded value takes (tens of bytes per value, whatever the input) and the
+   * expansion of a value whose objects share references.
+   */
+  maxValues: number;
 }
+
+/**
+ * The most string and byte content one value may hold: the sum of the lengths of its strings and
+ * object keys (UTF-16 units) and byte arrays, 1 GiB (the WAL's record body limit, so no larger value
+ * could be written anyway). Not configurable. It bounds what copying or encoding a value whose
+ * objects share references could allocate: without it, a few dozen objects that each refer twice to
+ * the next one, with one long string at the bottom, would ask for terabytes.
+ */
+export const MAX_VALUE_CONTENT: number = 1024 * 1024 * 1024;
 
 /**
  * The hard ceiling on `maxDepth`: deeper nesting would risk the JavaScript stack on some
@@ -52,6 +71,7 @@ export const STORED_LIMITS: Readonly<Limits> = Object.freeze({
   maxArrayLen: Number.MAX_SAFE_INTEGER,
   maxObjectFields: Number.MAX_SAFE_INTEGER,
   maxDepth: MAX_DEPTH_CEILING,
+  maxValues: Number.MAX_SAFE_INTEGER,
 });
 
 /**
@@ -70,17 +90,20 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxArrayLen: 1_000_000,
   maxObjectFields: 1_000_000,
   maxDepth: 512,
+  maxValues: 4_000_000,
 });
 
 const ENV_NAMES: ReadonlyArray<readonly [keyof Limits, string]> = [
   ["maxStringOrBytes", "GLEN_MAX_STRING_OR_BYTES"],
   ["maxArrayLen", "GLEN_MAX_ARRAY_LEN"],
   ["maxObjectFields", "GLEN_MAX_OBJECT_FIELDS"],
+  ["maxValues", "GLEN_MAX_VALUES"],
 ];
 
 /**
- * Reads limit overrides from `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN` and
- * `GLEN_MAX_OBJECT_FIELDS` (from `source`, or the process environment when omitted).
+ * Reads limit overrides from `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`,
+ * `GLEN_MAX_OBJECT_FIELDS` and `GLEN_MAX_VALUES` (from `source`, or the process environment when
+ * omitted).
  *
  * @throws {RangeError} when a variable is set but is not a non-negative integer
  * @example
@@ -108,8 +131,8 @@ let lastResolved: Limits | undefined;
  * The effective limits: built-in defaults, then the environment (read once per process), then
  * `overrides`. Validates every field.
  *
- * @throws {RangeError} when a limit is not a non-negative safe integer, or `maxDepth` is outside
- *   `1..MAX_DEPTH_CEILING`
+ * @throws {RangeError} when a limit is not a non-negative safe integer, `maxDepth` is outside
+ *   `1..MAX_DEPTH_CEILING` or `maxValues` is 0
  * @example
  * ```ts
  * import { resolveLimits } from "@glen/db";
@@ -151,6 +174,9 @@ function checkLimits(limits: Limits): Limits {
     throw new RangeError(
       `Limit maxDepth must be between 1 and ${MAX_DEPTH_CEILING}, got ${limits.maxDepth}`,
     );
+  }
+  if (limits.maxValues < 1) {
+    throw new RangeError(`Limit maxValues must be at least 1, got ${limits.maxValues}`);
   }
   return Object.freeze(limits);
 }

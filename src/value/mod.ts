@@ -12,6 +12,7 @@ export {
   type Limits,
   limitsFromEnv,
   MAX_DEPTH_CEILING,
+  MAX_VALUE_CONTENT,
   resolveLimits,
 } from "./limits.ts";
 export {

@@ -3,7 +3,9 @@
  *
  * A value is `null`, a boolean, a number (float64, including `-0`, `NaN`, `±Infinity`), a
  * bigint within int64, a string (any JavaScript string, including unpaired surrogates), a
- * `Uint8Array`, an {@linkcode Id}, an array of values or a plain object of values.
+ * `Uint8Array`, an {@linkcode Id}, an array of values or a plain object of values. Any
+ * `Uint8Array` is accepted (a Node `Buffer`, a subarray, a view of a `SharedArrayBuffer`) and is
+ * stored, encoded and read back as a plain `Uint8Array` holding a copy of its bytes.
  *
  * The `undefined` rule, as in `JSON.stringify`: an object field whose value is `undefined` is
  * omitted (so `{ a: undefined }` is stored as `{}`); `undefined` anywhere else (top level,
@@ -19,7 +21,7 @@
 
 import { LimitExceededError } from "../errors.ts";
 import { Id } from "./id.ts";
-import { type Limits, resolveLimits } from "./limits.ts";
+import { type Limits, MAX_VALUE_CONTENT, resolveLimits } from "./limits.ts";
 
 /**
  * Any value @glen/db can store, encode, compare and index.
@@ -85,7 +87,9 @@ export function isProtoKey(key: string): boolean {
  * @throws {TypeError} for non-values: `undefined` outside an object field, functions, symbols,
  *   class instances, `Map`/`Set`, typed arrays other than `Uint8Array`, cycles
  * @throws {RangeError} for a bigint outside int64 or nesting deeper than `limits.maxDepth`
- * @throws {LimitExceededError} for a string, byte array, array or object beyond its size limit
+ * @throws {LimitExceededError} for a string, byte array, array or object beyond its size limit, a
+ *   value holding more than `maxValues` values (counting every place a shared object appears), or
+ *   more than {@linkcode MAX_VALUE_CONTENT} of string and byte content
  * @example
  * ```ts
  * import { assertValue } from "@glen/db";
@@ -116,9 +120,13 @@ class Checker {
   readonly #limits: Limits;
   readonly #path: Array<string | number> = [];
   readonly #ancestors: object[] = [];
+  /** Values and content still allowed: the totals `cloneFrozen` and `encode` count. */
+  #valuesLeft: number;
+  #contentLeft = MAX_VALUE_CONTENT;
 
   constructor(limits: Limits) {
     this.#limits = limits;
+    this.#valuesLeft = limits.maxValues - 1; // the value itself
   }
 
   check(value: unknown, depth: number): void {
@@ -148,12 +156,33 @@ class Checker {
       const bytes = utf8Length(value);
       if (bytes > max) throw this.#limit("maxStringOrBytes", max, bytes);
     }
+    this.#useContent(value.length);
+  }
+
+  /** Counts `count` more values (elements or fields about to be checked). */
+  #useValues(count: number): void {
+    if ((this.#valuesLeft -= count) < 0) {
+      const max = this.#limits.maxValues;
+      throw this.#limit("maxValues", max, max - this.#valuesLeft);
+    }
+  }
+
+  /** Counts `length` more units or bytes of content. */
+  #useContent(length: number): void {
+    if ((this.#contentLeft -= length) < 0) {
+      throw this.#limit(
+        "MAX_VALUE_CONTENT",
+        MAX_VALUE_CONTENT,
+        MAX_VALUE_CONTENT - this.#contentLeft,
+      );
+    }
   }
 
   #checkObject(value: object, depth: number): void {
     if (value instanceof Uint8Array) {
       const max = this.#limits.maxStringOrBytes;
       if (value.length > max) throw this.#limit("maxStringOrBytes", max, value.length);
+      this.#useContent(value.length);
       return;
     }
     if (value instanceof Id) {
@@ -182,6 +211,7 @@ class Checker {
   #checkArray(value: unknown[], depth: number): void {
     const max = this.#limits.maxArrayLen;
     if (value.length > max) throw this.#limit("maxArrayLen", max, value.length);
+    this.#useValues(value.length);
     for (let i = 0; i < value.length; i++) {
       this.#path.push(i);
       if (!(i in value)) throw new TypeError(`Cannot store an array hole at ${this.#where()}`);
@@ -196,6 +226,7 @@ class Checker {
     if (keys.length > max) throw this.#limit("maxObjectFields", max, keys.length);
     for (const key of keys) {
       this.#path.push(key);
+      this.#useValues(1);
       this.#checkString(key);
       const field = value[key];
       if (field !== undefined) this.check(field, depth + 1);
