@@ -25,9 +25,9 @@ import type { FileSystem } from "../io/filesystem.ts";
 import { hasErrorCode, joinPath } from "../io/filesystem.ts";
 import type { PageCache } from "../cache/types.ts";
 import { findNewestHeader, GenerationFile } from "./file.ts";
-import { generationName, type Header, headerSpan, parseGenerationName } from "./format.ts";
+import { generationName, headerSpan, parseGenerationName } from "./format.ts";
 import type { TreeNode } from "./node.ts";
-import type { State } from "./reader.ts";
+import { type State, stateOf } from "./reader.ts";
 
 /** How often a reader looks up the newest generation again when it vanished before its open. */
 export const MAX_OPEN_ATTEMPTS = 16;
@@ -88,16 +88,4 @@ function newestGeneration(fs: FileSystem, dir: string): number {
     throw new GlenError("IO_ERROR", `Cannot open B+ tree store "${dir}" read-only: no store there`);
   }
   return newest;
-}
-
-function stateOf(file: GenerationFile, header: Header): State {
-  return {
-    file,
-    root: header.root,
-    height: header.height,
-    count: header.count,
-    liveBytes: header.liveBytes,
-    dirtBytes: header.dirtBytes,
-    sequence: header.sequence,
-  };
 }

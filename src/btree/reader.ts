@@ -25,6 +25,7 @@ import { containsBytes, copyBytesDeep, deepFreeze } from "../value/freeze.ts";
 import type { Limits } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 import type { GenerationFile } from "./file.ts";
+import type { Header } from "./format.ts";
 import { storeKey } from "./key.ts";
 import { leafKey, type LeafNode, leafRawKey, leafValue } from "./node.ts";
 import { cursor, findEntry, type KeyBounds, type Op, type TreeRoot, valueBytes } from "./tree.ts";
@@ -71,6 +72,19 @@ export interface State extends TreeRoot {
   liveBytes: number;
   dirtBytes: number;
   sequence: number;
+}
+
+/** The state a commit header describes, in `file`. */
+export function stateOf(file: GenerationFile, header: Header): State {
+  return {
+    file,
+    root: header.root,
+    height: header.height,
+    count: header.count,
+    liveBytes: header.liveBytes,
+    dirtBytes: header.dirtBytes,
+    sequence: header.sequence,
+  };
 }
 
 /** A decoded value that holds bytes: copied on every read, since bytes cannot be frozen. */

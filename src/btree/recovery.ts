@@ -21,7 +21,7 @@ import type { PageCache } from "../cache/types.ts";
 import { GenerationFile } from "./file.ts";
 import { BLOCK_BYTES, generationName, type Header, parseGenerationName } from "./format.ts";
 import type { TreeNode } from "./node.ts";
-import type { State } from "./reader.ts";
+import { type State, stateOf } from "./reader.ts";
 
 /** Suffix of a file being written (a compaction's output, a new store's first generation). */
 export const TEMP_SUFFIX = ".tmp";
@@ -123,15 +123,7 @@ export function recover(fs: FileSystem, dir: string, cache: PageCache<TreeNode>)
     throw error;
   }
   return {
-    state: {
-      file,
-      root: header.root,
-      height: header.height,
-      count: header.count,
-      liveBytes: header.liveBytes,
-      dirtBytes: header.dirtBytes,
-      sequence: header.sequence,
-    },
+    state: stateOf(file, header),
     tornTail,
     unremoved,
   };
