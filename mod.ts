@@ -21,12 +21,51 @@
 export {
   type CommitResult,
   type DocInfo,
+  type FindByOptions,
   Glen,
   type GlenOptions,
   type GlenStats,
+  type RangeByOptions,
+  type TransactionInfo,
   type TransactionOptions,
+  type TxnCommitInfo,
+  type UpdateFunction,
+  type UpdateOptions,
+  type UpdateResult,
   type WalSyncMode,
+  type WriteCondition,
+  type WrittenDoc,
 } from "./src/db.ts";
+export {
+  Collection,
+  type CollectionOptions,
+  type TxnCollection,
+  type TypedDocEvent,
+  type TypedLiveQueryEvent,
+  type TypedLiveQueryOptions,
+  type TypedQuery,
+  type TypedQueryPage,
+} from "./src/collection/collection.ts";
+export type {
+  InferSchemaInput,
+  InferSchemaOutput,
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaTypes,
+  StandardSchemaV1,
+} from "./src/collection/standard_schema.ts";
+export type {
+  DeepPartial,
+  Storable,
+  StorableField,
+  StorableLeaf,
+  StorableName,
+  StorableValue,
+} from "./src/collection/types.ts";
+export { ValidationError, type ValidationIssue } from "./src/collection/validation.ts";
+export { newDocId } from "./src/value/doc_id.ts";
+export type { EngineKind, EngineStats } from "./src/engine/types.ts";
 export { Txn } from "./src/txn/txn.ts";
 export type {
   ChangeEvent,
@@ -49,14 +88,12 @@ export {
   type CreateIndexOptions,
   type Filter,
   type FilterInput,
-  type FindByOptions,
   type IndexDefinition,
   type Operator,
   or,
   Query,
   type QueryPage,
   type QueryPlan,
-  type RangeByOptions,
   type RangePage,
 } from "./src/index/mod.ts";
 export type { FileHandle, FileLock, FileSystem, OpenOptions } from "./src/io/filesystem.ts";
@@ -68,35 +105,23 @@ export {
   DatabaseClosedError,
   DatabaseFailedError,
   DatabaseLockedError,
+  GLEN_ERROR_CODES,
   GlenError,
+  type GlenErrorCode,
   type GlenErrorOptions,
   LimitExceededError,
   TransactionConflictError,
   UniqueConstraintError,
 } from "./src/errors.ts";
 export {
-  assertValue,
-  bytesEqual,
-  cloneFrozen,
   compare,
-  compareBytes,
-  compareNumbers,
-  compareStrings,
-  containsBytes,
-  copyBytesDeep,
-  deepFreeze,
   DEFAULT_LIMITS,
-  type EnvSource,
   equals,
-  formatPath,
   Id,
   INT64_MAX,
   INT64_MIN,
   type Limits,
-  limitsFromEnv,
-  MAX_DEPTH_CEILING,
   MAX_VALUE_CONTENT,
-  resolveLimits,
   type Value,
   type ValueObject,
 } from "./src/value/mod.ts";
@@ -109,8 +134,6 @@ export {
   encodeCompositeKey,
   encodeKey,
   EncoderStream,
-  encodeStringPrefix,
   type KeyPart,
-  MISSING,
   type StreamCodecOptions,
 } from "./src/codec/mod.ts";

@@ -1,7 +1,8 @@
 /**
- * `Glen`: the public face of the database. It validates arguments, turns calls into engine
- * commits and shapes results; storage, recovery and durability live in `src/engine/`, `src/wal/`
- * and `src/snapshot/`.
+ * `Glen`: the public face of the database. It opens and closes, and every other method is a
+ * delegation: options are checked in `options.ts`, writes become intents (`engine/intents.ts`)
+ * committed by the engine (`engine/types.ts`: versions, OCC, durability), lookups go to
+ * `index/`, the retry loop to `txn/`, streams to `subscribe/`.
  *
  * Reads are synchronous and return deeply frozen values (byte arrays are copied). Writes apply in
  * memory when called and return a promise that resolves when they are durable under the sync mode
@@ -11,13 +12,37 @@
  * @module
  */
 
-import { Engine, WAL_DIR } from "./engine/engine.ts";
+import { Engine } from "./engine/engine.ts";
+import { deleteIntent, deleteManyIntents, putIntent, putManyIntents } from "./engine/intents.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
-import type { WriteOp } from "./engine/store.ts";
-import { assertEnvReadable, lookupEnv, parseIntegerSetting, permissionCheckedEnv } from "./env.ts";
-import { GlenError, TransactionConflictError } from "./errors.ts";
-import { type FileSystem, joinPath } from "./io/filesystem.ts";
-import { type CommitResult, Txn } from "./txn/txn.ts";
+import { type DocumentEngine, type EngineStats, FIRST_VERSION } from "./engine/types.ts";
+import type { FileSystem } from "./io/filesystem.ts";
+import { Txn } from "./txn/txn.ts";
+import {
+  runTransaction,
+  runTransactionWithInfo,
+  type TransactionInfo,
+  type TransactionOptions,
+} from "./txn/retry.ts";
+import {
+  addIntent,
+  insertIntent,
+  updateDocument,
+  type UpdateFunction,
+  type UpdateOptions,
+  type UpdateResult,
+  withIfVersion,
+  type WriteCondition,
+} from "./txn/write_helpers.ts";
+import { type DocInfo, readDoc } from "./engine/doc_info.ts";
+import { Collection, type CollectionOptions } from "./collection/collection.ts";
+import type {
+  InferSchemaInput,
+  InferSchemaOutput,
+  StandardSchemaV1,
+} from "./collection/standard_schema.ts";
+import type { StorableName, StorableValue } from "./collection/types.ts";
+import { assertEnvReadable, permissionCheckedEnv } from "./env.ts";
 import type { IndexDefinition } from "./index/document_index.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
 import {
@@ -29,10 +54,9 @@ import {
   type RangePage,
 } from "./index/lookup.ts";
 import { Query, queryCandidates } from "./index/query.ts";
-import { cloneFrozen, lastCloneHadBytes } from "./value/freeze.ts";
-import { type Limits, limitsFromEnv, resolveLimits } from "./value/limits.ts";
+import type { Limits } from "./value/limits.ts";
 import type { Value } from "./value/value.ts";
-import { DEFAULT_WAL_OPTIONS, type WalSyncMode } from "./wal/writer.ts";
+import type { WalSyncMode } from "./wal/writer.ts";
 import type {
   ChangeEvent,
   ChangesOptions,
@@ -45,88 +69,28 @@ import type {
   SubscribeOptions,
   WatchOptions,
 } from "./subscribe/events.ts";
-import { resolveHistoryLimits } from "./subscribe/history.ts";
-import { type HubOptions, SubscriptionHub } from "./subscribe/hub.ts";
+import type { HistoryLimits } from "./subscribe/history.ts";
+import { SubscriptionHub } from "./subscribe/hub.ts";
+import { type GlenOptions, optionsFromEnv, resolveOptions } from "./options.ts";
 
-export type { CommitResult } from "./txn/txn.ts";
+export type { CommitResult, TxnCommitInfo, WrittenDoc } from "./txn/txn.ts";
+export type { TransactionInfo, TransactionOptions } from "./txn/retry.ts";
+export type { DocInfo } from "./engine/doc_info.ts";
+export type {
+  UpdateFunction,
+  UpdateOptions,
+  UpdateResult,
+  WriteCondition,
+} from "./txn/write_helpers.ts";
+export type { FindByOptions, RangeByOptions } from "./index/lookup.ts";
+export type { GlenOptions } from "./options.ts";
 export type { WalSyncMode } from "./wal/writer.ts";
 
-/** Options of {@linkcode Glen.open}. */
-export interface GlenOptions {
-  /** When a write's promise resolves: `"always"`, `"interval"` (default) or `"none"`. */
-  walSync?: WalSyncMode;
-  /** `"interval"`: fdatasync after this many WAL bytes (default 8 MiB). */
-  walFlushEveryBytes?: number;
-  /** `"interval"`: fdatasync at most this long after a write (default 1000 ms). */
-  walFlushIntervalMs?: number;
-  /** Size at which the WAL rotates to a new segment file (default 64 MiB). */
-  walSegmentBytes?: number;
-  /** Limits on stored values (see `Limits`). */
-  limits?: Partial<Limits>;
-  /** Identity of this replica for replication (reserved; stored from a later release on). */
-  nodeId?: string;
-  /** `"log"` (WAL + snapshots; the default with a path) or `"memory"`. */
-  engine?: "log" | "memory";
-  /** Page cache capacity for the B+ tree engine (reserved for it; unused by `"log"`). */
-  cacheCapacityBytes?: number;
-  /**
-   * The file system to store on (default: `node:fs`). Tests pass the fault-injecting one from
-   * `@glen/db/testing`.
-   */
-  fileSystem?: FileSystem;
-  /**
-   * Recent commits kept in memory so that change feeds can resume from a cursor (default 1,024;
-   * a database on disk also resumes from the WAL segments still on disk).
-   */
-  changeHistoryCommits?: number;
-  /**
-   * Bound of that in-memory history in bytes of encoded commits (default 32 MiB): past it, a
-   * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
-   */
-  changeHistoryBytes?: number;
-}
-
-/** A document with its metadata, as returned by {@linkcode Glen.getDoc}. */
-export interface DocInfo {
-  /** The collection. */
-  collection: string;
-  /** The document id. */
-  docId: string;
-  /** The current version (1 after the first write). */
-  version: number;
-  /** The frozen value. */
-  value: Value;
-}
-
 /** What {@linkcode Glen.stats} reports. */
-export interface GlenStats {
-  /** Bytes in live WAL segments (0 in memory). */
-  walBytes: number;
-  /** Live WAL segment files. */
-  walSegments: number;
-  /** Collections holding at least one document. */
-  collections: number;
-  /** Live documents in all collections. */
-  docs: number;
-  /** LSN of the last commit. */
-  lastLsn: number;
-  /** LSN up to which commits are fdatasync'ed. */
-  durableLsn: number;
-  /** LSN covered by the last complete snapshot. */
-  snapshotLsn: number;
-  /** The current sync mode. */
-  walSync: WalSyncMode;
+export interface GlenStats extends EngineStats {
   /** Page cache statistics (B+ tree engine only). */
   cache?: { capacityBytes: number; usedBytes: number; hits: number; misses: number };
 }
-
-/** Options of {@linkcode Glen.transaction}. */
-export interface TransactionOptions {
-  /** How many times to retry after a conflict (default 5). */
-  maxRetries?: number;
-}
-
-const MEMORY_PATH = ":memory:";
 
 /**
  * An open database.
@@ -143,30 +107,34 @@ const MEMORY_PATH = ":memory:";
  * ```
  */
 export class Glen {
-  readonly #engine: Engine;
+  readonly #engine: DocumentEngine;
   readonly #limits: Limits;
   readonly #path: string | undefined;
-
   readonly #indexes: IndexManager;
   readonly #subscriptions: SubscriptionHub;
 
   private constructor(
-    engine: Engine,
+    engine: DocumentEngine,
     limits: Limits,
     path: string | undefined,
-    subscriptions: HubOptions = {},
+    history: HistoryLimits,
   ) {
     this.#engine = engine;
     this.#indexes = IndexManager.attach(engine);
-    this.#subscriptions = new SubscriptionHub(engine, subscriptions);
+    // Live queries read their initial result from the index range a query's planner picks.
+    const candidatesOf = queryCandidates;
+    this.#subscriptions = new SubscriptionHub(engine, { history, candidatesOf });
     this.#limits = limits;
     this.#path = path;
   }
 
   /**
-   * Opens (creating if missing) the database in directory `path`, or an in-memory database when
-   * `path` is omitted or `":memory:"` (no `node:` module is loaded then).
+   * Opens (creating if missing) the database in directory `path` with the log engine, or an
+   * in-memory database when `path` is omitted or `":memory:"` (no `node:` module is loaded
+   * then). Every option is checked before anything touches the disk.
    *
+   * @throws {TypeError | RangeError} for an invalid option (nothing is created), or a path with
+   *   `engine: "memory"`, or no path with `engine: "log"`
    * @throws {DatabaseLockedError} when the directory is open, in this process or another
    * @throws {CorruptionError} when files are damaged beyond a torn WAL tail (nothing is changed)
    * @throws {GlenError} with code `"PERMISSION_DENIED"` under Deno without read/write permission
@@ -188,34 +156,14 @@ export class Glen {
    * ```
    */
   static async open(path?: string, options: GlenOptions = {}): Promise<Glen> {
-    if (path !== undefined && (typeof path !== "string" || path === "")) {
-      throw new TypeError("Database path must be a non-empty string (or omitted for memory)");
+    const resolved = resolveOptions(path, options);
+    const { wal, limits, history } = resolved;
+    if (resolved.path === undefined) {
+      return new Glen(Engine.open({ wal }), limits, undefined, history);
     }
-    const limits = resolveLimits(options.limits);
-    const inMemory = path === undefined || path === MEMORY_PATH || options.engine === "memory";
-    if (options.engine !== undefined && options.engine !== "log" && options.engine !== "memory") {
-      throw new TypeError(
-        `Unknown engine ${JSON.stringify(options.engine)}: use "log" or "memory"`,
-      );
-    }
-    const wal = {
-      ...DEFAULT_WAL_OPTIONS,
-      ...definedOnly({
-        syncMode: options.walSync,
-        flushEveryBytes: options.walFlushEveryBytes,
-        flushIntervalMs: options.walFlushIntervalMs,
-        segmentBytes: options.walSegmentBytes,
-      }),
-    };
-    const history = resolveHistoryLimits({
-      commits: options.changeHistoryCommits,
-      bytes: options.changeHistoryBytes,
-    });
-    if (inMemory) return new Glen(Engine.open({ wal }), limits, undefined, { history });
-    const fs = options.fileSystem ?? await nodeFileSystem();
-    const engine = Engine.open({ storage: { fs, dir: path }, wal });
-    const walLocation = { fs, dir: joinPath(path, WAL_DIR) }; // change feeds read old commits
-    return new Glen(engine, limits, path, { history, wal: walLocation });
+    const fs = resolved.fileSystem ?? await nodeFileSystem();
+    const engine = Engine.open({ storage: { fs, dir: resolved.path }, wal });
+    return new Glen(engine, limits, resolved.path, history);
   }
 
   /**
@@ -243,27 +191,9 @@ export class Glen {
    */
   static openFromEnv(path?: string, options: GlenOptions = {}): Promise<Glen> {
     const env = permissionCheckedEnv(); // a variable Deno denies is an error, not a default
-    const fromEnv: GlenOptions = {};
-    const sync = lookupEnv("GLEN_WAL_SYNC", env.source);
-    if (sync !== undefined && sync !== "") {
-      if (sync !== "always" && sync !== "interval" && sync !== "none") {
-        throw new RangeError(
-          `GLEN_WAL_SYNC must be "always", "interval" or "none", got ${JSON.stringify(sync)}`,
-        );
-      }
-      fromEnv.walSync = sync;
-    }
-    const flushBytes = lookupEnv("GLEN_WAL_FLUSH_BYTES", env.source);
-    if (flushBytes) {
-      fromEnv.walFlushEveryBytes = parseIntegerSetting("GLEN_WAL_FLUSH_BYTES", flushBytes);
-    }
-    const cache = lookupEnv("GLEN_CACHE_CAP_BYTES", env.source);
-    if (cache) fromEnv.cacheCapacityBytes = parseIntegerSetting("GLEN_CACHE_CAP_BYTES", cache);
-    const nodeId = lookupEnv("GLEN_NODE_ID", env.source);
-    if (nodeId) fromEnv.nodeId = nodeId;
-    const limits = { ...limitsFromEnv(env.source), ...definedOnly(options.limits ?? {}) };
+    const resolved = optionsFromEnv(options, env.source);
     assertEnvReadable(env.denied);
-    return Glen.open(path, { ...fromEnv, ...definedOnly(options), limits });
+    return Glen.open(path, resolved);
   }
 
   /** The directory of this database, or `undefined` in memory. */
@@ -289,7 +219,7 @@ export class Glen {
    */
   get(collection: string, docId: string): Value | undefined {
     this.#engine.assertOpen();
-    return this.#engine.store.read(collection, docId);
+    return this.#engine.get(collection, docId);
   }
 
   /**
@@ -309,10 +239,7 @@ export class Glen {
    */
   getDoc(collection: string, docId: string): DocInfo | undefined {
     this.#engine.assertOpen();
-    const store = this.#engine.store;
-    const value = store.read(collection, docId);
-    if (value === undefined) return undefined;
-    return { collection, docId, version: store.version(collection, docId), value };
+    return readDoc(this.#engine, collection, docId);
   }
 
   /**
@@ -355,13 +282,12 @@ export class Glen {
    */
   *getAll(collection: string): Generator<[string, Value]> {
     this.#engine.assertOpen();
-    const store = this.#engine.store;
-    const documents = store.collection(collection);
-    if (documents === undefined) return;
     // Over the ids live when the iteration starts: a document deleted and re-created meanwhile
-    // moves to the end of the map, and must not be produced twice.
-    for (const docId of [...documents.values.keys()]) {
-      const value = store.read(collection, docId);
+    // must not be produced twice.
+    const docIds: string[] = [];
+    for (const [docId] of this.#engine.scan(collection)) docIds.push(docId);
+    for (const docId of docIds) {
+      const value = this.#engine.get(collection, docId);
       if (value !== undefined) yield [docId, value];
     }
   }
@@ -383,7 +309,7 @@ export class Glen {
    */
   count(collection: string): number {
     this.#engine.assertOpen();
-    return this.#engine.store.collection(collection)?.values.size ?? 0;
+    return this.#engine.count(collection);
   }
 
   /**
@@ -403,7 +329,7 @@ export class Glen {
    */
   collections(): string[] {
     this.#engine.assertOpen();
-    return this.#engine.store.collectionNames();
+    return this.#engine.collections();
   }
 
   /**
@@ -420,19 +346,35 @@ export class Glen {
    * assert.equal(await db.put("c", "a", { n: 2 }), 2);
    * await db.close();
    * ```
+   *
+   * With `{ ifVersion }` the write is a compare-and-set: it happens only if the document is at
+   * that version now (`0`: absent), else it rejects with a `TransactionConflictError`.
+   *
+   * @throws {TransactionConflictError} (rejection) when `ifVersion` does not match
+   * @example Compare-and-set
+   * ```ts
+   * import { Glen, TransactionConflictError } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const v1 = await db.put("c", "a", { n: 1 }, { ifVersion: 0 }); // only if absent
+   * await db.put("c", "a", { n: 2 }, { ifVersion: v1 });
+   * await assert.rejects(db.put("c", "a", { n: 3 }, { ifVersion: v1 }), TransactionConflictError);
+   * await db.close();
+   * ```
    */
-  put(collection: string, docId: string, value: Value): Promise<number> {
+  put(
+    collection: string,
+    docId: string,
+    value: Value,
+    options?: WriteCondition,
+  ): Promise<number> {
     try {
-      checkCollectionName(collection);
-      checkDocId(docId);
-      const frozen = cloneFrozen(value, this.#limits);
-      const hasBytes = lastCloneHadBytes();
-      // Looked up after the copy (a getter may write) and passed on: no second lookup.
-      const store = this.#engine.store;
-      const version = store.version(collection, docId) + 1;
-      const op = { collection, docId, version, value: frozen };
-      const previous = version === 1 ? undefined : store.value(collection, docId);
-      return this.#engine.commitWith([op], [hasBytes], [previous], version);
+      let write = putIntent(collection, docId, value, this.#limits);
+      if (options?.ifVersion !== undefined) {
+        write = withIfVersion(write, options.ifVersion, this.#engine);
+      }
+      return this.#engine.commit([write], FIRST_VERSION).durable;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -453,22 +395,19 @@ export class Glen {
    * assert.equal(await db.delete("c", "a"), false);
    * await db.close();
    * ```
+   *
+   * `{ ifVersion }` deletes only a document at that version (see {@linkcode Glen.put}).
+   *
+   * @throws {TransactionConflictError} (rejection) when `ifVersion` does not match
    */
-  delete(collection: string, docId: string): Promise<boolean> {
+  delete(collection: string, docId: string, options?: WriteCondition): Promise<boolean> {
     try {
-      checkCollectionName(collection);
-      checkDocId(docId);
-      this.#engine.assertWritable();
-      const store = this.#engine.store;
-      const previous = store.value(collection, docId);
-      if (previous === undefined) return Promise.resolve(false);
-      const op = {
-        collection,
-        docId,
-        version: store.version(collection, docId) + 1,
-        value: undefined,
-      };
-      return this.#engine.commitWith([op], [false], [previous], true);
+      let write = deleteIntent(collection, docId);
+      if (options?.ifVersion !== undefined) {
+        write = withIfVersion(write, options.ifVersion, this.#engine);
+      }
+      const receipt = this.#engine.commit([write], true);
+      return receipt.ops.length === 0 ? Promise.resolve(false) : receipt.durable;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -491,37 +430,8 @@ export class Glen {
    */
   putMany(collection: string, entries: Iterable<[string, Value]>): Promise<void> {
     try {
-      checkCollectionName(collection);
-      const staged = new Map<string, Value>();
-      let withBytes: Set<string> | undefined; // ids whose staged value holds bytes
-      for (const [docId, value] of entries) {
-        checkDocId(docId);
-        const frozen = cloneFrozen(value, this.#limits);
-        const size = staged.size;
-        staged.set(docId, frozen);
-        if (staged.size === size) {
-          // A repeated id: it takes its last value and its last position.
-          staged.delete(docId);
-          staged.set(docId, frozen);
-          withBytes?.delete(docId);
-        }
-        if (lastCloneHadBytes()) (withBytes ??= new Set()).add(docId);
-      }
-      this.#engine.assertWritable();
-      if (staged.size === 0) return Promise.resolve();
-      const ops: WriteOp[] = new Array(staged.size);
-      const hasBytes: boolean[] = new Array(staged.size);
-      const previous: Array<Value | undefined> = new Array(staged.size);
-      const store = this.#engine.store;
-      let i = 0;
-      for (const [docId, value] of staged) {
-        const version = store.version(collection, docId);
-        ops[i] = { collection, docId, version: version + 1, value };
-        hasBytes[i] = withBytes !== undefined && withBytes.has(docId);
-        // A document never written has no value: skip the second lookup (most of a bulk load).
-        previous[i++] = version === 0 ? undefined : store.value(collection, docId);
-      }
-      return this.#engine.commitWith(ops, hasBytes, previous, undefined);
+      const writes = putManyIntents(collection, entries, this.#limits);
+      return this.#engine.commit(writes, undefined).durable;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -543,29 +453,126 @@ export class Glen {
    */
   deleteMany(collection: string, docIds: Iterable<string>): Promise<number> {
     try {
-      checkCollectionName(collection);
-      const store = this.#engine.store;
-      const ops: WriteOp[] = [];
-      const seen = new Set<string>();
-      for (const docId of docIds) {
-        checkDocId(docId);
-        if (seen.has(docId)) continue;
-        seen.add(docId);
-        if (store.value(collection, docId) === undefined) continue;
-        ops.push({
-          collection,
-          docId,
-          version: store.version(collection, docId) + 1,
-          value: undefined,
-        });
-      }
-      this.#engine.assertWritable();
-      if (ops.length === 0) return Promise.resolve(0);
-      const count = ops.length;
-      return this.#engine.commit(ops, ops.map(() => false)).then(() => count);
+      const receipt = this.#engine.commit(deleteManyIntents(collection, docIds), undefined);
+      return receipt.durable.then(() => receipt.ops.length);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  // ── Write helpers (src/txn/write_helpers.ts): each one engine commit with an expected version ──
+
+  /**
+   * Read-modify-write of one document: `fn` gets the frozen current value (`undefined` when
+   * absent) and returns the new value, or `undefined` to delete. Resolves with the resulting
+   * `{ version, value }`. A synchronous `fn` reads and commits in one step, so it never
+   * conflicts; an asynchronous one is retried from a fresh read on conflict, at most
+   * `maxRetries` (default 5) more times.
+   *
+   * @throws {TransactionConflictError} (rejection) when every attempt conflicted
+   * @example Concurrent increments all land
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const bump = () => db.update("counters", "hits", (n) => ((n as number | undefined) ?? 0) + 1);
+   * await Promise.all([bump(), bump(), bump()]);
+   * assert.deepEqual(await bump(), { version: 4, value: 4 });
+   * await db.close();
+   * ```
+   */
+  update(
+    collection: string,
+    docId: string,
+    fn: UpdateFunction,
+    options?: UpdateOptions,
+  ): Promise<UpdateResult> {
+    return updateDocument(this.#engine, this.#limits, { collection, docId }, fn, options);
+  }
+
+  /**
+   * Creates a document that must not exist yet (a deleted one may be re-created); resolves with
+   * its version.
+   *
+   * @throws {GlenError} `"ALREADY_EXISTS"` (rejection) when the document exists
+   * @example
+   * ```ts
+   * import { Glen, GlenError } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.insert("users", "ada", { name: "Ada" });
+   * await assert.rejects(db.insert("users", "ada", {}), (e) => (e as GlenError).code === "ALREADY_EXISTS");
+   * await db.close();
+   * ```
+   */
+  insert(collection: string, docId: string, value: Value): Promise<number> {
+    try {
+      const write = insertIntent(this.#engine, collection, docId, value, this.#limits);
+      return this.#engine.commit([write], FIRST_VERSION).durable;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Creates a document under a new generated id and resolves with the id: 26 characters of
+   * Crockford base32 (a millisecond timestamp then a sequence), time-ordered, increasing within
+   * a process even when the clock goes back, and random enough not to collide across processes.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const first = await db.add("events", { kind: "login" });
+   * const second = await db.add("events", { kind: "logout" });
+   * assert.ok(first < second && first.length === 26);
+   * await db.close();
+   * ```
+   */
+  add(collection: string, value: Value): Promise<string> {
+    try {
+      const write = addIntent(this.#engine, collection, value, this.#limits);
+      return this.#engine.commit([write], write.docId).durable;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A typed view of one collection: the document API with values typed `T`, checked on every
+   * write by an optional Standard Schema validator (zod, valibot, arktype, ...) whose output is
+   * what gets stored. See {@linkcode Collection}.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * interface Task { title: string; done?: boolean }
+   * const db = await Glen.open();
+   * const tasks = db.collection<Task>("tasks");
+   * await tasks.put("t1", { title: "Write docs" });
+   * const task: Task | undefined = tasks.get("t1");
+   * assert.equal(task?.title, "Write docs");
+   * await db.close();
+   * ```
+   */
+  collection<S extends StandardSchemaV1<unknown, StorableValue>>(
+    name: string,
+    options: CollectionOptions<S> & { schema: S },
+  ): Collection<InferSchemaOutput<S>, InferSchemaInput<S>>;
+  /** See the other signature: `T` given, with or without a schema that outputs `T`. */
+  collection<T = Value>(
+    name: StorableName<T>,
+    options?: CollectionOptions<StandardSchemaV1<unknown, T>>,
+  ): Collection<T>;
+  collection(name: string, options: CollectionOptions = {}): Collection<Value> {
+    checkCollectionName(name);
+    return new Collection(this, name, options);
   }
 
   /**
@@ -610,33 +617,35 @@ export class Glen {
    * await db.close();
    * ```
    */
-  async transaction<T>(
+  transaction<T>(fn: (tx: Txn) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+    return runTransaction(() => this.beginTxn(), fn, options);
+  }
+
+  /**
+   * Like {@linkcode Glen.transaction}, resolving with `{ result, lsn, writes }`: `fn`'s result,
+   * the commit's LSN (a change-feed cursor) and the version each write got. (`transaction()`
+   * itself keeps resolving with `fn`'s result alone.)
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * const { result, writes } = await db.transactionWithInfo((tx) => {
+   *   tx.put("c", "a", 1);
+   *   return "done";
+   * });
+   * assert.equal(result, "done");
+   * assert.deepEqual(writes, [{ collection: "c", docId: "a", version: 1, deleted: false }]);
+   * await db.close();
+   * ```
+   */
+  transactionWithInfo<T>(
     fn: (tx: Txn) => T | Promise<T>,
-    options: TransactionOptions = {},
-  ): Promise<T> {
-    const maxRetries = options.maxRetries ?? 5;
-    if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
-      throw new RangeError(`maxRetries must be a non-negative integer, got ${maxRetries}`);
-    }
-    let last: CommitResult | undefined;
-    for (let attempt = 0; attempt <= maxRetries; attempt++) {
-      const tx = this.beginTxn();
-      let result: T;
-      try {
-        result = await fn(tx);
-      } catch (error) {
-        tx.rollback();
-        throw error;
-      }
-      last = await tx.commit();
-      if (last.status === "ok") return result;
-      if (last.status === "invalid") {
-        throw new GlenError("TXN_INVALID", `transaction() cannot commit: ${last.message}`);
-      }
-    }
-    throw new TransactionConflictError(
-      `Transaction conflicted ${maxRetries + 1} times; last: ${last?.message}`,
-    );
+    options?: TransactionOptions,
+  ): Promise<TransactionInfo<T>> {
+    return runTransactionWithInfo(() => this.beginTxn(), fn, options);
   }
 
   // ---- Indexes and queries -------------------------------------------------------------------
@@ -817,12 +826,11 @@ export class Glen {
     this.#engine.assertOpen();
     const engine = this.#engine;
     return new Query(
-      { store: engine.store, indexes: this.#indexes, assertOpen: () => engine.assertOpen() },
+      { store: engine, indexes: this.#indexes, assertOpen: () => engine.assertOpen() },
       collection,
     );
   }
 
-  /** The key (or key prefix) of `key` for an index of `arity` fields. */
   /**
    * Writes a snapshot of every collection (no-op in memory). Writes continue meanwhile.
    *
@@ -836,7 +844,7 @@ export class Glen {
    * ```
    */
   snapshotAll(): Promise<void> {
-    return this.#engine.snapshotAll();
+    return this.#engine.checkpoint();
   }
 
   /**
@@ -904,13 +912,7 @@ export class Glen {
    */
   stats(): GlenStats {
     this.#engine.assertOpen();
-    const store = this.#engine.store;
-    return {
-      ...this.#engine.stats(),
-      collections: store.collectionNames().length,
-      docs: store.liveDocuments(),
-      walSync: this.#engine.syncMode,
-    };
+    return this.#engine.stats();
   }
 
   // ── Subscriptions (src/subscribe/): streams of acknowledged changes ──────────────────────────
@@ -1102,15 +1104,7 @@ export class Glen {
    */
   liveQuery(collection: string, options: LiveQueryOptions = {}): ReadableStream<LiveQueryEvent> {
     this.#checkSubscription(collection, undefined);
-    const { query, where, ...rest } = options;
-    if (query === undefined) return this.#subscriptions.liveQuery(collection, options);
-    if (typeof query?.test !== "function") throw new TypeError("query must come from db.query()");
-    const follow = where === undefined
-      ? (value: Value) => query.test(value)
-      : (value: Value, docId: string) => where(value, docId) && query.test(value);
-    // The initial result reads the index range the query's planner picks, if any.
-    const candidates = query instanceof Query ? queryCandidates(query, collection) : undefined;
-    return this.#subscriptions.liveQuery(collection, { ...rest, where: follow }, candidates);
+    return this.#subscriptions.liveQuery(collection, options);
   }
 
   #checkSubscription(collection: string, docId: string | undefined): void {
@@ -1139,14 +1133,6 @@ export class Glen {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function definedOnly<T extends object>(object: T): Partial<T> {
-  const result: Partial<T> = {};
-  for (const key of Object.keys(object) as Array<keyof T>) {
-    if (object[key] !== undefined) result[key] = object[key];
-  }
-  return result;
 }
 
 async function nodeFileSystem(): Promise<FileSystem> {

@@ -9,6 +9,43 @@
  * @module
  */
 
+/**
+ * Every `code` a {@linkcode GlenError} can carry, one per kind of failure (a test checks that
+ * every code used in `src/` is listed).
+ *
+ * @example
+ * ```ts
+ * import { GLEN_ERROR_CODES } from "@glen/db";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(GLEN_ERROR_CODES.includes("DATABASE_LOCKED"));
+ * ```
+ */
+export const GLEN_ERROR_CODES = [
+  "ALREADY_EXISTS",
+  "CODEC_ERROR",
+  "CORRUPTION",
+  "CURSOR_EXPIRED",
+  "DATABASE_CLOSED",
+  "DATABASE_FAILED",
+  "DATABASE_LOCKED",
+  "INDEX_EXISTS",
+  "INDEX_NOT_FOUND",
+  "IO_ERROR",
+  "LIMIT_EXCEEDED",
+  "PERMISSION_DENIED",
+  "READ_ONLY",
+  "STREAM_OVERFLOW",
+  "TRANSACTION_REENTRY",
+  "TXN_CONFLICT",
+  "TXN_INVALID",
+  "UNIQUE_VIOLATION",
+  "VALIDATION_FAILED",
+] as const;
+
+/** The stable `code` of a {@linkcode GlenError}: switch on it to handle a kind of failure. */
+export type GlenErrorCode = typeof GLEN_ERROR_CODES[number];
+
 /** Options accepted by every {@linkcode GlenError} constructor. */
 export interface GlenErrorOptions {
   /** The underlying error, if any (an I/O error, a parse failure, ...). */
@@ -33,7 +70,7 @@ export interface GlenErrorOptions {
  */
 export class GlenError extends Error {
   /** A stable machine-readable code, e.g. `"CODEC_ERROR"` or `"DATABASE_LOCKED"`. */
-  readonly code: string;
+  readonly code: GlenErrorCode;
 
   /**
    * Creates the instance.
@@ -42,7 +79,7 @@ export class GlenError extends Error {
    * @param message a human-readable description
    * @param options `cause`: the underlying error
    */
-  constructor(code: string, message: string, options?: GlenErrorOptions) {
+  constructor(code: GlenErrorCode, message: string, options?: GlenErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = "GlenError";

@@ -15,16 +15,8 @@ import { Buffer } from "node:buffer";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  cloneFrozen,
-  copyBytesDeep,
-  decode,
-  DecoderStream,
-  encode,
-  EncoderStream,
-  Glen,
-  type Value,
-} from "../mod.ts";
+import { decode, DecoderStream, encode, EncoderStream, Glen, type Value } from "../mod.ts";
+import { cloneFrozen, copyBytesDeep } from "../src/value/mod.ts";
 import { BTreeStore } from "../src/btree/mod.ts";
 import { copyBytes } from "../src/value/freeze.ts";
 

@@ -9,7 +9,8 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { CodecError, decode, encode, equals, resolveLimits, type Value } from "../mod.ts";
+import { CodecError, decode, encode, equals, type Value } from "../mod.ts";
+import { resolveLimits } from "../src/value/mod.ts";
 import {
   decodeArrayPrefix,
   decodeFrozen,

@@ -8,16 +8,8 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  bytesEqual,
-  decode,
-  encode,
-  equals,
-  Id,
-  INT64_MAX,
-  INT64_MIN,
-  type Value,
-} from "../mod.ts";
+import { decode, encode, equals, Id, INT64_MAX, INT64_MIN, type Value } from "../mod.ts";
+import { bytesEqual } from "../src/value/mod.ts";
 import {
   TAG_BIGINT,
   TAG_FIXSTR,

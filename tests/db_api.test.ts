@@ -1,5 +1,5 @@
 // The core document API: reads, writes, versions, atomic batches, names, frozen values, closed
-// handles and persistence across reopen. Runs against an in-memory database and a directory.
+// handles and persistence across reopen. Runs against every engine (tests/support/engines.ts).
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,33 +14,29 @@ import {
   Id,
   LimitExceededError,
 } from "../mod.ts";
+import { ENGINES } from "./support/engines.ts";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "glen-api-"));
 }
 
-const flavours: Array<[string, () => Promise<{ db: Glen; reopen: () => Promise<Glen> }>]> = [
-  ["in memory", async () => {
-    const db = await Glen.open();
-    return { db, reopen: () => Promise.resolve(db) };
-  }],
-  ["on disk", async () => {
-    const dir = join(tempDir(), "db");
+/** Each engine, opened with `walSync: "always"`, and how to reopen it (memory: the same handle). */
+const flavours = ENGINES.map((engine) =>
+  [engine, async () => {
     const options: GlenOptions = { walSync: "always" };
-    let db = await Glen.open(dir, options);
+    let db = await engine.open(options);
     return {
       db,
       reopen: async () => {
-        await db.close();
-        db = await Glen.open(dir, options);
+        db = await engine.reopen(db, options);
         return db;
       },
     };
-  }],
-];
+  }] as const
+);
 
-for (const [flavour, open] of flavours) {
-  describe(`Glen (${flavour})`, () => {
+for (const [engine, open] of flavours) {
+  describe(`Glen (${engine.name})`, () => {
     test("put() returns versions 1, 2, 3 and get() returns the latest frozen value", async () => {
       const { db } = await open();
       assert.equal(await db.put("users", "ada", { name: "Ada", tags: ["math"] }), 1);
@@ -190,7 +186,7 @@ for (const [flavour, open] of flavours) {
     });
 
     test("per-database limits apply to writes", async () => {
-      const db = await Glen.open(undefined, { limits: { maxArrayLen: 3 } });
+      const db = await engine.open({ limits: { maxArrayLen: 3 } });
       await assert.rejects(db.put("c", "a", [1, 2, 3, 4]), LimitExceededError);
       await db.put("c", "a", [1, 2, 3]);
       await db.close();

@@ -15,7 +15,7 @@ import {
 } from "../mod.ts";
 import { encodeKeyShared, MISSING } from "../src/codec/keys.ts";
 import { entryKey } from "../src/index/document_index.ts";
-import { IndexEntry, keyStringToBytes, SortedKeys } from "../src/index/sorted_keys.ts";
+import { IndexEntry, keyStringToBytes, SortedKeys } from "../src/engine/sorted_keys.ts";
 import { concat, Prng, randomValue, RUN_SEED } from "./support/values.ts";
 
 describe("SortedKeys", () => {

@@ -3,15 +3,9 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  compare,
-  compareBytes,
-  encodeCompositeKey,
-  encodeKey,
-  Id,
-  MISSING,
-  type Value,
-} from "../mod.ts";
+import { compare, encodeCompositeKey, encodeKey, Id, type Value } from "../mod.ts";
+import { compareBytes } from "../src/value/mod.ts";
+import { MISSING } from "../src/codec/mod.ts";
 import {
   corpus,
   Prng,

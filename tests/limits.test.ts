@@ -12,8 +12,6 @@ import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import {
-  assertValue,
-  cloneFrozen,
   CodecError,
   decode,
   DEFAULT_LIMITS,
@@ -22,11 +20,15 @@ import {
   Id,
   LimitExceededError,
   type Limits,
+  type Value,
+} from "../mod.ts";
+import {
+  assertValue,
+  cloneFrozen,
   limitsFromEnv,
   MAX_DEPTH_CEILING,
   resolveLimits,
-  type Value,
-} from "../mod.ts";
+} from "../src/value/mod.ts";
 import { MemoryFileSystem } from "../testing/mod.ts";
 import { expectCodecError } from "./support/values.ts";
 

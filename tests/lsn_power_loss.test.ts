@@ -154,7 +154,8 @@ test(`with a reservation step of 2, a crash at any point keeps LSNs unique and t
   const rng = new Prng(RUN_SEED ^ 0x2e5);
   const wal = { ...DEFAULT_WAL_OPTIONS, lsnReservationStep: 2, flushIntervalMs: 3_600_000 };
   const commit = (engine: Engine, i: number) =>
-    engine.commit([{ collection: "c", docId: `d${i}`, version: 1, value: i }], [false]);
+    engine.commit([{ collection: "c", docId: `d${i}`, value: i, hasBytes: false }], undefined)
+      .durable;
   for (let point = 1; point <= 90; point++) {
     const syncMode: WalSyncMode = (["always", "interval", "none"] as const)[point % 3]!;
     const fs = new FaultFileSystem();
@@ -195,7 +196,8 @@ test("a manifest older than the log (its LSN ceiling below the last LSN) is a Co
   const wal = { ...DEFAULT_WAL_OPTIONS, lsnReservationStep: 2 };
   const engine = Engine.open({ storage: { fs, dir: DIR }, wal });
   const commit = (i: number) =>
-    engine.commit([{ collection: "c", docId: `d${i}`, version: 1, value: i }], [false]);
+    engine.commit([{ collection: "c", docId: `d${i}`, value: i, hasBytes: false }], undefined)
+      .durable;
   await commit(1); // reserves LSNs up to 2
   const stale = fs.readFile(`${DIR}/snapshots/MANIFEST`);
   for (let i = 2; i <= 6; i++) await commit(i);

@@ -10,7 +10,8 @@ import process from "node:process";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { CursorExpiredError, Glen } from "../mod.ts";
-import { encodeCommit, type WriteOp } from "../src/engine/store.ts";
+import { encodeCommit } from "../src/engine/store.ts";
+import type { WriteOp } from "../src/engine/types.ts";
 import {
   CommitHistory,
   DEFAULT_HISTORY_BYTES,
@@ -46,7 +47,7 @@ function bigDocument(bytes: number, seed: number): { numbers: number[] } {
 describe("change history byte budget", () => {
   test("the ring accounts commits at their encoded size and keeps at most changeHistoryBytes", () => {
     const limits = resolveHistoryLimits({ bytes: 4 * MIB });
-    const history = new CommitHistory(0, undefined, limits);
+    const history = new CommitHistory(0, () => undefined, limits);
     const value = bigDocument(MIB / 4, 1);
     const recordedBytes: number[] = [];
     for (let lsn = 1; lsn <= 400; lsn++) {
@@ -90,7 +91,7 @@ describe("change history byte budget", () => {
   });
 
   test("a commit larger than the whole budget is not kept", () => {
-    const history = new CommitHistory(0, undefined, resolveHistoryLimits({ bytes: 1000 }));
+    const history = new CommitHistory(0, () => undefined, resolveHistoryLimits({ bytes: 1000 }));
     const small: WriteOp[] = [{ collection: "c", docId: "s", version: 1, value: 1 }];
     history.record({ lsn: 1, ops: small, previous: [undefined], hasBytes: [false], bytes: 20 });
     const big: WriteOp[] = [{ collection: "c", docId: "b", version: 1, value: "x".repeat(2000) }];

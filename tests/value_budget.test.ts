@@ -13,8 +13,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  assertValue,
-  cloneFrozen,
   CodecError,
   decode,
   DEFAULT_LIMITS,
@@ -25,6 +23,7 @@ import {
   MAX_VALUE_CONTENT,
   type Value,
 } from "../mod.ts";
+import { assertValue, cloneFrozen } from "../src/value/mod.ts";
 import { skipValue } from "../src/codec/decode.ts";
 import { resolveLimits } from "../src/value/limits.ts";
 import { TAG_ARRAY, TAG_FIXARRAY, TAG_FIXOBJECT } from "../src/codec/format.ts";

@@ -10,25 +10,27 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
-  assertValue,
-  bytesEqual,
-  cloneFrozen,
   compare,
-  compareBytes,
-  compareNumbers,
-  compareStrings,
-  copyBytesDeep,
   decode,
-  deepFreeze,
   encode,
   equals,
-  formatPath,
   Id,
   INT64_MAX,
   INT64_MIN,
   LimitExceededError,
   type Value,
 } from "../mod.ts";
+import {
+  assertValue,
+  bytesEqual,
+  cloneFrozen,
+  compareBytes,
+  compareNumbers,
+  compareStrings,
+  copyBytesDeep,
+  deepFreeze,
+  formatPath,
+} from "../src/value/mod.ts";
 import {
   assertSameValue,
   corpus,

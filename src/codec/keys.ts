@@ -144,7 +144,7 @@ export function encodeKeyShared(
  *
  * @example
  * ```ts
- * import { encodeCompositeKey, MISSING } from "@glen/db";
+ * import { encodeCompositeKey, MISSING } from "@glen/db/codec";
  * import assert from "node:assert/strict";
  *
  * const a = encodeCompositeKey(["x", MISSING]);
@@ -164,7 +164,7 @@ export function encodeCompositeKey(parts: readonly KeyPart[]): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeKey, encodeStringPrefix } from "@glen/db";
+ * import { encodeKey, encodeStringPrefix } from "@glen/db/codec";
  * import assert from "node:assert/strict";
  *
  * const prefix = encodeStringPrefix("ab");

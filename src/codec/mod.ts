@@ -32,6 +32,12 @@ export {
   MISSING,
 } from "./keys.ts";
 export { CodecError, LimitExceededError } from "../errors.ts";
-export { DEFAULT_LIMITS, type Limits, limitsFromEnv, resolveLimits } from "../value/limits.ts";
+export {
+  DEFAULT_LIMITS,
+  type EnvSource,
+  type Limits,
+  limitsFromEnv,
+  resolveLimits,
+} from "../value/limits.ts";
 export { Id } from "../value/id.ts";
 export type { Value } from "../value/value.ts";

@@ -1,13 +1,18 @@
 /**
- * The storage engine behind `Glen`: the in-memory document state, made durable (when a
- * directory is given) by the WAL and snapshots.
+ * The memory and log engines (`DocumentEngine`, `types.ts`): one in-memory document core (the
+ * `DocumentStore`, the commit protocol, observers, fail-stop) with two ways to persist it —
+ * none (`"memory"`: LSNs are a counter) or the WAL plus snapshots (`"log"`, given a directory).
+ * The two differ only where `#wal`/`#storage` is consulted: appending, recovery, checkpoints,
+ * the commit log and the counters.
  *
  * Commit protocol (one synchronous step, so commits never interleave):
  *   1. check the engine is writable (open, not failed);
- *   2. encode the commit record (an encoding error changes nothing);
- *   3. append it to the WAL (assigns the LSN; the record is written at the end of this tick);
- *   4. apply the writes to memory;
- *   5. return the promise that resolves when the record is durable under the sync mode.
+ *   2. assign versions (current + 1), checking expected and read versions (OCC);
+ *   3. run the observers' `check` (a unique index may refuse);
+ *   4. encode the commit record (an encoding error changes nothing);
+ *   5. append it to the WAL (assigns the LSN; the record is written at the end of this tick);
+ *   6. apply the writes to memory and run the observers' `applied`, each isolated;
+ *   7. return the receipt whose promise resolves when the record is durable under the sync mode.
  *
  * Recovery (open): load the manifest and every snapshot file, then replay WAL records newer than
  * each collection's snapshot. Every file must name this database (the id in the manifest; a
@@ -24,7 +29,13 @@
  * @module
  */
 
-import { CorruptionError, DatabaseClosedError, DatabaseFailedError, GlenError } from "../errors.ts";
+import {
+  CorruptionError,
+  DatabaseClosedError,
+  DatabaseFailedError,
+  GlenError,
+  TransactionConflictError,
+} from "../errors.ts";
 import { type FileLock, type FileSystem, joinPath, makeDirDurable } from "../io/filesystem.ts";
 import { TEMP_SUFFIX } from "../io/atomic.ts";
 import { type Manifest, MANIFEST_NAME, readManifest, writeManifest } from "../snapshot/manifest.ts";
@@ -43,73 +54,53 @@ import { deepFreeze } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import { foreignFileReason, newDatabaseId } from "../wal/database_id.ts";
 import { RecordType } from "../wal/format.ts";
+import { WalReader } from "../wal/reader.ts";
 import { recoverWal } from "../wal/recovery.ts";
 import {
+  checkWalOptions,
+  DEFAULT_WAL_OPTIONS,
   RESOLVE_WITH_LSN,
   type WalSyncMode,
   WalWriter,
   type WalWriterOptions,
 } from "../wal/writer.ts";
+import { MemoryIndexStore } from "./index_store.ts";
 import { collectionFileName } from "./names.ts";
-import { DocumentStore, encodeCommit, type WriteOp } from "./store.ts";
+import { decodeCommit, DocumentStore, encodeCommit } from "./store.ts";
+import {
+  type CommitEvent,
+  type CommitLogReader,
+  type CommitObserver,
+  type CommitReceipt,
+  type DocumentEngine,
+  type EngineKind,
+  type EngineStats,
+  FIRST_VERSION,
+  type IndexStore,
+  type ReadSet,
+  type ScanOptions,
+  type WriteIntent,
+  type WriteOp,
+} from "./types.ts";
 
 /** Where and how the engine persists. */
 export interface EngineOptions {
-  /** File system and directory; omit both for a purely in-memory engine. */
+  /** File system and directory; omit both for the memory engine. */
   storage?: { fs: FileSystem; dir: string };
   /** WAL tuning. */
   wal: WalWriterOptions;
-}
-
-/** Counters reported by `stats()`. */
-export interface EngineStats {
-  /** Bytes of live WAL segments (0 in memory). */
-  walBytes: number;
-  /** Number of live WAL segment files. */
-  walSegments: number;
-  /** LSN of the last commit. */
-  lastLsn: number;
-  /** LSN up to which commits are fdatasync'ed. */
-  durableLsn: number;
-  /** LSN covered by the last complete snapshot. */
-  snapshotLsn: number;
-}
-
-/** A commit as observers see it. */
-export interface CommitEvent {
-  /** The commit's LSN (in memory: a counter). */
-  readonly lsn: number;
-  /** The writes, in order. */
-  readonly ops: readonly WriteOp[];
-  /** Each written document's stored value before the commit (`undefined`: absent or deleted). */
-  readonly previous: readonly (Value | undefined)[];
-  /** Whether each write's value holds a `Uint8Array` (readers then copy it). */
-  readonly hasBytes: readonly boolean[];
-  /** Size of the commit's encoded record body (what keeping it costs, for bounded histories). */
-  readonly bytes: number;
-}
-
-/**
- * A feature that follows commits (indexes, subscriptions). Observers run inside the commit's
- * synchronous step, in the order they were added.
- */
-export interface CommitObserver {
-  /** Before anything changes; may throw to reject the commit (nothing is written then). */
-  check?(ops: readonly WriteOp[], store: DocumentStore): void;
-  /** Right after the writes are applied in memory, in the same step. Must not throw. */
-  applied?(event: CommitEvent): void;
-  /** Once the commit is durable under the sync mode (acknowledged), in commit order. */
-  durable?(event: CommitEvent): void;
 }
 
 /** The WAL directory inside a database directory. */
 export const WAL_DIR = "wal";
 const SNAPSHOT_DIR = "snapshots";
 
-/** The document engine; see the module notes. */
-export class Engine {
-  /** The in-memory state; reads go straight to it. */
+/** The memory and log engines; see the module notes. */
+export class Engine implements DocumentEngine {
+  /** The in-memory state (internal to the engine: features read through the interface). */
   readonly store: DocumentStore = new DocumentStore();
+  /** Index entries live in memory for both engines. */
+  readonly indexStore: IndexStore = new MemoryIndexStore();
   readonly #storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined;
   #wal: WalWriter | undefined;
   #lastLsn = 0;
@@ -120,6 +111,8 @@ export class Engine {
   /** Serialises snapshotAll/compact. */
   #maintenance: Promise<unknown> = Promise.resolve();
   #observers: CommitObserver[] = [];
+  /** Whether some observer has `durable` (else a commit skips the `.then`). */
+  #durableObservers = false;
   #schema: Value = null;
   /** The manifest as last written (or read): identity, LSN ceiling, last snapshot. */
   #manifest: Manifest | undefined;
@@ -238,6 +231,53 @@ export class Engine {
     this.#snapshotLsn = coveredLsn;
   }
 
+  /** LSN of the last commit or schema change. */
+  get lastLsn(): number {
+    return this.#lastLsn;
+  }
+
+  /** `"log"` with a directory, else `"memory"`. */
+  get kind(): EngineKind {
+    return this.#storage === undefined ? "memory" : "log";
+  }
+
+  // ── Reads (synchronous; see `DocumentReader`) ────────────────────────────────────────────
+
+  /** A live document's value, bytes copied. */
+  get(collection: string, docId: string): Value | undefined {
+    return this.store.read(collection, docId);
+  }
+
+  /** A live document's stored frozen value (bytes not copied). */
+  value(collection: string, docId: string): Value | undefined {
+    return this.store.value(collection, docId);
+  }
+
+  /** The current version (0: never written; a tombstone keeps its version). */
+  version(collection: string, docId: string): number {
+    return this.store.version(collection, docId);
+  }
+
+  /** Whether a live document's stored value holds bytes. */
+  hasBytes(collection: string, docId: string): boolean {
+    return this.store.hasBytes(collection, docId);
+  }
+
+  /** The live documents of a collection, in order of first write (see `DocumentReader.scan`). */
+  scan(collection: string, options?: ScanOptions): IterableIterator<[string, Value, boolean]> {
+    return this.store.scan(collection, options);
+  }
+
+  /** Live documents in a collection. */
+  count(collection: string): number {
+    return this.store.collection(collection)?.values.size ?? 0;
+  }
+
+  /** Names of the collections holding documents, sorted. */
+  collections(): string[] {
+    return this.store.collectionNames();
+  }
+
   /**
    * The manifest to continue with once the log is recovered up to `lastLsn`: the one found, or,
    * for a directory without identity (new, or written by format 1), a new one whose legacy LSN
@@ -277,11 +317,6 @@ export class Engine {
     this.#manifest = manifest;
   }
 
-  /** Whether the engine persists to a directory. */
-  get durable(): boolean {
-    return this.#storage !== undefined;
-  }
-
   /** The current WAL sync mode (`"none"` in memory). */
   get syncMode(): WalSyncMode {
     return this.#wal?.syncMode ?? "none";
@@ -304,46 +339,124 @@ export class Engine {
   }
 
   /**
-   * Commits `ops` atomically (see the module notes); `hasBytes[i]` tells whether `ops[i].value`
-   * holds bytes. Returns the promise of durability. Throws synchronously, changing nothing, when
-   * the engine is not writable or the commit cannot be encoded.
+   * Commits `writes` atomically (see the module notes and `DocumentEngine.commit`). Writes must
+   * be to distinct documents. A delete of an absent document is left out; when nothing is left,
+   * nothing is logged.
    */
-  commit(ops: readonly WriteOp[], hasBytes: readonly boolean[]): Promise<number> {
-    return this.commitWith(ops, hasBytes, undefined, RESOLVE_WITH_LSN) as unknown as Promise<
-      number
-    >;
+  commit(
+    writes: readonly WriteIntent[],
+    result: typeof FIRST_VERSION,
+    reads?: ReadSet,
+  ): CommitReceipt<number>;
+  /** See the other signature. */
+  commit<T>(writes: readonly WriteIntent[], result: T, reads?: ReadSet): CommitReceipt<T>;
+  commit<T>(writes: readonly WriteIntent[], result: T, reads?: ReadSet): CommitReceipt<T> {
+    this.assertWritable();
+    const store = this.store;
+    if (reads !== undefined) checkReads(store, reads);
+    const observers = this.#observers;
+    const watched = observers.length !== 0;
+    const count = writes.length;
+    const ops: WriteOp[] = new Array(count);
+    const hasBytes: boolean[] = new Array(count);
+    const previous: Array<Value | undefined> = watched ? new Array(count) : NO_VALUES;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const write = writes[i]!;
+      const { collection, docId, value } = write;
+      const version = store.version(collection, docId);
+      if (write.expectedVersion !== undefined && write.expectedVersion !== version) {
+        throw conflict(collection, docId, write.expectedVersion, version);
+      }
+      // A document never written has no value: skip the lookup (most of a bulk load).
+      const before = version === 0 || (!watched && value !== undefined)
+        ? undefined
+        : store.value(collection, docId);
+      if (value === undefined && before === undefined) continue; // nothing to delete
+      ops[kept] = { collection, docId, version: version + 1, value };
+      hasBytes[kept] = write.hasBytes;
+      if (watched) previous[kept] = before;
+      kept++;
+    }
+    if (kept < count) {
+      ops.length = hasBytes.length = kept;
+      if (watched) previous.length = kept;
+    }
+    if (kept === 0) {
+      return { lsn: this.#lastLsn, ops, durable: Promise.resolve(resolved(result, ops)) };
+    }
+    for (const observer of observers) observer.check?.(ops, this);
+    const body = encodeCommit(ops);
+    const durable = this.#append(RecordType.commit, body, resolved(result, ops));
+    for (let i = 0; i < ops.length; i++) store.apply(ops[i]!, hasBytes[i]!);
+    const lsn = this.#lastLsn;
+    if (watched) {
+      this.#announce({ lsn, ops, previous, hasBytes, bytes: body.length }, observers, durable);
+    }
+    return { lsn, ops, durable };
   }
 
   /**
-   * `commit`, for callers that have just looked up each written document's current value
-   * (`previous[i]`, in the same synchronous step, so it is still current: this saves a second
-   * lookup per document), and whose promise should resolve with `result` rather than the LSN
-   * (saves a `.then` per write).
+   * Runs every observer's `applied` now and `durable` once acknowledged, each isolated: one
+   * throwing does not keep the others from seeing the commit, and the first such error fails
+   * the engine (the contract says observers must not throw).
    */
-  commitWith<T>(
-    ops: readonly WriteOp[],
-    hasBytes: readonly boolean[],
-    known: readonly (Value | undefined)[] | undefined,
-    result: T,
-  ): Promise<T> {
-    this.assertWritable();
-    const observers = this.#observers;
-    for (const observer of observers) observer.check?.(ops, this.store);
-    const previous = observers.length === 0
-      ? []
-      : known ?? ops.map((op) => this.store.value(op.collection, op.docId));
-    const body = encodeCommit(ops);
-    const durable = this.#append(RecordType.commit, body, result);
-    for (let i = 0; i < ops.length; i++) this.store.apply(ops[i]!, hasBytes[i]!);
-    if (observers.length === 0) return durable;
-    const event: CommitEvent = { lsn: this.#lastLsn, ops, previous, hasBytes, bytes: body.length };
-    for (const observer of observers) observer.applied?.(event);
-    if (observers.some((observer) => observer.durable !== undefined)) {
-      durable.then(() => {
-        for (const observer of observers) observer.durable?.(event);
-      }, () => undefined); // a failed commit is never announced
+  #announce(
+    event: CommitEvent,
+    observers: readonly CommitObserver[],
+    durable: Promise<unknown>,
+  ): void {
+    for (const observer of observers) {
+      if (observer.applied === undefined) continue;
+      try {
+        observer.applied(event);
+      } catch (error) {
+        this.#observerFailed(error);
+      }
     }
-    return durable;
+    if (!this.#durableObservers) return;
+    durable.then(() => {
+      for (const observer of observers) {
+        if (observer.durable === undefined) continue;
+        try {
+          observer.durable(event);
+        } catch (error) {
+          this.#observerFailed(error);
+        }
+      }
+    }, () => undefined); // a failed commit is never announced
+  }
+
+  /** An observer broke the contract: fail-stop, naming it as the cause. */
+  #observerFailed(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.#failure = new DatabaseFailedError(
+      `A commit observer threw after the commit was applied (${message}); the commit stands, ` +
+        `later writes are refused: reopen the database`,
+      { cause: error },
+    );
+  }
+
+  /** Reads back logged commits after `afterLsn` (the WAL segments still on disk). */
+  commitLog(afterLsn: number): CommitLogReader | undefined {
+    if (this.#storage === undefined) return undefined;
+    const { fs } = this.#storage;
+    const walDir = joinPath(this.#storage.dir, WAL_DIR);
+    const reader = new WalReader(fs, walDir, afterLsn);
+    return {
+      get lostAt(): { afterLsn: number; resumeLsn: number } | undefined {
+        return reader.lostAt;
+      },
+      next(): { lsn: number; ops: WriteOp[] } | undefined {
+        const record = reader.next();
+        if (record === undefined) return undefined;
+        if (record.type !== RecordType.commit) return { lsn: record.lsn, ops: [] };
+        const ops = decodeCommit(record.body, walDir, 0);
+        for (const op of ops) if (op.value !== undefined) deepFreeze(op.value);
+        return { lsn: record.lsn, ops };
+      },
+    };
   }
 
   /** Appends a record (or, in memory, just counts it); returns the durability promise. */
@@ -368,8 +481,10 @@ export class Engine {
    */
   addObserver(observer: CommitObserver): () => void {
     this.#observers = [...this.#observers, observer];
+    this.#durableObservers ||= observer.durable !== undefined;
     return () => {
       this.#observers = this.#observers.filter((o) => o !== observer);
+      this.#durableObservers = this.#observers.some((o) => o.durable !== undefined);
     };
   }
 
@@ -405,15 +520,18 @@ export class Engine {
   /** Changes the WAL sync mode. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void {
     this.assertOpen();
+    // Checked on every engine (memory keeps no WAL, but an invalid mode is still an error).
+    const flush = flushEveryBytes ?? DEFAULT_WAL_OPTIONS.flushEveryBytes;
+    checkWalOptions({ ...DEFAULT_WAL_OPTIONS, syncMode: mode, flushEveryBytes: flush });
     this.#wal?.setSyncMode(mode, flushEveryBytes);
   }
 
   /** Writes a snapshot of every collection and the manifest (no-op in memory). */
-  async snapshotAll(): Promise<void> {
+  async checkpoint(): Promise<void> {
     await this.#exclusive(() => this.#snapshotAll());
   }
 
-  /** `snapshotAll()`, then deletes the WAL segments the snapshots cover. */
+  /** `checkpoint()`, then deletes the WAL segments the snapshots cover. */
   compact(): Promise<void> {
     return this.#exclusive(async () => {
       const lsn = await this.#snapshotAll();
@@ -506,11 +624,15 @@ export class Engine {
   /** Counters for `Glen.stats()`. */
   stats(): EngineStats {
     return {
+      engine: this.kind,
       walBytes: this.#wal?.sizeBytes ?? 0,
       walSegments: this.#wal?.segmentNames.length ?? 0,
+      collections: this.store.collectionNames().length,
+      docs: this.store.liveDocuments(),
       lastLsn: this.#lastLsn,
       durableLsn: this.#wal?.durableLsn ?? this.#lastLsn,
       snapshotLsn: this.#snapshotLsn,
+      walSync: this.syncMode,
     };
   }
 
@@ -578,4 +700,35 @@ function decodeSchema(body: Uint8Array, file: string): Value {
   } catch (error) {
     throw new CorruptionError("undecodable schema record", file, 0, { cause: error });
   }
+}
+
+/** `previous` of a commit nobody observes (never written to). */
+const NO_VALUES: Array<Value | undefined> = [];
+
+/** The value a receipt's promise resolves with. */
+function resolved<T>(result: T, ops: readonly WriteOp[]): T {
+  return result === FIRST_VERSION ? (ops[0]?.version ?? 0) as T : result;
+}
+
+/** Throws the conflict of the first read whose version is no longer current. */
+function checkReads(store: DocumentStore, reads: ReadSet): void {
+  for (const [collection, versions] of reads) {
+    for (const [docId, version] of versions) {
+      const current = store.version(collection, docId);
+      if (current !== version) throw conflict(collection, docId, version, current);
+    }
+  }
+}
+
+function conflict(
+  collection: string,
+  docId: string,
+  expected: number,
+  current: number,
+): TransactionConflictError {
+  return new TransactionConflictError(
+    `${JSON.stringify(collection)}/${
+      JSON.stringify(docId)
+    } changed since it was read (version ${expected}, now ${current})`,
+  );
 }

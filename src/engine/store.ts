@@ -35,14 +35,7 @@ import {
   type StoredValue,
 } from "../codec/encoded.ts";
 import type { Value } from "../value/value.ts";
-
-/** One write of a commit: a put when `value` is defined, a delete otherwise. */
-export interface WriteOp {
-  readonly collection: string;
-  readonly docId: string;
-  readonly version: number;
-  readonly value: Value | undefined;
-}
+import type { WriteOp } from "./types.ts";
 
 /** A collection's documents; see {@link CollectionDocuments}. */
 export type Collection = CollectionDocuments;
@@ -124,6 +117,31 @@ export class DocumentStore {
         ? unstore(found, docId, stored)
         : stored as Value;
       yield [docId, value, withBytes.size !== 0 && withBytes.has(docId)];
+    }
+  }
+
+  /**
+   * `live`, from after document `after` (if given and live; else from the start) and in either
+   * direction (see `DocumentReader.scan`).
+   */
+  *scan(
+    collection: string,
+    options?: { readonly after?: string; readonly reverse?: boolean },
+  ): Generator<[string, Value, boolean]> {
+    if (options === undefined || (options.after === undefined && options.reverse !== true)) {
+      yield* this.live(collection);
+      return;
+    }
+    const found = this.#find(collection);
+    if (found === undefined) return;
+    const ids = [...found.values.keys()];
+    if (options.reverse === true) ids.reverse();
+    const start = options.after === undefined ? 0 : ids.indexOf(options.after) + 1;
+    for (let i = start; i < ids.length; i++) {
+      const docId = ids[i]!;
+      const value = this.value(collection, docId);
+      if (value === undefined) continue; // deleted meanwhile
+      yield [docId, value, found.withBytes.size !== 0 && found.withBytes.has(docId)];
     }
   }
 

@@ -31,8 +31,8 @@ import {
   compareEntries,
   IndexEntry,
   type KeyEntry,
-  SortedKeys,
-} from "./sorted_keys.ts";
+  type SortedKeys,
+} from "../engine/sorted_keys.ts";
 
 /** A persisted index definition. */
 export interface IndexDefinition {
@@ -52,13 +52,14 @@ export interface IndexDefinition {
 export class DocumentIndex {
   /** The definition. */
   readonly definition: IndexDefinition;
-  /** The entries. */
-  readonly entries: SortedKeys = new SortedKeys();
+  /** The entries (from the engine's index store). */
+  readonly entries: SortedKeys;
   readonly #paths: string[][];
 
-  /** Creates an empty index for `definition`. */
-  constructor(definition: IndexDefinition) {
+  /** An index for `definition` over `entries` (from the engine's index store). */
+  constructor(definition: IndexDefinition, entries: SortedKeys) {
     this.definition = definition;
+    this.entries = entries;
     this.#paths = definition.fields.map((field) => parsePath(field));
   }
 

@@ -22,7 +22,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { type DocumentIndex, entryKey } from "./document_index.ts";
 import type { IndexManager } from "./manager.ts";
 import { checkOperand } from "./operand.ts";
-import { bytesToKeyString, keyStringToBytes, prefixEnd } from "./sorted_keys.ts";
+import { bytesToKeyString, keyStringToBytes, prefixEnd } from "../engine/sorted_keys.ts";
 
 /** Options of `db.findBy`. */
 export interface FindByOptions {

@@ -17,14 +17,19 @@
  * @module
  */
 
-import type { CommitEvent, CommitObserver, Engine } from "../engine/engine.ts";
 import { checkCollectionName } from "../engine/names.ts";
-import type { DocumentStore, WriteOp } from "../engine/store.ts";
+import type {
+  CommitEvent,
+  CommitObserver,
+  DocumentEngine,
+  DocumentReader,
+  WriteOp,
+} from "../engine/types.ts";
 import { CorruptionError, GlenError, UniqueConstraintError } from "../errors.ts";
 import { nextMacrotask } from "../event_loop.ts";
 import type { Value } from "../value/value.ts";
 import { DocumentIndex, type IndexDefinition } from "./document_index.ts";
-import { type IndexEntry, mergeRuns } from "./sorted_keys.ts";
+import { type IndexEntry, mergeRuns } from "../engine/sorted_keys.ts";
 import { parsePath } from "./path.ts";
 
 /** Options of `createIndex`. */
@@ -56,7 +61,7 @@ interface Building {
 
 /** Owns every index of one database; see the module notes. */
 export class IndexManager implements CommitObserver {
-  readonly #engine: Engine;
+  readonly #engine: DocumentEngine;
   /** collection → name → active index. */
   readonly #active = new Map<string, Map<string, DocumentIndex>>();
   /** collection → name → index being built. */
@@ -64,19 +69,24 @@ export class IndexManager implements CommitObserver {
   /** Whether some active index is unique (else `check` has nothing to do). */
   #hasUnique = false;
 
-  private constructor(engine: Engine) {
+  private constructor(engine: DocumentEngine) {
     this.#engine = engine;
   }
 
   /**
-   * Creates the manager of `engine`: rebuilds every persisted index from the recovered
-   * documents and starts following commits.
+   * Creates the manager of `engine`: opens every persisted index in the engine's index store —
+   * rebuilding it from the recovered documents unless the store keeps entries across reopen —
+   * and starts following commits.
    */
-  static attach(engine: Engine): IndexManager {
+  static attach(engine: DocumentEngine): IndexManager {
     const manager = new IndexManager(engine);
+    const store = engine.indexStore;
     for (const definition of readDefinitions(engine.schema)) {
-      const index = new DocumentIndex(definition);
-      const clash = fill(index, engine.store);
+      const index = new DocumentIndex(
+        definition,
+        store.open(definition.collection, definition.name),
+      );
+      const clash = store.persistent ? undefined : fill(index, engine);
       if (clash !== undefined) {
         throw new CorruptionError(
           `unique index ${JSON.stringify(definition.name)} has a duplicate key (documents ${
@@ -142,9 +152,11 @@ export class IndexManager implements CommitObserver {
         `An index ${JSON.stringify(name)} already exists on ${JSON.stringify(collection)}`,
       );
     }
-    const building: Building = { index: new DocumentIndex(definition) };
+    const entries = this.#engine.indexStore.open(collection, name);
+    const building: Building = { index: new DocumentIndex(definition, entries) };
     const buildingMap = this.#mapFor(this.#building, collection);
     buildingMap.set(name, building);
+    let activated = false;
     try {
       await this.#fill(building, options.onProgress);
       if (building.clash !== undefined) {
@@ -155,7 +167,9 @@ export class IndexManager implements CommitObserver {
       // keeps a unique index free of duplicates.
       this.#mapFor(this.#active, collection).set(name, building.index);
       this.#hasUnique ||= definition.unique;
+      activated = true;
     } finally {
+      if (!activated) this.#engine.indexStore.drop(collection, name);
       buildingMap.delete(name);
       if (buildingMap.size === 0) this.#building.delete(collection);
     }
@@ -167,6 +181,7 @@ export class IndexManager implements CommitObserver {
     this.get(collection, name);
     this.#engine.assertWritable();
     this.#active.get(collection)!.delete(name);
+    this.#engine.indexStore.drop(collection, name);
     this.#hasUnique = this.definitions().some((d) => d.unique);
     await this.#engine.setSchema(withDefinitions(this.#engine.schema, this.definitions()));
   }
@@ -175,15 +190,15 @@ export class IndexManager implements CommitObserver {
     building: Building,
     onProgress: ((progress: { done: number; total: number }) => void) | undefined,
   ): Promise<void> {
-    const collection = this.#engine.store.collection(building.index.definition.collection);
-    if (collection === undefined) return;
+    const name = building.index.definition.collection;
+    const store = this.#engine;
+    if (store.count(name) === 0) return;
     if (!building.index.definition.unique) return this.#fillFromSnapshot(building, onProgress);
-    const total = collection.values.size;
+    const total = store.count(name);
     let done = 0;
-    const docIds = [...collection.values.keys()]; // later writes reach the index via `applied`
+    const docIds: string[] = []; // later writes reach the index via `applied`
+    for (const [docId] of store.scan(name)) docIds.push(docId);
     const index = building.index;
-    const name = index.definition.collection;
-    const store = this.#engine.store;
     // Each slice is read and indexed in one synchronous step, so it sees the current values;
     // writes between slices reach the index through `applied`.
     for (let at = 0; at < docIds.length; at += BUILD_SLICE) {
@@ -219,7 +234,7 @@ export class IndexManager implements CommitObserver {
     const index = building.index;
     const docs: Array<[string, Value | undefined]> = [];
     const bytes: boolean[] = [];
-    for (const [docId, value, hasBytes] of this.#engine.store.live(index.definition.collection)) {
+    for (const [docId, value, hasBytes] of this.#engine.scan(index.definition.collection)) {
       docs.push([docId, value]);
       bytes.push(hasBytes);
     }
@@ -355,20 +370,20 @@ function groupByCollection(ops: readonly WriteOp[]): Map<string, WriteOp[]> {
 }
 
 /** Fills a fresh index from the store; returns the first unique clash, if any. */
-function fill(index: DocumentIndex, store: DocumentStore): [string, string] | undefined {
+function fill(index: DocumentIndex, store: DocumentReader): [string, string] | undefined {
   const collection = index.definition.collection;
   let clash: [string, string] | undefined;
   if (!index.definition.unique) {
     const docs: Array<[string, Value | undefined]> = [];
     const bytes: boolean[] = [];
-    for (const [docId, value, hasBytes] of store.live(collection)) {
+    for (const [docId, value, hasBytes] of store.scan(collection)) {
       docs.push([docId, value]);
       bytes.push(hasBytes);
     }
     index.addMany(docs, (i) => bytes[i]!);
     return undefined;
   }
-  for (const [docId, value, hasBytes] of store.live(collection)) {
+  for (const [docId, value, hasBytes] of store.scan(collection)) {
     const clashes = index.add(docId, value, hasBytes);
     if (clashes.length > 0) clash ??= [docId, clashes[0]!];
   }

@@ -19,7 +19,7 @@
  */
 
 import { encodeCompositeKey, encodeKey, encodeStringPrefix } from "../codec/keys.ts";
-import type { DocumentStore } from "../engine/store.ts";
+import type { DocumentReader } from "../engine/types.ts";
 import { compare, typeRank } from "../value/compare.ts";
 import { copyBytesDeep, defineField } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
@@ -29,7 +29,7 @@ import type { IndexManager } from "./manager.ts";
 import { checkOperand } from "./operand.ts";
 import { compareSortKeys, sortKeyOf } from "./order.ts";
 import { parsePath, readPath } from "./path.ts";
-import { bytesToKeyString, type IndexEntry, prefixEnd } from "./sorted_keys.ts";
+import { bytesToKeyString, type IndexEntry, prefixEnd } from "../engine/sorted_keys.ts";
 
 /** Comparison operators of {@linkcode Query.where}. */
 export type Operator = "==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "exists" | "startsWith";
@@ -163,7 +163,7 @@ interface QueryState {
 /** What a query needs from the database. */
 export interface QuerySource {
   /** The document state. */
-  readonly store: DocumentStore;
+  readonly store: DocumentReader;
   /** The indexes. */
   readonly indexes: IndexManager;
   /** Throws when the database is closed. */
@@ -179,8 +179,11 @@ let candidatesOf: (query: Query, collection: string) => Iterable<string> | undef
  * query would scan or belongs to another collection. Candidates still need `query.test()`.
  * Internal: live queries build their initial result with it.
  */
-export function queryCandidates(query: Query, collection: string): Iterable<string> | undefined {
-  return candidatesOf(query, collection);
+export function queryCandidates(
+  query: { test(value: Value): boolean },
+  collection: string,
+): Iterable<string> | undefined {
+  return query instanceof Query ? candidatesOf(query, collection) : undefined;
 }
 
 /**
@@ -369,7 +372,7 @@ export class Query {
       return true;
     };
     if (plan === undefined) {
-      for (const [docId, value, hasBytes] of this.#source.store.live(this.#collection)) {
+      for (const [docId, value, hasBytes] of this.#source.store.scan(this.#collection)) {
         accept(docId, value, hasBytes);
       }
     } else {

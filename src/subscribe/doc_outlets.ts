@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { WriteOp } from "../engine/store.ts";
+import type { WriteOp } from "../engine/types.ts";
 import { containsBytes } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
 import {

@@ -20,8 +20,7 @@
  * @module
  */
 
-import type { CommitEvent } from "../engine/engine.ts";
-import type { WriteOp } from "../engine/store.ts";
+import type { CommitEvent, WriteOp } from "../engine/types.ts";
 import type { Value } from "../value/value.ts";
 import { StreamOverflowError } from "./errors.ts";
 import { type ChangeEvent, type DocEvent, userValue } from "./events.ts";

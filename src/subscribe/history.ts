@@ -1,7 +1,8 @@
 /**
  * The commit history change feeds resume from: a bounded ring of the most recent acknowledged
- * commits in memory, backed (for a database on disk) by the WAL segments still on disk. Past
- * the ring a database on disk reads the WAL; a database in memory answers `CursorExpiredError`.
+ * commits in memory, backed (for a database on disk) by the engine's commit log (the WAL
+ * segments still on disk), read through `DocumentEngine.commitLog`. Past the ring a database on
+ * disk reads that log; a database in memory answers `CursorExpiredError`.
  *
  * The ring keeps only what a feed replays (LSN and writes, not the values the writes replaced),
  * and it is bounded by bytes as well as by count: a commit is accounted at the size of its
@@ -19,12 +20,7 @@
  * @module
  */
 
-import type { CommitEvent } from "../engine/engine.ts";
-import { decodeCommit, type WriteOp } from "../engine/store.ts";
-import type { FileSystem } from "../io/filesystem.ts";
-import { deepFreeze } from "../value/freeze.ts";
-import { RecordType } from "../wal/format.ts";
-import { WalReader } from "../wal/reader.ts";
+import type { CommitEvent, CommitLogReader, WriteOp } from "../engine/types.ts";
 import { CursorExpiredError } from "./errors.ts";
 
 /** A commit as the history keeps it. */
@@ -35,13 +31,8 @@ export interface HistoricCommit {
   readonly ops: readonly WriteOp[];
 }
 
-/** Where the WAL lives, for a database on disk. */
-export interface WalLocation {
-  /** The file system. */
-  readonly fs: FileSystem;
-  /** The WAL directory. */
-  readonly dir: string;
-}
+/** Opens the engine's commit log after an LSN (`undefined`: the engine keeps none). */
+export type OpenCommitLog = (afterLsn: number) => CommitLogReader | undefined;
 
 /** Default bound of the in-memory ring, in commits. */
 export const DEFAULT_HISTORY_COMMITS = 1024;
@@ -89,7 +80,7 @@ interface RingEntry extends HistoricCommit {
 
 /** The ring of recent commits plus the WAL; see the module notes. */
 export class CommitHistory {
-  readonly #wal: WalLocation | undefined;
+  readonly #log: OpenCommitLog;
   readonly #maxCommits: number;
   readonly #maxOps: number;
   readonly #maxBytes: number;
@@ -99,9 +90,9 @@ export class CommitHistory {
   #bytes = 0;
   #floorLsn: number;
 
-  constructor(startLsn: number, wal: WalLocation | undefined, limits: HistoryLimits) {
+  constructor(startLsn: number, log: OpenCommitLog, limits: HistoryLimits) {
     this.#floorLsn = startLsn;
-    this.#wal = wal;
+    this.#log = log;
     this.#maxCommits = limits.maxCommits;
     this.#maxOps = limits.maxOps;
     this.#maxBytes = limits.maxBytes;
@@ -160,27 +151,27 @@ export class CommitHistory {
 
   /** A cursor over the commits in (`afterLsn`, `throughLsn`]. */
   cursor(afterLsn: number, throughLsn: number): HistoryCursor {
-    return new HistoryCursor(this, this.#wal, afterLsn, throughLsn);
+    return new HistoryCursor(this, this.#log, afterLsn, throughLsn);
   }
 }
 
-/** Reads a range of history, from the WAL first if needed, then from the ring. */
+/** Reads a range of history, from the commit log first if needed, then from the ring. */
 export class HistoryCursor {
   readonly #history: CommitHistory;
-  readonly #wal: WalLocation | undefined;
+  readonly #log: OpenCommitLog;
   readonly #requested: number;
   readonly #throughLsn: number;
   #position: number;
-  #reader: WalReader | undefined;
+  #reader: CommitLogReader | undefined;
 
   constructor(
     history: CommitHistory,
-    wal: WalLocation | undefined,
+    log: OpenCommitLog,
     afterLsn: number,
     throughLsn: number,
   ) {
     this.#history = history;
-    this.#wal = wal;
+    this.#log = log;
     this.#requested = afterLsn;
     this.#position = afterLsn;
     this.#throughLsn = throughLsn;
@@ -205,25 +196,23 @@ export class HistoryCursor {
       this.#position = commits.length < max || last === undefined ? this.#throughLsn : last.lsn;
       return commits;
     }
-    return this.#fromWal(max);
+    return this.#fromLog(max);
   }
 
-  #fromWal(max: number): HistoricCommit[] {
-    if (this.#wal === undefined) throw this.#expired();
-    this.#reader ??= new WalReader(this.#wal.fs, this.#wal.dir, this.#position);
+  #fromLog(max: number): HistoricCommit[] {
+    this.#reader ??= this.#log(this.#position);
+    if (this.#reader === undefined) throw this.#expired();
     const commits: HistoricCommit[] = [];
     // Read until the ring takes over, the range ends, or the batch is full.
     while (
       commits.length < max && this.#position < this.#throughLsn &&
       this.#position < this.#history.floorLsn
     ) {
-      const record = this.#reader.next();
-      if (record === undefined) throw this.#expired();
-      this.#position = record.lsn;
-      if (record.type !== RecordType.commit || record.lsn > this.#throughLsn) continue;
-      const ops = decodeCommit(record.body, this.#wal.dir, 0);
-      for (const op of ops) if (op.value !== undefined) deepFreeze(op.value);
-      commits.push({ lsn: record.lsn, ops });
+      const commit = this.#reader.next();
+      if (commit === undefined) throw this.#expired();
+      this.#position = commit.lsn;
+      if (commit.ops.length === 0 || commit.lsn > this.#throughLsn) continue;
+      commits.push(commit);
     }
     return commits;
   }

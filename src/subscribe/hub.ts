@@ -23,7 +23,8 @@
  * @module
  */
 
-import type { CommitEvent, Engine } from "../engine/engine.ts";
+import type { CommitEvent, DocumentEngine } from "../engine/types.ts";
+import type { Value } from "../value/value.ts";
 import {
   DeltaOutlet,
   type DocChange,
@@ -49,19 +50,19 @@ import {
   type WatchOptions,
 } from "./events.ts";
 import { type CommitListener, type FeedFilter, FeedOutlet } from "./feed_outlet.ts";
-import {
-  CommitHistory,
-  type HistoryLimits,
-  resolveHistoryLimits,
-  type WalLocation,
-} from "./history.ts";
+import { CommitHistory, type HistoryLimits, resolveHistoryLimits } from "./history.ts";
 import { DocFilter } from "./doc_filter.ts";
 import { liveQueryOrder, LiveQueryOutlet, type ScannedDoc } from "./live_query.ts";
 
 /** How a hub is set up. */
 export interface HubOptions {
-  /** The WAL of a database on disk (feeds resume from it beyond the memory ring). */
-  wal?: WalLocation;
+  /**
+   * The ids a live query's `query` can select, read from the index its planner would use
+   * (`undefined`: scan the collection). `Glen` passes the index layer's `queryCandidates`.
+   */
+  candidatesOf?: (query: NonNullable<LiveQueryOptions["query"]>, collection: string) =>
+    | Iterable<string>
+    | undefined;
   /** Bounds of the in-memory history feeds resume from (default: `resolveHistoryLimits({})`). */
   history?: HistoryLimits;
 }
@@ -71,7 +72,7 @@ const MAX_QUEUED_EVENTS_CEILING = 1_000_000;
 
 /** The subscriptions of one database; see the module notes. */
 export class SubscriptionHub {
-  readonly #engine: Engine;
+  readonly #engine: DocumentEngine;
   /** collection → docId → outlets of that document. */
   readonly #docs = new Map<string, Map<string, Set<DocListener>>>();
   /** Which `(collection, docId)` pairs of `#docs` may exist: most writes skip the map lookup. */
@@ -82,15 +83,18 @@ export class SubscriptionHub {
   readonly #everything = new Set<CommitListener>();
   readonly #history: CommitHistory;
   readonly #removeObserver: () => void;
+  readonly #candidatesOf: HubOptions["candidatesOf"];
   #ackedLsn: number;
   #closed = false;
 
-  constructor(engine: Engine, options: HubOptions = {}) {
+  constructor(engine: DocumentEngine, options: HubOptions = {}) {
     this.#engine = engine;
-    this.#ackedLsn = engine.stats().lastLsn;
+    this.#candidatesOf = options.candidatesOf;
+    this.#ackedLsn = engine.lastLsn;
+    // Beyond the ring, feeds resume from the engine's own commit log (if it keeps one).
     this.#history = new CommitHistory(
       this.#ackedLsn,
-      options.wal,
+      (afterLsn) => engine.commitLog(afterLsn),
       options.history ?? resolveHistoryLimits({}),
     );
     this.#removeObserver = engine.addObserver({ durable: (event) => this.#dispatch(event) });
@@ -143,8 +147,8 @@ export class SubscriptionHub {
     const outlet = new DocOutlet(target, capacity, signal);
     if (!this.#attachDoc(collection, docId, outlet)) return outlet.stream;
     if (initial) {
-      const store = this.#engine.store;
-      const value = store.read(collection, docId);
+      const store = this.#engine;
+      const value = store.get(collection, docId);
       outlet.offerInitial({
         collection,
         docId,
@@ -173,7 +177,7 @@ export class SubscriptionHub {
       : new FieldOutlet(target, { given, segments }, settings);
     if (!this.#attachDoc(collection, docId, outlet)) return outlet.stream;
     if (initial) {
-      const store = this.#engine.store;
+      const store = this.#engine;
       outlet.offerInitial(
         store.version(collection, docId),
         store.value(collection, docId),
@@ -237,7 +241,7 @@ export class SubscriptionHub {
       outlet.end();
       return outlet.stream;
     }
-    const lastLsn = this.#engine.stats().lastLsn;
+    const lastLsn = this.#engine.lastLsn;
     if (since !== undefined && since > lastLsn) {
       outlet.fail(
         new CursorExpiredError(
@@ -253,13 +257,31 @@ export class SubscriptionHub {
   }
 
   /**
-   * `db.liveQuery()`. `candidates`: ids that include every document the filter can select (from
-   * an index range); the initial result then reads just those instead of the whole collection.
+   * `db.liveQuery()`: a `query` option joins `where` (both must pass), and the initial result
+   * reads the candidates the query's planner picks (`HubOptions.candidatesOf`), if any.
    */
-  liveQuery(
+  liveQuery(collection: string, options: LiveQueryOptions): ReadableStream<LiveQueryEvent> {
+    const { query, where, ...rest } = options;
+    if (query === undefined) return this.#liveQuery(collection, options, undefined);
+    if (typeof query?.test !== "function") throw new TypeError("query must come from db.query()");
+    if (where !== undefined && typeof where !== "function") {
+      throw new TypeError(`liveQuery() where must be a function, got ${typeof where}`);
+    }
+    const follow = where === undefined
+      ? (value: Value) => query.test(value)
+      : (value: Value, docId: string) => where(value, docId) && query.test(value);
+    const candidates = this.#candidatesOf?.(query, collection);
+    return this.#liveQuery(collection, { ...rest, where: follow }, candidates);
+  }
+
+  /**
+   * A live query; `candidates`: ids that include every document the filter can select (from an
+   * index range); the initial result then reads just those instead of the whole collection.
+   */
+  #liveQuery(
     collection: string,
     options: LiveQueryOptions,
-    candidates?: Iterable<string>,
+    candidates: Iterable<string> | undefined,
   ): ReadableStream<LiveQueryEvent> {
     const { prefix, where } = options;
     const ranking = liveQueryOrder(options.orderBy, options.limit);
@@ -272,8 +294,8 @@ export class SubscriptionHub {
     const since = checkLiveSince(options.since, ranking);
     const { capacity, signal } = this.#streamOptions(options);
     const collections = new Set([collection]);
-    const store = this.#engine.store;
-    const lastLsn = this.#engine.stats().lastLsn;
+    const store = this.#engine;
+    const lastLsn = this.#engine.lastLsn;
     const outlet = new LiveQueryOutlet({ collection, prefix, where, ...ranking }, {
       // Resuming catches up from the history (acknowledged commits) and sends the writes of the
       // rest (applied, not yet acknowledged) as the state they leave.
@@ -327,9 +349,9 @@ export class SubscriptionHub {
   }
 
   *#scan(collection: string, candidates?: Iterable<string>): Generator<ScannedDoc> {
-    const store = this.#engine.store;
+    const store = this.#engine;
     if (candidates === undefined) {
-      for (const [docId, value, hasBytes] of store.live(collection)) {
+      for (const [docId, value, hasBytes] of store.scan(collection)) {
         yield { docId, value, hasBytes };
       }
       return;
@@ -391,7 +413,7 @@ export class SubscriptionHub {
     return {
       collection,
       docId,
-      skipThroughLsn: initial ? this.#engine.stats().lastLsn : -1,
+      skipThroughLsn: initial ? this.#engine.lastLsn : -1,
       detach: (listener) => this.#detachDoc(collection, docId, listener),
     };
   }

@@ -35,7 +35,7 @@
  * @module
  */
 
-import type { CommitEvent } from "../engine/engine.ts";
+import type { CommitEvent } from "../engine/types.ts";
 import { compareSortKeys, type OrderTerm, sortKeyOf } from "../index/order.ts";
 import { parsePath } from "../index/path.ts";
 import type { Value } from "../value/value.ts";

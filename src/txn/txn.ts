@@ -15,10 +15,12 @@
  * @module
  */
 
-import type { Engine } from "../engine/engine.ts";
+import type { DocInfo } from "../engine/doc_info.ts";
+import { deleteIntent, putIntent } from "../engine/intents.ts";
 import { checkCollectionName, checkDocId } from "../engine/names.ts";
-import type { WriteOp } from "../engine/store.ts";
-import { cloneFrozen, containsBytes, copyBytesDeep } from "../value/freeze.ts";
+import type { CommitReceipt, DocumentEngine, WriteIntent, WriteOp } from "../engine/types.ts";
+import { TransactionConflictError } from "../errors.ts";
+import { copyBytesDeep } from "../value/freeze.ts";
 import type { Limits } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 
@@ -30,9 +32,25 @@ export interface CommitResult {
   message?: string;
 }
 
-/** A staged write: a frozen value, or `DELETE`. */
-const DELETE: unique symbol = Symbol("delete");
-type Staged = { value: Value; hasBytes: boolean } | typeof DELETE;
+/** One document a committed transaction wrote. */
+export interface WrittenDoc {
+  /** The collection. */
+  readonly collection: string;
+  /** The document id. */
+  readonly docId: string;
+  /** The version the write gave the document (a delete: its tombstone's version). */
+  readonly version: number;
+  /** Whether the write was a delete. */
+  readonly deleted: boolean;
+}
+
+/** What a committed transaction wrote: {@linkcode Txn.committed}. */
+export interface TxnCommitInfo {
+  /** The commit's LSN (a change-feed cursor); the last LSN when nothing was written. */
+  readonly lsn: number;
+  /** The writes in commit order (deletes of absent documents left out). */
+  readonly writes: readonly WrittenDoc[];
+}
 
 /**
  * A transaction; create one with `db.beginTxn()`, or let `db.transaction(fn)` manage it.
@@ -50,21 +68,24 @@ type Staged = { value: Value; hasBytes: boolean } | typeof DELETE;
  * ```
  */
 export class Txn {
-  readonly #engine: Engine;
+  readonly #engine: DocumentEngine;
   readonly #limits: Limits;
   /** collection → docId → version seen at first read. */
   readonly #reads = new Map<string, Map<string, number>>();
   /** collection → docId → staged write, in staging order. */
-  readonly #writes = new Map<string, Map<string, Staged>>();
+  readonly #writes = new Map<string, Map<string, WriteIntent>>();
   /**
    * How the transaction ended, as the phrase after "The transaction was already" (`undefined`
    * while it is open): "committed", "rolled back", or the failed commit's outcome, so a second
    * `commit()` or a late write names what really happened.
    */
   #finished: string | undefined;
+  /** The receipt of a successful commit (turned into `committed` on demand). */
+  #receipt: { readonly lsn: number; readonly ops: readonly WriteOp[] } | undefined;
+  #committed: TxnCommitInfo | undefined;
 
   /** @internal Use `db.beginTxn()`. */
-  constructor(engine: Engine, limits: Limits) {
+  constructor(engine: DocumentEngine, limits: Limits) {
     this.#engine = engine;
     this.#limits = limits;
   }
@@ -93,14 +114,75 @@ export class Txn {
     checkDocId(docId);
     const staged = this.#writes.get(collection)?.get(docId);
     if (staged !== undefined) {
-      if (staged === DELETE) return undefined;
+      if (staged.value === undefined) return undefined;
       return staged.hasBytes ? copyBytesDeep(staged.value) : staged.value;
     }
-    const store = this.#engine.store;
+    const engine = this.#engine;
     let reads = this.#reads.get(collection);
     if (reads === undefined) this.#reads.set(collection, reads = new Map());
-    if (!reads.has(docId)) reads.set(docId, store.version(collection, docId));
-    return store.read(collection, docId);
+    if (!reads.has(docId)) reads.set(docId, engine.version(collection, docId));
+    return engine.get(collection, docId);
+  }
+
+  /**
+   * Reads a document with its version, like {@linkcode Txn.get} (recording the read). For a
+   * document this transaction has staged a put to, `version` is the version that write gets if
+   * the transaction commits (the commit conflicts otherwise); a staged delete reads as absent.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * const tx = db.beginTxn();
+   * assert.equal(tx.getDoc("c", "a")?.version, 1);
+   * tx.put("c", "a", 2);
+   * assert.equal(tx.getDoc("c", "a")?.version, 2);
+   * await tx.commit();
+   * await db.close();
+   * ```
+   */
+  getDoc(collection: string, docId: string): DocInfo | undefined {
+    const value = this.get(collection, docId);
+    if (value === undefined) return undefined;
+    const engine = this.#engine;
+    if (this.#writes.get(collection)?.get(docId) === undefined) {
+      return { collection, docId, version: engine.version(collection, docId), value };
+    }
+    let reads = this.#reads.get(collection);
+    if (reads === undefined) this.#reads.set(collection, reads = new Map());
+    if (!reads.has(docId)) reads.set(docId, engine.version(collection, docId));
+    return { collection, docId, version: reads.get(docId)! + 1, value };
+  }
+
+  /**
+   * What the transaction wrote, once `commit()` resolved `"ok"` (`undefined` before): the
+   * commit's LSN and each written document's new version. `db.transactionWithInfo` returns it.
+   *
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.put("c", "a", 1);
+   * const tx = db.beginTxn();
+   * tx.put("c", "a", 2);
+   * await tx.commit();
+   * assert.deepEqual(tx.committed?.writes, [
+   *   { collection: "c", docId: "a", version: 2, deleted: false },
+   * ]);
+   * await db.close();
+   * ```
+   */
+  get committed(): TxnCommitInfo | undefined {
+    const receipt = this.#receipt;
+    if (this.#committed === undefined && receipt !== undefined) {
+      this.#committed = { lsn: receipt.lsn, writes: receipt.ops.map(writtenDoc) };
+    }
+    return this.#committed;
   }
 
   /**
@@ -147,10 +229,7 @@ export class Txn {
    */
   put(collection: string, docId: string, value: Value): void {
     this.#assertActive();
-    checkCollectionName(collection);
-    checkDocId(docId);
-    const frozen = cloneFrozen(value, this.#limits);
-    this.#stage(collection, docId, { value: frozen, hasBytes: containsBytes(frozen) });
+    this.#stage(putIntent(collection, docId, value, this.#limits));
   }
 
   /**
@@ -172,9 +251,7 @@ export class Txn {
    */
   delete(collection: string, docId: string): void {
     this.#assertActive();
-    checkCollectionName(collection);
-    checkDocId(docId);
-    this.#stage(collection, docId, DELETE);
+    this.#stage(deleteIntent(collection, docId));
   }
 
   /**
@@ -231,53 +308,38 @@ export class Txn {
     } catch (error) {
       return Promise.reject(error);
     }
-    const store = this.#engine.store;
-    for (const [collection, reads] of this.#reads) {
-      for (const [docId, version] of reads) {
-        const current = store.version(collection, docId);
-        if (current !== version) {
-          const message = `${JSON.stringify(collection)}/${
-            JSON.stringify(docId)
-          } changed since it was read (version ${version}, now ${current})`;
-          this.#finished = `refused by a conflict, nothing written: ${message}`;
-          return Promise.resolve({ status: "conflict", message });
-        }
-      }
+    const writes: WriteIntent[] = [];
+    for (const staged of this.#writes.values()) {
+      for (const intent of staged.values()) writes.push(intent);
     }
-    const ops: WriteOp[] = [];
-    const hasBytes: boolean[] = [];
-    for (const [collection, writes] of this.#writes) {
-      for (const [docId, staged] of writes) {
-        if (staged === DELETE && store.value(collection, docId) === undefined) continue;
-        const version = store.version(collection, docId) + 1;
-        const value = staged === DELETE ? undefined : staged.value;
-        ops.push({ collection, docId, version, value });
-        hasBytes.push(staged !== DELETE && staged.hasBytes);
-      }
-    }
-    if (ops.length === 0) {
-      this.#finished = "committed";
-      return Promise.resolve({ status: "ok" });
-    }
-    let durable: Promise<number>;
+    let receipt: CommitReceipt<undefined>;
     try {
-      durable = this.#engine.commit(ops, hasBytes);
+      // The engine checks every read version and assigns the new ones, in one step.
+      receipt = this.#engine.commit(writes, undefined, this.#reads);
     } catch (error) {
+      if (error instanceof TransactionConflictError) {
+        this.#finished = `refused by a conflict, nothing written: ${error.message}`;
+        return Promise.resolve({ status: "conflict", message: error.message });
+      }
       this.#finished = `rejected, nothing written: ${describeError(error)}`;
       return Promise.reject(error);
     }
     this.#finished = "committed";
-    return durable.then(() => ({ status: "ok" }), (error: unknown) => {
+    return receipt.durable.then((): CommitResult => {
+      this.#receipt = receipt;
+      return { status: "ok" };
+    }, (error: unknown) => {
       this.#finished = `failed to commit (the database failed): ${describeError(error)}`;
       throw error;
     });
   }
 
-  #stage(collection: string, docId: string, staged: Staged): void {
+  #stage(intent: WriteIntent): void {
+    const { collection, docId } = intent;
     let writes = this.#writes.get(collection);
     if (writes === undefined) this.#writes.set(collection, writes = new Map());
     writes.delete(docId); // keep staging order = last write order
-    writes.set(docId, staged);
+    writes.set(docId, intent);
   }
 
   #assertActive(): void {
@@ -286,6 +348,11 @@ export class Txn {
     }
     this.#engine.assertOpen();
   }
+}
+
+function writtenDoc(op: WriteOp): WrittenDoc {
+  const { collection, docId, version } = op;
+  return { collection, docId, version, deleted: op.value === undefined };
 }
 
 /** An error as a message fragment: its class name and message. */

@@ -116,7 +116,7 @@ export function compareNumbers(a: number | bigint, b: number | bigint): number {
  *
  * @example
  * ```ts
- * import { compareStrings } from "@glen/db";
+ * import { compareStrings } from "./compare.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok("\u{1F600}" < "\uFFFF"); // UTF-16 order
@@ -155,7 +155,7 @@ function isHighSurrogate(unit: number): boolean {
  *
  * @example
  * ```ts
- * import { compareBytes } from "@glen/db";
+ * import { compareBytes } from "./compare.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok(compareBytes(new Uint8Array([1]), new Uint8Array([1, 0])) < 0);

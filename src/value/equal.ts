@@ -52,7 +52,7 @@ function arraysEqual(a: Value[], b: Value[]): boolean {
  *
  * @example
  * ```ts
- * import { bytesEqual } from "@glen/db";
+ * import { bytesEqual } from "./equal.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok(bytesEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])));

@@ -43,7 +43,7 @@ import {
  *   the path of the offending field; nothing is returned for an invalid value
  * @example
  * ```ts
- * import { cloneFrozen } from "@glen/db";
+ * import { cloneFrozen } from "./freeze.ts";
  * import assert from "node:assert/strict";
  *
  * const input = { tags: ["a"], skip: undefined };
@@ -237,7 +237,8 @@ export function defineField(target: object, key: string, value: unknown): void {
  *
  * @example
  * ```ts
- * import { decode, deepFreeze, encode } from "@glen/db";
+ * import { decode, encode } from "@glen/db";
+ * import { deepFreeze } from "./freeze.ts";
  * import assert from "node:assert/strict";
  *
  * const value = deepFreeze(decode(encode({ a: [1, { b: 2 }] })));
@@ -260,7 +261,7 @@ export function deepFreeze<T extends Value>(value: T): T {
  *
  * @example
  * ```ts
- * import { cloneFrozen, copyBytesDeep } from "@glen/db";
+ * import { cloneFrozen, copyBytesDeep } from "./freeze.ts";
  * import assert from "node:assert/strict";
  *
  * const stored = cloneFrozen({ n: 1 });
@@ -309,7 +310,7 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * import { containsBytes } from "@glen/db";
+ * import { containsBytes } from "./freeze.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok(containsBytes({ a: [new Uint8Array(1)] }));

@@ -108,7 +108,7 @@ const ENV_NAMES: ReadonlyArray<readonly [keyof Limits, string]> = [
  * @throws {RangeError} when a variable is set but is not a non-negative integer
  * @example
  * ```ts
- * import { limitsFromEnv } from "@glen/db";
+ * import { limitsFromEnv } from "@glen/db/codec";
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(limitsFromEnv({ GLEN_MAX_ARRAY_LEN: "10" }), { maxArrayLen: 10 });
@@ -135,7 +135,7 @@ let lastResolved: Limits | undefined;
  *   `1..MAX_DEPTH_CEILING` or `maxValues` is 0
  * @example
  * ```ts
- * import { resolveLimits } from "@glen/db";
+ * import { resolveLimits } from "@glen/db/codec";
  * import assert from "node:assert/strict";
  *
  * assert.equal(resolveLimits({ maxDepth: 8 }).maxDepth, 8);

@@ -92,7 +92,7 @@ export function isProtoKey(key: string): boolean {
  *   more than {@linkcode MAX_VALUE_CONTENT} of string and byte content
  * @example
  * ```ts
- * import { assertValue } from "@glen/db";
+ * import { assertValue } from "./value.ts";
  * import assert from "node:assert/strict";
  *
  * assertValue({ ok: [1, "two", null] });
@@ -248,7 +248,7 @@ class Checker {
  *
  * @example
  * ```ts
- * import { formatPath } from "@glen/db";
+ * import { formatPath } from "./value.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(formatPath(["user", "tags", 3, "a b"]), '$.user.tags[3]["a b"]');

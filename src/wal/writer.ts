@@ -595,3 +595,5 @@ function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
   if (typeof timer === "number") deno?.unrefTimer?.(timer);
 }
+
+export { checkOptions as checkWalOptions };

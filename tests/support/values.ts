@@ -17,16 +17,8 @@ import { Prng } from "../../testing/prng.ts";
 export { Prng };
 import assert from "node:assert/strict";
 import process from "node:process";
-import {
-  bytesEqual,
-  CodecError,
-  decode,
-  encode,
-  equals,
-  GlenError,
-  Id,
-  type Value,
-} from "../../mod.ts";
+import { CodecError, decode, encode, equals, GlenError, Id, type Value } from "../../mod.ts";
+import { bytesEqual } from "../../src/value/mod.ts";
 
 /** The seed of this run: `GLEN_TEST_SEED`, or a random 32-bit seed. */
 export const RUN_SEED: number = (() => {
