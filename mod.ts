@@ -65,7 +65,14 @@ export type {
 } from "./src/collection/types.ts";
 export { ValidationError, type ValidationIssue } from "./src/collection/validation.ts";
 export { newDocId } from "./src/value/doc_id.ts";
-export type { EngineKind, EngineStats } from "./src/engine/types.ts";
+export type { CacheStats, CompactOptions, EngineKind, EngineStats } from "./src/engine/types.ts";
+export type {
+  AutoCheckpointOptions,
+  AutoCheckpointPolicy,
+  CheckpointStats,
+  ProgressEvent,
+  ProgressListener,
+} from "./src/engine/checkpoint_policy.ts";
 export { Txn } from "./src/txn/txn.ts";
 export type {
   ChangeEvent,

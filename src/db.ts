@@ -13,9 +13,16 @@
  */
 
 import { Engine } from "./engine/engine.ts";
+import { BTreeEngine } from "./engine/btree_engine.ts";
 import { deleteIntent, deleteManyIntents, putIntent, putManyIntents } from "./engine/intents.ts";
 import { checkCollectionName, checkDocId } from "./engine/names.ts";
-import { type DocumentEngine, type EngineStats, FIRST_VERSION } from "./engine/types.ts";
+import { checkProgressListener } from "./engine/checkpoint_policy.ts";
+import {
+  type CompactOptions,
+  type DocumentEngine,
+  type EngineStats,
+  FIRST_VERSION,
+} from "./engine/types.ts";
 import type { FileSystem } from "./io/filesystem.ts";
 import { Txn } from "./txn/txn.ts";
 import {
@@ -87,10 +94,7 @@ export type { GlenOptions } from "./options.ts";
 export type { WalSyncMode } from "./wal/writer.ts";
 
 /** What {@linkcode Glen.stats} reports. */
-export interface GlenStats extends EngineStats {
-  /** Page cache statistics (B+ tree engine only). */
-  cache?: { capacityBytes: number; usedBytes: number; hits: number; misses: number };
-}
+export type GlenStats = EngineStats;
 
 /**
  * An open database.
@@ -162,7 +166,23 @@ export class Glen {
       return new Glen(Engine.open({ wal }), limits, undefined, history);
     }
     const fs = resolved.fileSystem ?? await nodeFileSystem();
-    const engine = Engine.open({ storage: { fs, dir: resolved.path }, wal });
+    const { autoCheckpoint, historyRetainBytes, collectTombstones, onProgress } = resolved;
+    const storage = { fs, dir: resolved.path };
+    const engine = resolved.engine === "btree"
+      ? await BTreeEngine.open({
+        storage,
+        wal,
+        cacheCapacityBytes: resolved.cacheCapacityBytes,
+        changeLogCommits: resolved.changeLogCommits,
+      })
+      : Engine.open({
+        storage,
+        wal,
+        autoCheckpoint,
+        historyRetainBytes,
+        collectTombstones,
+        onProgress,
+      });
     return new Glen(engine, limits, resolved.path, history);
   }
 
@@ -848,19 +868,31 @@ export class Glen {
   }
 
   /**
-   * Snapshots every collection, then deletes the WAL segments the snapshots cover.
+   * A checkpoint now: snapshots every collection written since the last checkpoint (collecting
+   * their tombstones), then deletes the WAL segments the snapshots cover, except the retained
+   * change history (`changeHistoryRetainBytes`). Automatic checkpoints (`autoCheckpoint`) do the
+   * same in the background. `onProgress` is called after each collection file written.
    *
+   * @throws {TypeError} when `onProgress` is not a function
    * @example
    * ```ts
    * import { Glen } from "@glen/db";
    *
    * const db = await Glen.open();
-   * await db.compact();
+   * await db.compact({ onProgress: ({ done, total }) => console.log(`${done}/${total}`) });
    * await db.close();
    * ```
    */
-  compact(): Promise<void> {
-    return this.#engine.compact();
+  compact(options: CompactOptions = {}): Promise<void> {
+    if (typeof options !== "object" || options === null) {
+      return Promise.reject(new TypeError("compact options must be an object"));
+    }
+    try {
+      checkProgressListener(options.onProgress, "compact onProgress");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#engine.compact(options);
   }
 
   /**
@@ -894,6 +926,35 @@ export class Glen {
    */
   setWalSync(mode: WalSyncMode, flushEveryBytes?: number): void {
     this.#engine.setSyncMode(mode, flushEveryBytes);
+  }
+
+  /**
+   * Sets the byte budget of the B+ tree engine's cache (`cacheCapacityBytes`) from now on;
+   * shrinking it evicts at once. The memory and log engines keep every document in memory and
+   * have no cache: there it only checks its argument.
+   *
+   * @throws {RangeError} when `bytes` is not a non-negative safe integer
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   *
+   * const dir = join(mkdtempSync(join(tmpdir(), "glen-")), "db");
+   * const db = await Glen.open(dir, { engine: "btree", cacheCapacityBytes: 8 << 20 });
+   * db.setCacheCapacity(1 << 20);
+   * assert.equal(db.stats().cache?.capacityBytes, 1 << 20);
+   * await db.close();
+   * ```
+   */
+  setCacheCapacity(bytes: number): void {
+    this.#engine.assertOpen();
+    if (!Number.isSafeInteger(bytes) || bytes < 0) {
+      throw new RangeError(`cache capacity must be a non-negative integer, got ${bytes}`);
+    }
+    this.#engine.setCacheCapacity(bytes);
   }
 
   /**

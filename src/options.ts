@@ -5,12 +5,20 @@
  * engine alike.
  *
  * Engine choice (`DESIGN.md`, "Engines"): no path or `":memory:"` is the memory engine, a path
- * the log engine; `engine: "memory"` with a path, or `engine: "log"` without one, is a
- * `TypeError`.
+ * the log engine; `engine: "memory"` with a path, or `engine: "log"`/`"btree"` without one, is
+ * a `TypeError`.
  *
  * @module
  */
 
+import {
+  type AutoCheckpointOptions,
+  type AutoCheckpointPolicy,
+  checkProgressListener,
+  DEFAULT_HISTORY_RETAIN_BYTES,
+  type ProgressListener,
+  resolveAutoCheckpoint,
+} from "./engine/checkpoint_policy.ts";
 import type { EngineKind } from "./engine/types.ts";
 import { type EnvSource, lookupEnv, parseIntegerSetting } from "./env.ts";
 import type { FileSystem } from "./io/filesystem.ts";
@@ -38,11 +46,16 @@ export interface GlenOptions {
   /** Identity of this replica for replication (reserved; stored from a later release on). */
   nodeId?: string;
   /**
-   * `"log"` (WAL + snapshots; the default with a path) or `"memory"` (the default without one).
-   * A path with `"memory"`, or no path with `"log"`, is a `TypeError`.
+   * `"log"` (WAL + snapshots; the default with a path), `"btree"` (documents on disk in the
+   * append-only B+ tree, hot ones cached) or `"memory"` (the default without one). A path with
+   * `"memory"`, or no path with `"log"`/`"btree"`, is a `TypeError`; a directory keeps the engine
+   * it was created with (another one is `GlenError` `"ENGINE_MISMATCH"`).
    */
   engine?: EngineKind;
-  /** Page cache capacity for the B+ tree engine (reserved for it; unused by `"log"`). */
+  /**
+   * Byte budget of the B+ tree engine's cache (default 64 MiB; unused by `"log"` and
+   * `"memory"`).
+   */
   cacheCapacityBytes?: number;
   /**
    * The file system to store on (default: `node:fs`). Tests pass the fault-injecting one from
@@ -59,6 +72,39 @@ export interface GlenOptions {
    * database on disk resumes feeds from the WAL; one in memory reports `CursorExpiredError`.
    */
   changeHistoryBytes?: number;
+  /**
+   * WAL bytes a checkpoint keeps for change feeds (default 32 MiB): `compact()` and automatic
+   * checkpoints delete only the WAL segments older than the newest this many bytes, so a feed
+   * whose cursor is at most this far behind resumes (also after a restart) instead of reporting
+   * `CursorExpiredError`. 0 keeps nothing beyond what recovery needs.
+   */
+  changeHistoryRetainBytes?: number;
+  /**
+   * Whether checkpoints collect tombstones (default `true`): a deleted document's id is then
+   * forgotten at the next checkpoint, and a document re-created later continues above its
+   * collection's version floor (versions never repeat, but may jump). `false` keeps every
+   * tombstone for the database's life: versions are exactly 1, then +1 per write, forever.
+   */
+  collectTombstones?: boolean;
+  /**
+   * Called during `Glen.open` after each collection file loaded and each WAL segment replayed,
+   * for a progress display of long recoveries (see `ProgressEvent`). An exception it throws
+   * aborts the open.
+   */
+  onProgress?: ProgressListener;
+  /**
+   * Automatic checkpoints of the log engine (default on: `{ walBytes: 16 MiB, intervalMs:
+   * 300,000 }`): in the background, snapshot the collections changed since the last checkpoint
+   * and delete the WAL segments covered, so the WAL and the time a reopen takes stay bounded.
+   * `false` turns them off (then only `compact()` does this). See `stats().checkpoint`.
+   */
+  autoCheckpoint?: AutoCheckpointOptions | false;
+  /**
+   * B+ tree engine: commits kept in the tree's commit log, which `changes({ since })` resumes from
+   * after a restart (default 100,000; older ones are removed as writes go on, and `compact()`
+   * removes all but the newest: a cursor before them is `CursorExpiredError`).
+   */
+  changeLogCommits?: number;
 }
 
 /** The path that names the memory engine. */
@@ -76,8 +122,20 @@ export interface ResolvedOptions {
   readonly limits: Limits;
   /** Bounds of the change-feed history (`changeHistoryCommits`, `changeHistoryBytes`). */
   readonly history: HistoryLimits;
+  /** `cacheCapacityBytes`, if given. */
+  readonly cacheCapacityBytes: number | undefined;
+  /** `changeLogCommits`, if given. */
+  readonly changeLogCommits: number | undefined;
   /** `fileSystem`, if given. */
   readonly fileSystem: FileSystem | undefined;
+  /** The automatic checkpoint policy (`false`: off). */
+  readonly autoCheckpoint: AutoCheckpointPolicy | false;
+  /** `onProgress`, if given. */
+  readonly onProgress: ProgressListener | undefined;
+  /** `collectTombstones`, defaulted. */
+  readonly collectTombstones: boolean;
+  /** `changeHistoryRetainBytes`, defaulted. */
+  readonly historyRetainBytes: number;
 }
 
 /**
@@ -105,9 +163,18 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     commits: given.changeHistoryCommits,
     bytes: given.changeHistoryBytes,
   });
+  const autoCheckpoint = resolveAutoCheckpoint(given.autoCheckpoint);
+  const historyRetainBytes = given.changeHistoryRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
+  checkCount("changeHistoryRetainBytes", historyRetainBytes);
+  const onProgress = checkProgressListener(given.onProgress, "onProgress");
+  const collectTombstones = given.collectTombstones ?? true;
+  if (typeof collectTombstones !== "boolean") {
+    throw new TypeError(`collectTombstones must be a boolean, got ${String(collectTombstones)}`);
+  }
   if (given.cacheCapacityBytes !== undefined) {
     checkCount("cacheCapacityBytes", given.cacheCapacityBytes);
   }
+  if (given.changeLogCommits !== undefined) checkCount("changeLogCommits", given.changeLogCommits);
   if (given.nodeId !== undefined && (typeof given.nodeId !== "string" || given.nodeId === "")) {
     throw new TypeError(`nodeId must be a non-empty string, got ${JSON.stringify(given.nodeId)}`);
   }
@@ -124,23 +191,31 @@ export function resolveOptions(path: unknown, options: unknown): ResolvedOptions
     wal,
     limits: resolveLimits(given.limits),
     history,
+    cacheCapacityBytes: given.cacheCapacityBytes,
+    changeLogCommits: given.changeLogCommits,
     fileSystem: fs,
+    autoCheckpoint,
+    historyRetainBytes,
+    collectTombstones,
+    onProgress,
   };
 }
 
 function resolveEngine(path: string | undefined, engine: unknown): EngineKind {
   const memoryPath = path === undefined || path === MEMORY_PATH;
   if (engine === undefined) return memoryPath ? "memory" : "log";
-  if (engine !== "log" && engine !== "memory") {
-    throw new TypeError(`Unknown engine ${JSON.stringify(engine)}: use "log" or "memory"`);
+  if (engine !== "log" && engine !== "memory" && engine !== "btree") {
+    throw new TypeError(
+      `Unknown engine ${JSON.stringify(engine)}: use "log", "btree" or "memory"`,
+    );
   }
   if (engine === "memory" && !memoryPath) {
     throw new TypeError(
       `engine "memory" keeps nothing on disk: omit the path (got ${JSON.stringify(path)})`,
     );
   }
-  if (engine === "log" && memoryPath) {
-    throw new TypeError(`engine "log" needs a directory path`);
+  if (engine !== "memory" && memoryPath) {
+    throw new TypeError(`engine ${JSON.stringify(engine)} needs a directory path`);
   }
   return engine;
 }

@@ -39,8 +39,21 @@ const DIR = "db";
 /** Crash points per sync mode; each is recovered in three image modes. */
 const CRASH_POINTS = Number(process.env.GLEN_CRASH_POINTS ?? 120);
 
-function optionsFor(fs: FaultFileSystem, walSync: WalSyncMode): GlenOptions {
-  return { fileSystem: fs, walSync, walSegmentBytes: 4096, walFlushEveryBytes: 1024 };
+/** The engines under test (both persist; the B+ tree engine also keeps its log in the tree). */
+const ENGINES = ["log", "btree"] as const;
+type DiskEngine = typeof ENGINES[number];
+
+function optionsFor(fs: FaultFileSystem, walSync: WalSyncMode, engine: DiskEngine): GlenOptions {
+  // The model's versions are exact (+1 per write, forever): tombstones are kept (their
+  // collection is tested in tests/tombstones.test.ts).
+  return {
+    fileSystem: fs,
+    walSync,
+    walSegmentBytes: 4096,
+    walFlushEveryBytes: 1024,
+    collectTombstones: false,
+    engine,
+  };
 }
 
 /** Mutating calls counted by `crashAfter` (an upper bound: `open` counts reads too). */
@@ -66,6 +79,7 @@ function checkErrors(errors: unknown[], context: string): void {
  * `mustInclude`: the index of the last commit that must be in the prefix (-1: none).
  */
 async function checkRecovered(
+  engine: DiskEngine,
   image: FaultFileSystem,
   walSync: WalSyncMode,
   history: History,
@@ -74,7 +88,7 @@ async function checkRecovered(
 ): Promise<{ db: Glen; candidates: number[] }> {
   let db: Glen;
   try {
-    db = await Glen.open(DIR, optionsFor(image, walSync));
+    db = await Glen.open(DIR, optionsFor(image, walSync, engine));
   } catch (error) {
     assert.fail(`${context}: reopen failed: ${String((error as Error)?.stack ?? error)}`);
   }
@@ -94,7 +108,11 @@ async function checkRecovered(
   return { db, candidates };
 }
 
-async function crashCase(walSync: WalSyncMode, caseSeed: number): Promise<number> {
+async function crashCase(
+  engine: DiskEngine,
+  walSync: WalSyncMode,
+  caseSeed: number,
+): Promise<number> {
   const rng = new Prng(caseSeed);
   const ops = 20 + rng.int(41);
   // A dry run with the same seed counts the mutating calls, to place the crash among them.
@@ -102,7 +120,7 @@ async function crashCase(walSync: WalSyncMode, caseSeed: number): Promise<number
   const dryRun = await runWorkload(
     new Prng(caseSeed + 1),
     DIR,
-    optionsFor(dry, walSync),
+    optionsFor(dry, walSync, engine),
     new Model(),
     ops,
   );
@@ -114,11 +132,12 @@ async function crashCase(walSync: WalSyncMode, caseSeed: number): Promise<number
   const run = await runWorkload(
     new Prng(caseSeed + 1),
     DIR,
-    optionsFor(fs, walSync),
+    optionsFor(fs, walSync, engine),
     new Model(),
     ops,
   );
-  const base = `walSync ${walSync}, case seed ${caseSeed} (run seed ${RUN_SEED}), crash at ` +
+  const base =
+    `engine ${engine}, walSync ${walSync}, case seed ${caseSeed} (run seed ${RUN_SEED}), crash at ` +
     `mutating call ${crashAt}`;
   checkErrors(run.errors, base);
   if (!fs.crashed) fs.crash(); // the crash point lay after the workload: crash at the end
@@ -133,6 +152,7 @@ async function crashCase(walSync: WalSyncMode, caseSeed: number): Promise<number
     // "always" acknowledges only synced writes; any mode acknowledges only written ones.
     const mustInclude = walSync === "always" || mode === "all" ? acked : -1;
     const { db, candidates } = await checkRecovered(
+      engine,
       image,
       walSync,
       run.history,
@@ -151,28 +171,30 @@ async function crashCase(walSync: WalSyncMode, caseSeed: number): Promise<number
       `${context}, prefixes ${candidates}`,
     );
     await db.close();
-    const reopened = await Glen.open(DIR, optionsFor(image, walSync));
+    const reopened = await Glen.open(DIR, optionsFor(image, walSync, engine));
     assert.equal(dumpState(reopened), afterWrites.canonical(), `${context}: writes after recovery`);
     await reopened.close();
     // close() made everything durable: a power loss now loses nothing.
     const afterClose = image.recover({ mode: "durable-only" });
-    const again = await Glen.open(DIR, optionsFor(afterClose, walSync));
+    const again = await Glen.open(DIR, optionsFor(afterClose, walSync, engine));
     assert.equal(dumpState(again), afterWrites.canonical(), `${context}: durable after close()`);
     await again.close();
   }
   return modes.length;
 }
 
-describe(`crash at random points of random workloads (run seed ${RUN_SEED})`, () => {
-  const syncModes = ["always", "interval", "none"] as const;
-  for (const [mode, walSync] of syncModes.entries()) {
-    test(`walSync "${walSync}": ${CRASH_POINTS} crash points recover a prefix holding every acknowledged write`, async () => {
-      const seeds = new Prng(RUN_SEED + mode);
-      let recoveries = 0;
-      for (let i = 0; i < CRASH_POINTS; i++) {
-        recoveries += await crashCase(walSync, seeds.next());
-      }
-      assert.equal(recoveries, CRASH_POINTS * 3);
-    });
-  }
-});
+for (const engine of ENGINES) {
+  describe(`crash at random points of random workloads, engine ${engine} (run seed ${RUN_SEED})`, () => {
+    const syncModes = ["always", "interval", "none"] as const;
+    for (const [mode, walSync] of syncModes.entries()) {
+      test(`walSync "${walSync}": ${CRASH_POINTS} crash points recover a prefix holding every acknowledged write`, async () => {
+        const seeds = new Prng(RUN_SEED + mode);
+        let recoveries = 0;
+        for (let i = 0; i < CRASH_POINTS; i++) {
+          recoveries += await crashCase(engine, walSync, seeds.next());
+        }
+        assert.equal(recoveries, CRASH_POINTS * 3);
+      });
+    }
+  });
+}

@@ -30,9 +30,14 @@ function startWriter(
   walSync: WalSyncMode,
   start: number,
   mode = "write",
+  engine: DiskEngine = "log",
 ): Promise<Writer> {
-  return startChild([WRITER, dir, walSync, String(start), mode], start);
+  return startChild([WRITER, dir, walSync, String(start), mode, engine], start);
 }
+
+/** The engines that keep a directory. */
+const ENGINES = ["log", "btree"] as const;
+type DiskEngine = typeof ENGINES[number];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -40,8 +45,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Opens `dir` and checks the documents form a prefix 0..n-1 (no hole, last batch whole) that
  * holds every acknowledged one; returns n.
  */
-async function checkPrefix(dir: string, acked: number, context: string): Promise<number> {
-  const db = await Glen.open(dir, { walSync: "always" });
+async function checkPrefix(
+  dir: string,
+  acked: number,
+  context: string,
+  engine: DiskEngine,
+): Promise<number> {
+  const db = await Glen.open(dir, { walSync: "always", engine });
   try {
     const count = db.count("docs");
     for (let n = 0; n < count; n++) {
@@ -72,57 +82,60 @@ function withTempDir(body: (dir: string) => Promise<void>): () => Promise<void> 
   };
 }
 
-describe(`kill -9 of a writing process (run seed ${RUN_SEED})`, () => {
-  test(
-    `walSync "always": ${CYCLES} kills at random moments lose no acknowledged write and leave a prefix`,
-    withTempDir(async (dir) => {
-      const rng = new Prng(RUN_SEED);
-      let next = 0;
-      let lastAcked = -1;
-      for (let cycle = 0; cycle < CYCLES; cycle++) {
-        const delayMs = 5 + rng.int(56);
-        const writer = await startWriter(dir, "always", next);
-        try {
-          if (cycle === 0) {
-            // While the child holds the directory, this process cannot open it.
-            await assert.rejects(Glen.open(dir), DatabaseLockedError);
-          }
-          await sleep(delayMs);
-        } finally {
-          await kill(writer);
-        }
-        lastAcked = writer.acked();
-        const context = `seed ${RUN_SEED}, cycle ${cycle}, killed after ${delayMs} ms`;
-        next = await checkPrefix(dir, lastAcked, context);
-      }
-      assert.ok(next > 0, "the writers wrote something");
-    }),
-  );
-
-  for (const walSync of ["interval", "none"] as const) {
+for (const engine of ENGINES) {
+  describe(`kill -9 of a writing process, engine ${engine} (run seed ${RUN_SEED})`, () => {
     test(
-      `walSync "${walSync}": acknowledged writes survive a process kill`,
+      `walSync "always": ${CYCLES} kills at random moments lose no acknowledged write and leave a prefix`,
       withTempDir(async (dir) => {
-        const rng = new Prng(RUN_SEED + 1);
+        const rng = new Prng(RUN_SEED);
         let next = 0;
-        for (let cycle = 0; cycle < 2; cycle++) {
-          const writer = await startWriter(dir, walSync, next);
-          const delayMs = 20 + rng.int(40);
+        let lastAcked = -1;
+        for (let cycle = 0; cycle < CYCLES; cycle++) {
+          const delayMs = 5 + rng.int(56);
+          const writer = await startWriter(dir, "always", next, "write", engine);
           try {
+            if (cycle === 0) {
+              // While the child holds the directory, this process cannot open it.
+              await assert.rejects(Glen.open(dir, { engine }), DatabaseLockedError);
+            }
             await sleep(delayMs);
           } finally {
             await kill(writer);
           }
-          next = await checkPrefix(
-            dir,
-            writer.acked(),
-            `seed ${RUN_SEED}, ${walSync}, cycle ${cycle}`,
-          );
+          lastAcked = writer.acked();
+          const context = `seed ${RUN_SEED}, cycle ${cycle}, killed after ${delayMs} ms`;
+          next = await checkPrefix(dir, lastAcked, context, engine);
         }
+        assert.ok(next > 0, "the writers wrote something");
       }),
     );
-  }
-});
+
+    for (const walSync of ["interval", "none"] as const) {
+      test(
+        `walSync "${walSync}": acknowledged writes survive a process kill`,
+        withTempDir(async (dir) => {
+          const rng = new Prng(RUN_SEED + 1);
+          let next = 0;
+          for (let cycle = 0; cycle < 2; cycle++) {
+            const writer = await startWriter(dir, walSync, next, "write", engine);
+            const delayMs = 20 + rng.int(40);
+            try {
+              await sleep(delayMs);
+            } finally {
+              await kill(writer);
+            }
+            next = await checkPrefix(
+              dir,
+              writer.acked(),
+              `seed ${RUN_SEED}, ${walSync}, cycle ${cycle}`,
+              engine,
+            );
+          }
+        }),
+      );
+    }
+  });
+}
 
 describe("the directory lock across processes, at the Glen level", () => {
   test(

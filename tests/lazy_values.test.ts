@@ -18,7 +18,9 @@ import { resolveLimits } from "../src/value/limits.ts";
 import { RUN_SEED } from "./support/values.ts";
 
 function options(fs: MemoryFileSystem): GlenOptions {
-  return { fileSystem: fs, walSync: "none" };
+  // Tombstones kept: the version tests below model exact versions and rows of tombstones
+  // (their collection at checkpoints is tested in tests/tombstones.test.ts).
+  return { fileSystem: fs, walSync: "none", collectTombstones: false };
 }
 
 /** A value of a few shapes, some holding bytes, ~0.5 KiB each so that files span many blocks. */

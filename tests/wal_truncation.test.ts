@@ -41,7 +41,8 @@ const WAL = "wal";
 const SNAPSHOTS = "snapshots";
 
 function options(fs: FileSystem): GlenOptions {
-  return { fileSystem: fs, walSync: "always", walSegmentBytes: 4096 };
+  // The model's versions are exact (+1 per write): tombstones are kept (see tombstones.test.ts).
+  return { fileSystem: fs, walSync: "always", walSegmentBytes: 4096, collectTombstones: false };
 }
 
 /** Every file below `dir`, by path relative to it. */

@@ -300,3 +300,22 @@ describe("generated ids", () => {
     assert.throws(() => createDocIdGenerator({ now: () => 2 ** 48 }).next(), RangeError);
   });
 });
+
+for (const engine of ENGINES.filter((e) => e.persistent)) {
+  describe(`write helpers after tombstones were collected (${engine.name})`, () => {
+    test("add(), insert() and ifVersion: 0 work where unwritten ids start at a version floor", async () => {
+      const db = await engine.open();
+      await db.put("c", "gone", 1);
+      await db.delete("c", "gone");
+      await db.compact(); // collects the tombstone and raises the collection's version floor
+      const id = await db.add("c", { n: 1 });
+      assert.deepEqual(db.get("c", id), { n: 1 });
+      await db.insert("c", "fresh", 2);
+      assert.deepEqual(db.get("c", "fresh"), 2);
+      await db.put("c", "gone", 3, { ifVersion: 0 });
+      assert.deepEqual(db.get("c", "gone"), 3);
+      await assert.rejects(db.insert("c", "gone", 4), isCode("ALREADY_EXISTS"));
+      await db.close();
+    });
+  });
+}

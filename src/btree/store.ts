@@ -587,6 +587,45 @@ export class BTreeStore implements BTreeReader {
   }
 
   /**
+   * Like {@linkcode BTreeStore.putMany}, with every value already encoded by the value codec
+   * (`encode` of `src/codec/encode.ts`, a view nothing overwrites): for a caller that encodes its
+   * values before it queues them, to size or validate them at its own call (the document engine
+   * does), so that they are not encoded twice. The bytes are trusted to be one valid encoding.
+   *
+   * @throws {LimitExceededError} for a key over 1,024 encoded bytes or a value over
+   *   `maxValueBytes` (nothing is written)
+   * @example
+   * ```ts
+   * import { BTreeStore } from "@glen/db/btree";
+   * import { encode } from "@glen/db/codec";
+   * import { MemoryFileSystem } from "@glen/db/testing";
+   * import assert from "node:assert/strict";
+   *
+   * const store = await BTreeStore.open("t", { fileSystem: new MemoryFileSystem() });
+   * await store.putManyEncoded([["a", encode({ n: 1 })]]);
+   * assert.deepEqual(store.get("a"), { n: 1 });
+   * await store.close();
+   * ```
+   */
+  putManyEncoded(entries: Iterable<readonly [Value, Uint8Array]>): Promise<void> {
+    let ops: Op[];
+    try {
+      ops = [];
+      for (const [key, bytes] of entries) {
+        const op = this.#op(key, DELETE);
+        if (bytes.length > this.#maxValueBytes) {
+          throw new LimitExceededError("maxValueBytes", this.#maxValueBytes, bytes.length, "value");
+        }
+        op.value = bytes;
+        ops.push(op);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#exclusive(() => void this.#commit(sortOps(ops)));
+  }
+
+  /**
    * Deletes every key within the bounds (the options of {@linkcode BTreeStore.range}; with
    * `limit`, the first `limit` in the range's direction) in one atomic commit; resolves to how
    * many were deleted. The range is read when the write runs (after earlier queued writes). Holds

@@ -21,6 +21,16 @@
  * crash is handed out again. `close()` lowers the ceiling to the last LSN once everything is
  * durable, so a clean reopen continues without a gap.
  *
+ * Tombstones (rule): a delete leaves a tombstone (the id keeps its version) so that versions never
+ * repeat — a transaction that read version n of a document must not commit against a re-created
+ * document that happens to be at version n again. A checkpoint collects the tombstones of every
+ * collection it writes: it drops them and raises the collection's version floor (persisted in its
+ * snapshot file) to the largest version dropped; an id that is neither live nor a tombstone has
+ * the floor as its version, so a re-created document continues above every version it had. A
+ * transaction that read an absent document before the floor rose sees its version change and gets
+ * a conflict (spurious, never a lost update). Change feeds do not need tombstones (they replay the
+ * WAL's records), nor do indexes (they hold live documents).
+ *
  * Snapshots: `snapshotAll()` captures every collection at the current LSN (a shallow copy of each
  * map; values are immutable), rotates the WAL so that older segments end at that LSN, streams one
  * file per collection, then writes the manifest; `compact()` then deletes the WAL segments the
@@ -64,7 +74,15 @@ import {
   WalWriter,
   type WalWriterOptions,
 } from "../wal/writer.ts";
+import {
+  type AutoCheckpointPolicy,
+  type CheckpointStats,
+  DEFAULT_AUTO_CHECKPOINT,
+  DEFAULT_HISTORY_RETAIN_BYTES,
+  type ProgressListener,
+} from "./checkpoint_policy.ts";
 import { MemoryIndexStore } from "./index_store.ts";
+import { claimEngine } from "./marker.ts";
 import { collectionFileName } from "./names.ts";
 import { decodeCommit, DocumentStore, encodeCommit } from "./store.ts";
 import {
@@ -72,7 +90,9 @@ import {
   type CommitLogReader,
   type CommitObserver,
   type CommitReceipt,
+  type CompactOptions,
   type DocumentEngine,
+  type DocumentReader,
   type EngineKind,
   type EngineStats,
   FIRST_VERSION,
@@ -89,6 +109,14 @@ export interface EngineOptions {
   storage?: { fs: FileSystem; dir: string };
   /** WAL tuning. */
   wal: WalWriterOptions;
+  /** Automatic checkpoints (log engine; default on, see `checkpoint_policy.ts`). */
+  autoCheckpoint?: AutoCheckpointPolicy | false;
+  /** WAL bytes checkpoints keep for change feeds (`changeHistoryRetainBytes`). */
+  historyRetainBytes?: number;
+  /** Whether checkpoints collect tombstones (default true; see the module notes). */
+  collectTombstones?: boolean;
+  /** Progress of the recovery (`Glen.open`'s `onProgress`). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** The WAL directory inside a database directory. */
@@ -116,6 +144,34 @@ export class Engine implements DocumentEngine {
   #schema: Value = null;
   /** The manifest as last written (or read): identity, LSN ceiling, last snapshot. */
   #manifest: Manifest | undefined;
+  /** Collections written since the last checkpoint captured them (only they get a new file). */
+  #dirty = new Set<string>();
+  /** Each collection file's LSN (the manifest's `collectionLsns`). */
+  #fileLsns = new Map<string, number>();
+  /** The automatic checkpoint policy (`undefined`: off, or the memory engine). */
+  #policy: AutoCheckpointPolicy | undefined;
+  /** `wal.bytesWritten` when the last checkpoint captured the state. */
+  #walBytesAtCheckpoint = 0;
+  /** WAL bytes checkpoints keep for change feeds. */
+  #retainBytes = 0;
+  #collectTombstones = true;
+  /** WAL records replayed at open. */
+  #replayedRecords = 0;
+  /** Whether an automatic checkpoint is scheduled or running. */
+  #autoPending = false;
+  #intervalTimer: ReturnType<typeof setInterval> | undefined;
+  #checkpointStats: Omit<CheckpointStats, "policy"> = {
+    runs: 0,
+    autoRuns: 0,
+    failures: 0,
+    lastAt: 0,
+    lastDurationMs: 0,
+    lastLsn: 0,
+    lastCollections: 0,
+    lastBytes: 0,
+    lastTombstones: 0,
+    lastError: undefined,
+  };
 
   private constructor(storage: { fs: FileSystem; dir: string; lock: FileLock } | undefined) {
     this.#storage = storage;
@@ -134,8 +190,12 @@ export class Engine implements DocumentEngine {
     try {
       makeDirDurable(fs, dir);
       lock = fs.lock(dir);
+      claimEngine(fs, dir, "log");
       const engine = new Engine({ fs, dir, lock });
-      engine.#recover(options.wal);
+      engine.#retainBytes = options.historyRetainBytes ?? DEFAULT_HISTORY_RETAIN_BYTES;
+      engine.#collectTombstones = options.collectTombstones ?? true;
+      engine.#recover(options.wal, options.onProgress);
+      engine.#startPolicy(options.autoCheckpoint ?? DEFAULT_AUTO_CHECKPOINT);
       return engine;
     } catch (error) {
       lock?.release();
@@ -147,7 +207,7 @@ export class Engine implements DocumentEngine {
     }
   }
 
-  #recover(walOptions: WalWriterOptions): void {
+  #recover(walOptions: WalWriterOptions, onProgress: ProgressListener | undefined): void {
     const { fs, dir } = this.#storage!;
     const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
     const walDir = joinPath(dir, WAL_DIR);
@@ -165,7 +225,9 @@ export class Engine implements DocumentEngine {
     this.#schema = found?.schema ?? null;
     const snapshotLsns = new Map<string, number>();
     let newestSnapshotLsn = coveredLsn;
-    for (const name of fs.list(snapshotDir)) {
+    const names = fs.list(snapshotDir);
+    const snapshotFiles = names.filter((name) => name.endsWith(SNAPSHOT_SUFFIX)).length;
+    for (const name of names) {
       const path = joinPath(snapshotDir, name);
       if (name.endsWith(TEMP_SUFFIX)) {
         fs.remove(path); // an interrupted snapshot or manifest write
@@ -173,9 +235,11 @@ export class Engine implements DocumentEngine {
       }
       if (!name.endsWith(SNAPSHOT_SUFFIX)) continue;
       const snapshot = readSnapshot(fs, path);
-      checkSnapshot(snapshot, name, path, coveredLsn, owner);
+      const listed = listedLsn(found, snapshot.collection) ?? coveredLsn;
+      checkSnapshot(snapshot, name, path, listed, owner);
       this.store.load(snapshot.collection, snapshot.documents);
       snapshotLsns.set(snapshot.collection, snapshot.lsn);
+      onProgress?.({ phase: "snapshots", done: snapshotLsns.size, total: snapshotFiles });
       newestSnapshotLsn = Math.max(newestSnapshotLsn, snapshot.lsn);
     }
     for (const collection of found?.collections ?? []) {
@@ -189,8 +253,13 @@ export class Engine implements DocumentEngine {
     }
     const recovery = recoverWal(fs, walDir, {
       coveredLsn,
+      retainBytes: this.#retainBytes,
+      onSegment: onProgress === undefined
+        ? undefined
+        : (done, total) => onProgress({ phase: "wal", done, total }),
       ...owner,
       onRecord: (record) => {
+        this.#replayedRecords++;
         const file = joinPath(walDir, `LSN ${record.lsn}`);
         if (record.type === RecordType.schema) {
           this.#schema = decodeSchema(record.body, file);
@@ -206,8 +275,13 @@ export class Engine implements DocumentEngine {
           record.body,
           file,
           0,
-          (collection) =>
-            snapshotLsns.size > 0 && record.lsn <= (snapshotLsns.get(collection) ?? 0),
+          (collection) => {
+            if (snapshotLsns.size > 0 && record.lsn <= (snapshotLsns.get(collection) ?? 0)) {
+              return true;
+            }
+            this.#dirty.add(collection); // its snapshot file does not hold this write
+            return false;
+          },
         );
       },
     });
@@ -229,6 +303,64 @@ export class Engine implements DocumentEngine {
     });
     this.#lastLsn = this.#wal.lastLsn;
     this.#snapshotLsn = coveredLsn;
+    this.#fileLsns = snapshotLsns;
+  }
+
+  /** Arms the automatic checkpoint policy (log engine only). */
+  #startPolicy(policy: AutoCheckpointPolicy | false): void {
+    if (policy === false || this.#wal === undefined) return;
+    this.#policy = policy;
+    this.#walBytesAtCheckpoint = this.#wal.bytesWritten;
+    if (policy.intervalMs > 0) {
+      this.#intervalTimer = setInterval(() => {
+        if (this.#dirty.size > 0) this.#scheduleAuto();
+      }, policy.intervalMs);
+      // A timer must not keep the process alive (Node and Bun; Deno has Deno.unrefTimer).
+      unrefTimer(this.#intervalTimer);
+    }
+  }
+
+  /**
+   * The WAL bytes that start an automatic checkpoint: `walBytes`, or the bytes the last
+   * checkpoint wrote if more (checkpoints never write more than the log since the last one).
+   */
+  #checkpointThreshold(policy: AutoCheckpointPolicy): number {
+    return Math.max(policy.walBytes, this.#checkpointStats.lastBytes);
+  }
+
+  /**
+   * Starts an automatic checkpoint after the current job (a microtask: a commit never waits for
+   * it, and a tight write loop, which starves macrotasks, cannot postpone it), unless one is
+   * pending. Its file writes then yield to the event loop between blocks.
+   */
+  #scheduleAuto(): void {
+    if (this.#autoPending || this.#closing !== undefined || this.#failure !== undefined) return;
+    this.#autoPending = true;
+    queueMicrotask(() => {
+      if (this.#closing !== undefined || this.#failure !== undefined) {
+        this.#autoPending = false;
+        return;
+      }
+      this.#compact(true).then(
+        () => {
+          this.#autoPending = false;
+          // Writes during the checkpoint may already have crossed the next threshold.
+          this.#checkAutoCheckpoint();
+        },
+        () => {
+          this.#autoPending = false; // recorded in stats; an I/O failure failed the engine
+        },
+      );
+    });
+  }
+
+  /** Schedules an automatic checkpoint once enough WAL has been written (the write path). */
+  #checkAutoCheckpoint(): void {
+    const policy = this.#policy;
+    if (policy === undefined || this.#autoPending) return;
+    if (this.#wal!.bytesWritten - this.#walBytesAtCheckpoint >= this.#checkpointThreshold(policy)) {
+      this.#scheduleAuto();
+    }
   }
 
   /** LSN of the last commit or schema change. */
@@ -388,7 +520,13 @@ export class Engine implements DocumentEngine {
     for (const observer of observers) observer.check?.(ops, this);
     const body = encodeCommit(ops);
     const durable = this.#append(RecordType.commit, body, resolved(result, ops));
-    for (let i = 0; i < ops.length; i++) store.apply(ops[i]!, hasBytes[i]!);
+    const dirty = this.#dirty;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      store.apply(op, hasBytes[i]!);
+      dirty.add(op.collection);
+    }
+    if (this.#policy !== undefined && !this.#autoPending) this.#checkAutoCheckpoint();
     const lsn = this.#lastLsn;
     if (watched) {
       this.#announce({ lsn, ops, previous, hasBytes, bytes: body.length }, observers, durable);
@@ -517,6 +655,11 @@ export class Engine implements DocumentEngine {
     return this.#wal?.flush() ?? Promise.resolve();
   }
 
+  /** The memory and log engines keep every document in memory: there is no cache to size. */
+  setCacheCapacity(_bytes: number): void {
+    this.assertOpen();
+  }
+
   /** Changes the WAL sync mode. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void {
     this.assertOpen();
@@ -526,17 +669,50 @@ export class Engine implements DocumentEngine {
     this.#wal?.setSyncMode(mode, flushEveryBytes);
   }
 
-  /** Writes a snapshot of every collection and the manifest (no-op in memory). */
+  /**
+   * Writes a snapshot of every collection changed since the last checkpoint, and the manifest
+   * (no-op in memory).
+   */
   async checkpoint(): Promise<void> {
-    await this.#exclusive(() => this.#snapshotAll());
+    await this.#exclusive(() => this.#recorded(false, () => this.#snapshotAll()));
   }
 
   /** `checkpoint()`, then deletes the WAL segments the snapshots cover. */
-  compact(): Promise<void> {
-    return this.#exclusive(async () => {
-      const lsn = await this.#snapshotAll();
-      if (lsn !== undefined) this.#io(() => this.#wal!.removeSegmentsThrough(lsn));
-    });
+  compact(options: CompactOptions = {}): Promise<void> {
+    return this.#compact(false, options.onProgress);
+  }
+
+  #compact(auto: boolean, onProgress?: ProgressListener): Promise<void> {
+    return this.#exclusive(() =>
+      this.#recorded(auto, async () => {
+        const lsn = await this.#snapshotAll(onProgress);
+        if (lsn !== undefined) {
+          this.#io(() => this.#wal!.removeSegmentsThrough(lsn, this.#retainBytes));
+        }
+        return lsn;
+      })
+    );
+  }
+
+  /** Runs a checkpoint, recording its outcome for `stats().checkpoint` (errors rethrown). */
+  async #recorded(auto: boolean, task: () => Promise<number | undefined>): Promise<void> {
+    const startedAt = Date.now();
+    const started = performance.now();
+    const stats = this.#checkpointStats;
+    try {
+      const lsn = await task();
+      if (lsn === undefined) return;
+      stats.runs++;
+      if (auto) stats.autoRuns++;
+      stats.lastAt = startedAt;
+      stats.lastDurationMs = performance.now() - started;
+      stats.lastLsn = lsn;
+      stats.lastError = undefined;
+    } catch (error) {
+      stats.failures++;
+      stats.lastError = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
   }
 
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
@@ -545,50 +721,77 @@ export class Engine implements DocumentEngine {
     return run;
   }
 
-  async #snapshotAll(): Promise<number | undefined> {
+  async #snapshotAll(onProgress?: ProgressListener): Promise<number | undefined> {
     this.assertWritable();
     if (this.#storage === undefined) return undefined;
     const { fs, dir } = this.#storage;
     const snapshotDir = joinPath(dir, SNAPSHOT_DIR);
-    // Capture every collection at one LSN, synchronously, and make the WAL durable up to it.
+    // Capture every collection changed since the last checkpoint at one LSN, synchronously, and
+    // make the WAL durable up to it. The others keep their file (no write since its LSN).
     const lsn = this.#lastLsn;
     const schema = this.#schema;
     const captured: Array<
-      [string, Map<string, number>, Map<string, StoredValue>, CapturedBytes | undefined]
+      [string, Map<string, number>, Map<string, StoredValue>, CapturedBytes | undefined, number]
     > = [];
+    let tombstones = 0;
+    const dirty = this.#dirty;
+    this.#dirty = new Set();
+    this.#walBytesAtCheckpoint = this.#wal!.bytesWritten;
     for (const [name, collection] of this.store.allCollections()) {
+      if (!dirty.has(name) && this.#fileLsns.has(name)) continue;
+      // Tombstones are collected here (see the module notes): the file gets the version floor.
+      if (this.#collectTombstones) tombstones += this.store.collectTombstones(collection);
       captured.push([
         name,
         new Map(collection.versions),
         new Map(collection.values),
         collection.encoded?.capture(),
+        collection.versionFloor,
       ]);
     }
-    this.#io(() => this.#wal!.rotate());
-    for (const [collection, versions, values, encodedBytes] of captured) {
-      const path = snapshotPath(snapshotDir, collectionFileName(collection));
+    let bytes = 0;
+    let written = 0;
+    try {
+      this.#io(() => this.#wal!.rotate());
       const databaseId = this.#manifest!.databaseId!;
-      await this.#ioAsync(() =>
-        writeSnapshot(
-          fs,
-          path,
-          { collection, lsn, databaseId, versions, values, encodedBytes },
-          nextMacrotask,
-        )
-      );
-      this.#assertNotFailed(); // a write may have failed the WAL meanwhile
+      for (const [collection, versions, values, encodedBytes, versionFloor] of captured) {
+        const path = snapshotPath(snapshotDir, collectionFileName(collection));
+        await this.#ioAsync(() =>
+          writeSnapshot(
+            fs,
+            path,
+            { collection, lsn, databaseId, versions, values, encodedBytes, versionFloor },
+            nextMacrotask,
+          )
+        );
+        bytes += this.#io(() => fileSize(fs, path));
+        onProgress?.({ phase: "snapshots", done: ++written, total: captured.length });
+        this.#assertNotFailed(); // a write may have failed the WAL meanwhile
+      }
+    } catch (error) {
+      for (const name of dirty) this.#dirty.add(name); // still not in a file
+      throw error;
     }
+    const fileLsns = new Map(this.#fileLsns);
+    for (const [name] of captured) fileLsns.set(name, lsn);
+    const collections = [...fileLsns.keys()];
     this.#io(() => {
       fs.syncDir(snapshotDir);
       // The current ceiling: a commit meanwhile may have raised it.
       this.#writeManifest({
         ...this.#manifest!,
         lsn,
-        collections: captured.map(([name]) => name),
+        collections,
         schema,
+        collectionLsns: collections.map((name) => fileLsns.get(name)!),
       });
     });
+    this.#fileLsns = fileLsns;
     this.#snapshotLsn = lsn;
+    const stats = this.#checkpointStats;
+    stats.lastCollections = captured.length;
+    stats.lastBytes = bytes;
+    stats.lastTombstones = tombstones;
     return lsn;
   }
 
@@ -633,6 +836,8 @@ export class Engine implements DocumentEngine {
       durableLsn: this.#wal?.durableLsn ?? this.#lastLsn,
       snapshotLsn: this.#snapshotLsn,
       walSync: this.syncMode,
+      checkpoint: { policy: this.#policy ?? false, ...this.#checkpointStats },
+      replayedRecords: this.#replayedRecords,
     };
   }
 
@@ -646,6 +851,7 @@ export class Engine implements DocumentEngine {
   }
 
   async #close(): Promise<void> {
+    if (this.#intervalTimer !== undefined) clearInterval(this.#intervalTimer);
     await this.#maintenance;
     this.#closed = true;
     try {
@@ -702,16 +908,51 @@ function decodeSchema(body: Uint8Array, file: string): Value {
   }
 }
 
+/** The LSN `manifest` lists for `collection`'s file (`undefined`: not listed, or no LSNs). */
+function listedLsn(
+  manifest: { collections: string[]; collectionLsns?: number[] | undefined } | undefined,
+  collection: string,
+): number | undefined {
+  const lsns = manifest?.collectionLsns;
+  if (lsns === undefined) return undefined;
+  const at = manifest!.collections.indexOf(collection);
+  return at < 0 ? undefined : lsns[at];
+}
+
+/** The size of the file at `path`. */
+function fileSize(fs: FileSystem, path: string): number {
+  const file = fs.open(path);
+  try {
+    return file.size();
+  } finally {
+    file.close();
+  }
+}
+
+/** Keeps a timer from holding the process open (every runtime we support has a way). */
+function unrefTimer(timer: ReturnType<typeof setInterval>): void {
+  const handle = timer as unknown as { unref?: () => void };
+  if (typeof handle.unref === "function") {
+    handle.unref();
+    return;
+  }
+  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+  deno?.unrefTimer?.(timer as unknown as number);
+}
+
 /** `previous` of a commit nobody observes (never written to). */
 const NO_VALUES: Array<Value | undefined> = [];
 
-/** The value a receipt's promise resolves with. */
-function resolved<T>(result: T, ops: readonly WriteOp[]): T {
+/** The value a receipt's promise resolves with (shared with the B+ tree engine). */
+export function resolved<T>(result: T, ops: readonly WriteOp[]): T {
   return result === FIRST_VERSION ? (ops[0]?.version ?? 0) as T : result;
 }
 
-/** Throws the conflict of the first read whose version is no longer current. */
-function checkReads(store: DocumentStore, reads: ReadSet): void {
+/**
+ * Throws the conflict of the first read whose version is no longer current (shared with the B+
+ * tree engine).
+ */
+export function checkReads(store: Pick<DocumentReader, "version">, reads: ReadSet): void {
   for (const [collection, versions] of reads) {
     for (const [docId, version] of versions) {
       const current = store.version(collection, docId);
@@ -720,7 +961,8 @@ function checkReads(store: DocumentStore, reads: ReadSet): void {
   }
 }
 
-function conflict(
+/** The error of an optimistic-concurrency conflict (shared with the B+ tree engine). */
+export function conflict(
   collection: string,
   docId: string,
   expected: number,

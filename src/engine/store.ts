@@ -9,7 +9,8 @@
  *   leaves `values`) and a re-created document continues after it (no ABA for transactions);
  * - `versions` holds every version other than 1 (a version is 1 only for a document written
  *   once, which is live): the version of an id is `versions.get(id)`, else 1 if it is in
- *   `values`, else 0; `withBytes` holds exactly the ids of decoded live values that contain a
+ *   `values`, else the collection's `versionFloor` (0 until a checkpoint collected tombstones:
+ *   `collectTombstones`); `withBytes` holds exactly the ids of decoded live values that contain a
  *   `Uint8Array`;
  * - a value loaded at open (from a snapshot or the WAL) stays encoded until first use: `values`
  *   holds its handle (a number) in the collection's `encoded` table, and a document whose value
@@ -153,7 +154,27 @@ export class DocumentStore {
     if (version !== undefined) return version;
     // `get` as the read path does (on Bun, reads of this map ran in a slow mode in both runs
     // measured with `has` here; the mode also shows up without it, so this is a hedge).
-    return found.values.get(docId) !== undefined ? 1 : 0;
+    return found.values.get(docId) !== undefined ? 1 : found.versionFloor;
+  }
+
+  /**
+   * Collects the tombstones of `collection`: drops every id in `versions` that is not live and
+   * raises the version floor to the largest version dropped, so versions still never repeat (a
+   * re-created document continues above the floor). Returns how many were dropped.
+   */
+  collectTombstones(collection: Collection): number {
+    const { values, versions } = collection;
+    if (versions.size === 0) return 0;
+    let floor = collection.versionFloor;
+    let dropped = 0;
+    for (const [docId, version] of versions) {
+      if (values.has(docId)) continue;
+      if (version > floor) floor = version;
+      versions.delete(docId); // deleting the current entry keeps the iteration valid
+      dropped++;
+    }
+    collection.versionFloor = floor;
+    return dropped;
   }
 
   /** Whether a live document's stored value holds a `Uint8Array` somewhere. */

@@ -40,10 +40,17 @@
 
 import type { WalSyncMode } from "../wal/writer.ts";
 import type { Value } from "../value/value.ts";
+import type { CheckpointStats, ProgressListener } from "./checkpoint_policy.ts";
+
+/** Options of `compact()`. */
+export interface CompactOptions {
+  /** Called after each collection file written (phase `"snapshots"`). */
+  onProgress?: ProgressListener;
+}
 import type { SortedKeys } from "./sorted_keys.ts";
 
 /** The engines `Glen.open` can pick. */
-export type EngineKind = "memory" | "log";
+export type EngineKind = "memory" | "log" | "btree";
 
 /**
  * What a caller asks `commit` to write to one document: a put when `value` is defined, a delete
@@ -207,6 +214,26 @@ export interface EngineStats {
   snapshotLsn: number;
   /** The current sync mode. */
   walSync: WalSyncMode;
+  /** The automatic checkpoint policy and the outcome of recent checkpoints. */
+  checkpoint: CheckpointStats;
+  /** WAL records the last open replayed (what recovery cost beyond loading snapshots). */
+  replayedRecords: number;
+  /** The cache of an engine that keeps one (B+ tree); absent otherwise. */
+  cache?: CacheStats;
+}
+
+/** Counters of an engine's cache (`stats().cache`). */
+export interface CacheStats {
+  /** The byte budget. */
+  capacityBytes: number;
+  /** Bytes held now. */
+  usedBytes: number;
+  /** Lookups that found what they looked for. */
+  hits: number;
+  /** Lookups that did not (a read from the file followed). */
+  misses: number;
+  /** Entries dropped to stay within the budget (or refused admission). */
+  evictions: number;
 }
 
 /** The document engine behind `Glen`; see the module contract. */
@@ -255,7 +282,12 @@ export interface DocumentEngine extends DocumentReader {
   /** A durable checkpoint of every collection (log: snapshots + manifest; memory: nothing). */
   checkpoint(): Promise<void>;
   /** `checkpoint()`, then reclaims space (log: deletes the WAL segments it covers). */
-  compact(): Promise<void>;
+  compact(options?: CompactOptions): Promise<void>;
+  /**
+   * Sets the cache's byte budget (evicting at once when it shrinks); a no-op for an engine that
+   * keeps no cache (memory, log: their documents are all in memory).
+   */
+  setCacheCapacity(bytes: number): void;
   /** Changes the sync mode (and, for `"interval"`, the byte threshold) from now on. */
   setSyncMode(mode: WalSyncMode, flushEveryBytes?: number): void;
   /** Counters. */

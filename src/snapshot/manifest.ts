@@ -53,13 +53,36 @@ export interface Manifest {
   lsnCeiling: number;
   /** Files without a database id (format 1) may hold LSNs up to this only. */
   legacyLsn: number;
+  /**
+   * The LSN of each listed collection's snapshot file, in the order of `collections` (an
+   * incremental checkpoint rewrites only changed collections: the others keep an older file).
+   * `undefined` in a manifest without them: every listed file is then at `lsn` or above.
+   */
+  collectionLsns?: number[] | undefined;
+}
+
+/** The manifest body: collections, schema, and (when given) each collection file's LSN. */
+function manifestBody(manifest: Manifest): Uint8Array {
+  const body: Record<string, Value> = {
+    collections: manifest.collections,
+    schema: manifest.schema,
+  };
+  if (manifest.collectionLsns !== undefined) body.lsns = manifest.collectionLsns;
+  return encode(body);
+}
+
+/** The `lsns` of a manifest body: `undefined` when absent, `null` when malformed. */
+function bodyLsns(lsns: unknown, count: number): number[] | undefined | null {
+  if (lsns === undefined) return undefined;
+  if (!Array.isArray(lsns) || lsns.length !== count) return null;
+  return lsns.every((lsn) => Number.isSafeInteger(lsn) && lsn >= 0) ? lsns as number[] : null;
 }
 
 /** Writes the manifest atomically; the caller fsyncs the directory. */
 export function writeManifest(fs: FileSystem, dir: string, manifest: Manifest): void {
   const { databaseId } = manifest;
   if (databaseId?.length !== DATABASE_ID_BYTES) throw new RangeError("bad database id");
-  const body = encode({ collections: manifest.collections, schema: manifest.schema });
+  const body = manifestBody(manifest);
   const bytes = new Uint8Array(MANIFEST_HEADER_BYTES + body.length);
   const view = new DataView(bytes.buffer);
   bytes.set(MANIFEST_MAGIC, 0);
@@ -123,8 +146,16 @@ export function readManifest(fs: FileSystem, dir: string): Manifest | undefined 
   } catch (error) {
     throw new CorruptionError("undecodable manifest", path, headerBytes, { cause: error });
   }
-  const fields = body as { collections?: unknown; schema?: Value };
+  const fields = (typeof body === "object" && body !== null ? body : {}) as {
+    collections?: unknown;
+    schema?: Value;
+    lsns?: unknown;
+  };
+  const collectionLsns = Array.isArray(fields.collections)
+    ? bodyLsns(fields.lsns, fields.collections.length)
+    : null;
   if (
+    collectionLsns === null ||
     !Number.isSafeInteger(lsn) || !Number.isSafeInteger(lsnCeiling) ||
     !Number.isSafeInteger(legacyLsn) || typeof body !== "object" || body === null ||
     !Array.isArray(fields.collections) ||
@@ -139,5 +170,6 @@ export function readManifest(fs: FileSystem, dir: string): Manifest | undefined 
     databaseId,
     lsnCeiling,
     legacyLsn,
+    collectionLsns,
   };
 }

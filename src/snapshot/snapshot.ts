@@ -83,11 +83,24 @@ export interface CollectionDocuments {
   readonly versions: Map<string, number>;
   /** Ids of live documents whose value holds a `Uint8Array` somewhere (reads copy the bytes). */
   readonly withBytes: Set<string>;
+  /**
+   * The version of every id not in `values` nor `versions` (0 until a tombstone is collected):
+   * the largest version of the tombstones collected so far, so a document re-created after its
+   * tombstone was collected continues above every version it ever had (versions never repeat).
+   */
+  versionFloor: number;
 }
 
 /** A collection with no documents; `encoded` receives the values a load leaves encoded. */
 export function emptyDocuments(encoded: EncodedValues | undefined): CollectionDocuments {
-  return { values: new Map(), encoded, boxedCount: 0, versions: new Map(), withBytes: new Set() };
+  return {
+    values: new Map(),
+    encoded,
+    boxedCount: 0,
+    versions: new Map(),
+    withBytes: new Set(),
+    versionFloor: 0,
+  };
 }
 
 /**
@@ -127,6 +140,8 @@ export async function writeSnapshot(
     values: ReadonlyMap<string, StoredValue>;
     /** The bytes of each handle in `values` (see {@linkcode EncodedValues.capture}). */
     encodedBytes: CapturedBytes | undefined;
+    /** The collection's version floor (see {@linkcode CollectionDocuments.versionFloor}). */
+    versionFloor?: number;
   },
   pause: () => Promise<void>,
 ): Promise<number> {
@@ -168,7 +183,8 @@ export async function writeSnapshot(
       if (!values.has(docId)) await addRow(encode([docId, version], STORED_LIMITS).slice());
     }
     if (rows.length > 0) flushBlock();
-    const end = encode([entryCount, blockCount]);
+    const floor = snapshot.versionFloor ?? 0;
+    const end = encode(floor === 0 ? [entryCount, blockCount] : [entryCount, blockCount, floor]);
     writer.write(encodeBlock(BLOCK_END, 0, [end], 4 + end.length));
     writer.commit();
     return entryCount;
@@ -292,11 +308,17 @@ export function readSnapshot(fs: FileSystem, path: string): LoadedSnapshot {
       if (type === BLOCK_END) {
         const counts = decodeEndRow(body, path, offset);
         if (
-          !Array.isArray(counts) || counts[0] !== rowsLoaded || counts[1] !== blocks ||
+          !Array.isArray(counts) || (counts.length !== 2 && counts.length !== 3) ||
+          counts[0] !== rowsLoaded || counts[1] !== blocks ||
           offset + BLOCK_HEADER_BYTES + bodyLength !== size
         ) {
           fail("snapshot end block does not match its contents", offset);
         }
+        const floor = (counts as Value[])[2] ?? 0;
+        if (typeof floor !== "number" || !Number.isSafeInteger(floor) || floor < 0) {
+          fail("snapshot version floor out of range", offset);
+        }
+        documents.versionFloor = floor as number;
         settleEncoded(documents);
         return { collection: collection as string, databaseId, lsn, documents };
       }

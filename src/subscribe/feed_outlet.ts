@@ -97,7 +97,7 @@ export class FeedOutlet extends Outlet<FeedItem, ChangeEvent | DocEvent> impleme
       if (this.queued === 0) this.#deliveredLsn = event.lsn;
       return;
     }
-    for (const item of items) this.offer(item);
+    this.offerAll(items); // one commit: admitted whole by a caught-up consumer
   }
 
   /** The items of a commit; `previous` (live commits only) gives deletes their `oldValue`. */

@@ -320,6 +320,7 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
       }
       return;
     }
+    const items: LiveQueryEvent[] = [];
     try {
       for (let i = 0; i < event.ops.length; i++) {
         const op = event.ops[i]!;
@@ -331,7 +332,7 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
           // Resuming: whether the consumer holds it is unknown; send the state this write left.
           if (isIn) this.#members.add(op.docId);
           else this.#members.delete(op.docId);
-          this.offer(
+          items.push(
             isIn ? { ...base, type: "changed", value: op.value! } : { ...base, type: "removed" },
           );
           continue;
@@ -339,12 +340,13 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
         if (isIn) {
           if (wasIn && sameValue(event.previous[i], op.value)) continue;
           this.#members.add(op.docId);
-          this.offer({ ...base, type: wasIn ? "changed" : "added", value: op.value! });
+          items.push({ ...base, type: wasIn ? "changed" : "added", value: op.value! });
         } else if (wasIn) {
           this.#members.delete(op.docId);
-          this.offer({ ...base, type: "removed" });
+          items.push({ ...base, type: "removed" });
         }
       }
+      this.offerAll(items); // one commit: admitted whole by a caught-up consumer
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     }

@@ -7,8 +7,10 @@
  * - the stream has a high-water mark of 0, so an item leaves the queue only when the consumer
  *   asks for it: what was "delivered" is exactly what the consumer took (the change-feed cursor
  *   relies on it), and `controller.error()` can never discard events that were counted delivered;
- * - the queue never holds more than `capacity` items: `offer()` beyond it calls `overflow()`,
- *   which coalesces or fails the stream (writers are never held back);
+ * - the queue never holds more than `capacity` items, plus the items of one commit admitted
+ *   together (`offerAll`: a consumer that has caught up never overflows on one large commit,
+ *   whose writes are in memory anyway): `offer()` beyond it calls `overflow()`, which coalesces
+ *   or fails the stream (writers are never held back);
  * - `offer()` never throws and never runs consumer code synchronously, so a consumer cannot
  *   affect a writer or another consumer;
  * - detaching (cancel, abort, error, database close) happens once and removes exactly this
@@ -88,6 +90,20 @@ export abstract class Outlet<Item, Event> {
     } else {
       this.#queue.push(item);
     }
+    if (this.#pullPending) this.#flush();
+  }
+
+  /**
+   * Adds the items of one commit: all of them when fewer than `capacity` items wait (the
+   * consumer has caught up), else each through `offer` and its bound. Never throws.
+   */
+  protected offerAll(items: readonly Item[]): void {
+    if (this.#state !== "open" || items.length === 0) return;
+    if (this.#queue.length >= this.capacity) {
+      for (const item of items) this.offer(item);
+      return;
+    }
+    for (const item of items) this.#queue.push(item);
     if (this.#pullPending) this.#flush();
   }
 

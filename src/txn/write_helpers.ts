@@ -131,7 +131,7 @@ export function alreadyExists(collection: string, docId: string, version: number
 /** Attempts at a fresh id when a generated one is taken (another process's, in practice never). */
 const MAX_ID_ATTEMPTS = 8;
 
-/** A put under a new generated id (`newDocId`) that no document has ever had. */
+/** A put under a new generated id (`newDocId`) that no live document has. */
 export function addIntent(
   reader: DocumentReader,
   collection: string,
@@ -141,8 +141,11 @@ export function addIntent(
   checkCollectionName(collection);
   for (let attempt = 0; attempt < MAX_ID_ATTEMPTS; attempt++) {
     const docId = newDocId();
-    if (reader.version(collection, docId) !== 0) continue;
-    return { ...putIntent(collection, docId, value, limits), expectedVersion: 0 };
+    if (reader.value(collection, docId) !== undefined) continue;
+    // Not 0: after a checkpoint collected tombstones, an unwritten id starts at its
+    // collection's version floor.
+    const expectedVersion = reader.version(collection, docId);
+    return { ...putIntent(collection, docId, value, limits), expectedVersion };
   }
   throw new GlenError("ALREADY_EXISTS", `${MAX_ID_ATTEMPTS} generated ids were all taken`);
 }

@@ -14,7 +14,9 @@
  *   more" from "not written yet";
  * - a position inside the LSNs a gap record skips names commits a crash lost: the reader stops
  *   there and reports the gap (`lostAt`), so a change feed fails rather than skip ahead;
- * - at most one segment's bytes are held in memory at a time.
+ * - it reads a segment in windows of `READ_CHUNK_BYTES` (or one record, if larger), opening the
+ *   file for each window: a feed reading an old 64 MiB segment holds and reads 1 MiB at a time,
+ *   so one pull never blocks the event loop for a whole segment.
  *
  * It does not judge corruption (recovery does that at open): a damaged record simply ends the
  * readable range.
@@ -22,7 +24,7 @@
  * @module
  */
 
-import { type FileSystem, joinPath } from "../io/filesystem.ts";
+import { type FileSystem, joinPath, readExactly } from "../io/filesystem.ts";
 import {
   decodeSegmentHeader,
   isGapAfter,
@@ -35,11 +37,18 @@ import {
 } from "./format.ts";
 import type { WalRecord } from "./recovery.ts";
 
+/** Bytes of a segment read at a time (a larger record is read whole). */
+export const READ_CHUNK_BYTES: number = 1024 * 1024;
+
 /** Reads WAL records after an LSN; see the module notes. */
 export class WalReader {
   readonly #fs: FileSystem;
   readonly #walDir: string;
+  /** The window of the current segment, `undefined` when none is loaded. */
   #bytes: Uint8Array | undefined;
+  /** The current segment's path, and the file position of `#bytes[0]`. */
+  #path = "";
+  #windowStart = 0;
   #offset = 0;
   #nextLsn: number;
   #lostAt: { afterLsn: number; resumeLsn: number } | undefined;
@@ -87,15 +96,16 @@ export class WalReader {
   }
 
   #recordAtOffset(): WalRecord | undefined {
-    const bytes = this.#bytes!;
     for (;;) {
-      const offset = this.#offset;
-      if (bytes.length - offset < RECORD_HEADER_BYTES) return undefined;
+      if (!this.#ensure(RECORD_HEADER_BYTES)) return undefined;
+      let bytes = this.#bytes!;
+      let offset = this.#offset;
       const header = readRecordHeader(bytes, offset);
       const plausible = header.reserved === 0 && header.type !== 0 &&
-        header.bodyLength <= MAX_RECORD_BODY_BYTES &&
-        header.bodyLength <= bytes.length - offset - RECORD_HEADER_BYTES;
-      if (!plausible) return undefined;
+        header.bodyLength <= MAX_RECORD_BODY_BYTES;
+      if (!plausible || !this.#ensure(RECORD_HEADER_BYTES + header.bodyLength)) return undefined;
+      bytes = this.#bytes!; // the window may have moved
+      offset = this.#offset;
       // A gap record at or after the cursor must name the record before it.
       const gap = header.type === RecordType.gap && header.lsn >= this.#nextLsn;
       if (gap ? !isGapAfter(bytes, offset, header, this.#lastSeen) : header.lsn > this.#nextLsn) {
@@ -119,6 +129,37 @@ export class WalReader {
     }
   }
 
+  /**
+   * Makes `length` bytes from `#offset` available in the window, reading the next window from
+   * the file if needed; false when the file ends (or is gone) before them.
+   */
+  #ensure(length: number): boolean {
+    const bytes = this.#bytes!;
+    if (bytes.length - this.#offset >= length) return true;
+    const position = this.#windowStart + this.#offset;
+    const window = this.#read(position, Math.max(READ_CHUNK_BYTES, length));
+    if (window === undefined || window.length < length) return false;
+    this.#bytes = window;
+    this.#windowStart = position;
+    this.#offset = 0;
+    return true;
+  }
+
+  /** Up to `length` bytes of the current segment from `position`; `undefined` if it is gone. */
+  #read(position: number, length: number): Uint8Array | undefined {
+    try {
+      const file = this.#fs.open(this.#path);
+      try {
+        const available = Math.max(0, Math.min(length, file.size() - position));
+        return readExactly(file, position, available);
+      } finally {
+        file.close();
+      }
+    } catch {
+      return undefined; // removed by a compaction since it was listed
+    }
+  }
+
   /** Loads the segment whose range holds `lsn`; false when no segment on disk does. */
   #loadSegmentHolding(lsn: number): boolean {
     let chosen: { name: string; firstLsn: number } | undefined;
@@ -129,15 +170,13 @@ export class WalReader {
       if (chosen === undefined || firstLsn > chosen.firstLsn) chosen = { name, firstLsn };
     }
     if (chosen === undefined) return false;
-    let bytes: Uint8Array;
-    try {
-      bytes = this.#fs.readFile(joinPath(this.#walDir, chosen.name));
-    } catch {
-      return false; // removed by a compaction since it was listed
-    }
+    this.#path = joinPath(this.#walDir, chosen.name);
+    const bytes = this.#read(0, READ_CHUNK_BYTES);
+    if (bytes === undefined) return false;
     const header = decodeSegmentHeader(bytes);
     if ("error" in header || header.firstLsn !== chosen.firstLsn) return false;
     this.#bytes = bytes;
+    this.#windowStart = 0;
     this.#offset = header.headerBytes;
     this.#lastSeen = header.firstLsn - 1;
     return true;

@@ -92,6 +92,14 @@ export interface WalRecoveryOptions {
   legacyLsn: number;
   /** Receives each valid record with LSN > `coveredLsn`, in LSN order. */
   onRecord: (record: WalRecord) => void;
+  /**
+   * Segments wholly covered by the snapshots are kept (unread, listed first in `segments`) as
+   * long as the segments after them hold fewer than this many bytes: the change history that
+   * feeds resume from (`changeHistoryRetainBytes`). Default 0: all of them are obsolete.
+   */
+  retainBytes?: number;
+  /** Called after each segment replayed: how many are done, of how many. */
+  onSegment?: ((done: number, total: number) => void) | undefined;
 }
 
 /**
@@ -119,9 +127,24 @@ export function recoverWal(
     // Its records end before the next segment's first LSN.
     checkOwner(header, file, all[k + 1]!.firstLsn - 1, options);
   }
+  // Of those, the newest are kept while the segments after them hold less than the retained
+  // history (sizes from the file system: nothing of them is read but the header).
+  const sizes = all.map((segment) => fileSize(fs, joinPath(walDir, segment.name)));
+  let keepFrom = first;
+  let after = 0;
+  for (let k = first; k < all.length; k++) after += sizes[k]!;
+  const retainBytes = options.retainBytes ?? 0;
+  while (keepFrom > 0 && after < retainBytes) after += sizes[--keepFrom]!;
   const result: WalRecoveryResult = {
-    segments: [],
-    obsolete: all.slice(0, first).map((s) => s.name),
+    segments: all.slice(keepFrom, first).map((segment, j) => ({
+      name: segment.name,
+      firstLsn: segment.firstLsn,
+      lastLsn: all[keepFrom + j + 1]!.firstLsn - 1,
+      validEnd: sizes[keepFrom + j]!,
+      fileSize: sizes[keepFrom + j]!,
+      legacy: false, // only the newest segment's flag is consulted, and this is not it
+    })),
+    obsolete: all.slice(0, keepFrom).map((s) => s.name),
     lastLsn: coveredLsn,
   };
   const needed = all.slice(first);
@@ -199,6 +222,7 @@ export function recoverWal(
       legacy: header.databaseId === undefined,
     });
     result.lastLsn = Math.max(result.lastLsn, expected - 1);
+    options.onSegment?.(k + 1, needed.length);
   }
   return result;
 }
@@ -213,6 +237,15 @@ function listSegments(fs: FileSystem, walDir: string): Array<{ name: string; fir
 }
 
 /** The first bytes of a file: enough for either segment header format. */
+function fileSize(fs: FileSystem, path: string): number {
+  const file = fs.open(path);
+  try {
+    return file.size();
+  } finally {
+    file.close();
+  }
+}
+
 function readHead(fs: FileSystem, path: string): Uint8Array {
   const file = fs.open(path);
   try {

@@ -339,11 +339,19 @@ export class WalWriter {
     }
   }
 
-  /** Deletes segments all of whose records have LSN ≤ `lsn` (never the current segment). */
-  removeSegmentsThrough(lsn: number): number {
+  /**
+   * Deletes segments all of whose records have LSN ≤ `lsn` (never the current segment), oldest
+   * first, as long as the segments left hold at least `keepBytes` (the retained change history).
+   */
+  removeSegmentsThrough(lsn: number, keepBytes = 0): number {
     let removed = 0;
-    while (this.#segments.length > 1 && this.#segments[1]!.firstLsn <= lsn + 1) {
+    let size = this.sizeBytes;
+    while (
+      this.#segments.length > 1 && this.#segments[1]!.firstLsn <= lsn + 1 &&
+      size - this.#segments[0]!.bytes >= keepBytes
+    ) {
       const segment = this.#segments.shift()!;
+      size -= segment.bytes;
       this.#fs.remove(joinPath(this.#dir, segment.name));
       removed++;
     }
@@ -587,7 +595,7 @@ function checkOptions(options: WalWriterOptions): void {
 }
 
 /** Keeps a timer from holding the process open (Node and Bun: `unref()`; Deno: `unrefTimer`). */
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   if (typeof timer === "object" && timer !== null && "unref" in timer) {
     (timer as { unref(): void }).unref();
     return;

@@ -13,7 +13,7 @@
  */
 
 import assert from "node:assert/strict";
-import { DatabaseFailedError, Glen, type GlenOptions, type Value } from "../../mod.ts";
+import { DatabaseFailedError, Glen, GlenError, type GlenOptions, type Value } from "../../mod.ts";
 import type { Prng } from "../../testing/mod.ts";
 
 /** One document write of a commit: a put (`value` set) or a delete (`value` undefined). */
@@ -200,15 +200,27 @@ export async function runWorkload(
     const burst: Promise<unknown>[] = [];
     const size = 1 + rng.int(4);
     for (let i = 0; i < size && issued < ops; i++, issued++) {
-      burst.push(issueRandomOp(rng, db, history, errors));
+      try {
+        burst.push(issueRandomOp(rng, db, history, errors));
+      } catch (error) {
+        // A read that reaches the disk (the B+ tree engine) fails once the disk is gone.
+        errors.push(error);
+      }
     }
     await Promise.all(burst);
-    if (errors.some((error) => error instanceof DatabaseFailedError)) break;
+    if (errors.some((error) => error instanceof DatabaseFailedError || isReadFailure(error))) {
+      break;
+    }
   }
   return { history, errors, db };
 }
 
-/** Issues one random call; the returned promise never rejects. */
+/** A read that failed on the disk: `GlenError` `"IO_ERROR"` (reads never fail the engine). */
+function isReadFailure(error: unknown): boolean {
+  return error instanceof GlenError && error.code === "IO_ERROR";
+}
+
+/** Issues one random call; the returned promise never rejects (a failed read throws). */
 function issueRandomOp(
   rng: Prng,
   db: Glen,

@@ -18,7 +18,7 @@ import { Glen, type GlenOptions } from "../../mod.ts";
 /** One engine under test. */
 export interface EngineUnderTest {
   /** Its name, as `GlenOptions.engine` and `stats().engine` spell it. */
-  readonly name: "memory" | "log";
+  readonly name: "memory" | "log" | "btree";
   /** Whether documents survive close and reopen. */
   readonly persistent: boolean;
   /** A new, empty database on this engine; `options` as for `Glen.open` (no path). */
@@ -30,23 +30,17 @@ export interface EngineUnderTest {
   reopen(db: Glen, options?: GlenOptions): Promise<Glen>;
 }
 
-/** The directory of each database opened on the log engine. */
+/** The directory of each database opened on an engine that persists. */
 const directories = new WeakMap<Glen, string>();
 
-/** Every engine; the B+ tree engine joins this list when it arrives. */
-export const ENGINES: readonly EngineUnderTest[] = [
-  {
-    name: "memory",
-    persistent: false,
-    open: (options = {}) => Glen.open(undefined, { ...options, engine: "memory" }),
-    reopen: (db) => Promise.resolve(db),
-  },
-  {
-    name: "log",
+/** An engine that keeps a directory: each `open` makes a new one. */
+function onDisk(name: "log" | "btree"): EngineUnderTest {
+  return {
+    name,
     persistent: true,
     async open(options = {}) {
       const dir = join(mkdtempSync(join(tmpdir(), "glen-engine-")), "db");
-      const db = await Glen.open(dir, { ...options, engine: "log" });
+      const db = await Glen.open(dir, { ...options, engine: name });
       directories.set(db, dir);
       return db;
     },
@@ -54,9 +48,21 @@ export const ENGINES: readonly EngineUnderTest[] = [
       const dir = directories.get(db);
       if (dir === undefined) throw new Error("reopen() takes a database opened by open()");
       await db.close();
-      const again = await Glen.open(dir, { ...options, engine: "log" });
+      const again = await Glen.open(dir, { ...options, engine: name });
       directories.set(again, dir);
       return again;
     },
+  };
+}
+
+/** Every engine. */
+export const ENGINES: readonly EngineUnderTest[] = [
+  {
+    name: "memory",
+    persistent: false,
+    open: (options = {}) => Glen.open(undefined, { ...options, engine: "memory" }),
+    reopen: (db) => Promise.resolve(db),
   },
+  onDisk("log"),
+  onDisk("btree"),
 ];
