@@ -272,16 +272,17 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
       next.set(ranked[i]!.docId, ranked[i]!.value);
     }
     // A document that entered or left because another moved keeps its current version.
+    const items: LiveQueryEvent[] = [];
     const version = (docId: string): number => versions.get(docId) ?? this.#versionOf(docId);
     for (const docId of this.#top.keys()) {
       if (!next.has(docId)) {
-        this.offer({ type: "removed", collection, lsn: event.lsn, docId, version: version(docId) });
+        items.push({ type: "removed", collection, lsn: event.lsn, docId, version: version(docId) });
       }
     }
     for (const [docId, value] of next) {
       const before = this.#top.get(docId);
       if (before === undefined) {
-        this.offer({
+        items.push({
           type: "added",
           collection,
           lsn: event.lsn,
@@ -290,7 +291,7 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
           value,
         });
       } else if (before !== value && !sameValue(before, value)) {
-        this.offer({
+        items.push({
           type: "changed",
           collection,
           lsn: event.lsn,
@@ -301,6 +302,7 @@ export class LiveQueryOutlet extends Outlet<LiveQueryEvent, LiveQueryEvent>
       }
     }
     this.#top = next;
+    this.offerAll(items); // one commit: admitted whole by a caught-up consumer
   }
 
   #selects(docId: string, value: Value | undefined): boolean {
