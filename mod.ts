@@ -101,6 +101,7 @@ export {
   Query,
   type QueryPage,
   type QueryPlan,
+  type RangePage,
 } from "./src/index/mod.ts";
 export type { FileHandle, FileLock, FileSystem, OpenOptions } from "./src/io/filesystem.ts";
 export { MAX_COLLECTION_NAME_BYTES, MAX_DOC_ID_BYTES } from "./src/engine/names.ts";

@@ -27,6 +27,10 @@
  * - `query`: `db.query("docs").where("age", ">=", a).orderBy("age").limit(100).all()` (planner:
  *   index range on `byAge`, ordered by the index) vs
  *   `SELECT id, doc FROM docs WHERE age >= ? ORDER BY age LIMIT ?`;
+ * - `composite`: `db.query("docs").where("active", "==", b).orderBy("rank").limit(20).all()`
+ *   (about N/2 documents per value; planner: ordered range of the composite `byActiveRank`
+ *   `["active", "rank"]`) vs `SELECT id, doc FROM docs WHERE act = ? ORDER BY rnk LIMIT ?` on
+ *   `CREATE INDEX ... ON docs(act, rnk)`;
  * - `put`: P serial awaited `db.put`s (`--put-docs`, default min(N, 200,000)) and the same P
  *   documents as `putMany` batches of 1,000, into a fresh in-memory database with one index
  *   (`group`) vs without; the ratio is cost with ÷ cost without;
@@ -58,7 +62,7 @@ import {
 import { median, runtimeName, spread } from "./store_workloads.ts";
 import { formatNs, positiveInteger } from "./harness.ts";
 
-const WORKLOADS = ["build", "findBy", "rangeBy", "query", "put"] as const;
+const WORKLOADS = ["build", "findBy", "rangeBy", "query", "composite", "put"] as const;
 type Workload = typeof WORKLOADS[number];
 
 interface Options {
@@ -89,6 +93,8 @@ const COLLECTION = "docs";
 const KEY_COUNT = 4096;
 const RANGE_SIZE = 100;
 const QUERY_LIMIT = 100;
+/** The page size of the composite-order workload. */
+const PAGE_LIMIT = 20;
 
 function parseOptions(args: readonly string[]): Options {
   const options: Options = {
@@ -380,33 +386,40 @@ async function main(): Promise<void> {
   if (options.only.has("build")) ratios.push(...await benchBuild(options, db, sqlite, sqliteName));
 
   const needReads = options.only.has("findBy") || options.only.has("rangeBy") ||
-    options.only.has("query");
+    options.only.has("query") || options.only.has("composite");
   if (needReads) {
     start = performance.now();
     await db.createIndex(COLLECTION, "byGroup", "group");
     await db.createIndex(COLLECTION, "byRank", "rank");
     await db.createIndex(COLLECTION, "byAge", "age");
-    log(options, `glen: 3 indexes in ${(performance.now() - start).toFixed(0)} ms`);
+    await db.createIndex(COLLECTION, "byActiveRank", ["active", "rank"]);
+    log(options, `glen: 4 indexes in ${(performance.now() - start).toFixed(0)} ms`);
     start = performance.now();
     sqlite.exec("CREATE INDEX docs_grp ON docs(grp)");
     sqlite.exec("CREATE INDEX docs_rnk ON docs(rnk)");
     sqlite.exec("CREATE INDEX docs_age ON docs(age)");
-    log(options, `${sqliteName}: 3 indexes in ${(performance.now() - start).toFixed(0)} ms`);
+    sqlite.exec("CREATE INDEX docs_act_rnk ON docs(act, rnk)");
+    log(options, `${sqliteName}: 4 indexes in ${(performance.now() - start).toFixed(0)} ms`);
 
     const q = sqliteQueries(sqlite);
     const groupKeys = lookupKeys(KEY_COUNT, groupCount(n), 1);
     const rankKeys = lookupKeys(KEY_COUNT, Math.max(1, n - RANGE_SIZE + 1), 2);
     const ageKeys = lookupKeys(KEY_COUNT, 70, 3).map((a) => 18 + a);
+    const activeKeys = lookupKeys(KEY_COUNT, 2, 4);
     const glen = {
       findBy: (g: number) => db.findBy(COLLECTION, "byGroup", g),
       rangeBy: (r: number) => db.rangeBy(COLLECTION, "byRank", { min: r, max: r + RANGE_SIZE - 1 }),
       query: (a: number) =>
         db.query(COLLECTION).where("age", ">=", a).orderBy("age").limit(QUERY_LIMIT).all(),
+      composite: (b: number) =>
+        db.query(COLLECTION).where("active", "==", b === 1).orderBy("rank").limit(PAGE_LIMIT)
+          .all(),
     };
     const peer = {
       findBy: (g: number) => q.findBy(g),
       rangeBy: (r: number) => q.rangeBy(r, r + RANGE_SIZE - 1),
       query: (a: number) => q.ageAtLeast(a, QUERY_LIMIT),
+      composite: (b: number) => q.activeByRank(b === 1, PAGE_LIMIT),
     };
 
     // Correctness first: the same documents for every key each workload will use.
@@ -418,7 +431,11 @@ async function main(): Promise<void> {
       checkSame(`findBy ${groupKeys[i]}`, g, sortedById(peer.findBy(groupKeys[i]!)));
       checkSame(`rangeBy ${rankKeys[i]}`, glen.rangeBy(rankKeys[i]!), peer.rangeBy(rankKeys[i]!));
       checkSame(`query age >= ${ageKeys[i]}`, glen.query(ageKeys[i]!), peer.query(ageKeys[i]!));
+      const b = activeKeys[i]!;
+      checkSame(`query active == ${b} by rank`, glen.composite(b), peer.composite(b));
     }
+    const page = db.query(COLLECTION).where("active", "==", true).orderBy("rank").limit(20);
+    log(options, `composite page plan: ${JSON.stringify(page.explain())}`);
     const plan = db.query(COLLECTION).where("age", ">=", 30).orderBy("age").limit(100).explain();
     if (plan.index !== "byAge" || !plan.orderedByIndex) {
       throw new Error(`unexpected plan ${JSON.stringify(plan)}`);
@@ -434,6 +451,7 @@ async function main(): Promise<void> {
       ["findBy", groupKeys],
       ["rangeBy", rankKeys],
       ["query", ageKeys],
+      ["composite", activeKeys],
     ] as const;
     for (const [workload, keys] of reads) {
       if (!options.only.has(workload)) continue;

@@ -120,7 +120,7 @@ export async function loadSqlite(
 
 /**
  * An in-memory SQLite database (`:memory:`, default pragmas) with table
- * `docs(id TEXT PRIMARY KEY, grp INTEGER, rnk INTEGER, age INTEGER, doc TEXT)`: the indexed
+ * `docs(id TEXT PRIMARY KEY, grp INTEGER, rnk INTEGER, age INTEGER, act INTEGER, doc TEXT)`: the indexed
  * fields as columns and the whole document as JSON text, filled in id order in one transaction
  * (so rowid order is id order).
  */
@@ -131,11 +131,15 @@ export function fillSqlite(
   const db = open(":memory:");
   db.exec(
     "CREATE TABLE docs (id TEXT PRIMARY KEY, grp INTEGER NOT NULL, rnk INTEGER NOT NULL, " +
-      "age INTEGER NOT NULL, doc TEXT NOT NULL)",
+      "age INTEGER NOT NULL, act INTEGER NOT NULL, doc TEXT NOT NULL)",
   );
-  const insert = db.prepare("INSERT INTO docs (id, grp, rnk, age, doc) VALUES (?, ?, ?, ?, ?)");
+  const insert = db.prepare(
+    "INSERT INTO docs (id, grp, rnk, age, act, doc) VALUES (?, ?, ?, ?, ?, ?)",
+  );
   db.exec("BEGIN");
-  for (const [id, doc] of docs) insert.run(id, doc.group, doc.rank, doc.age, JSON.stringify(doc));
+  for (const [id, doc] of docs) {
+    insert.run(id, doc.group, doc.rank, doc.age, doc.active ? 1 : 0, JSON.stringify(doc));
+  }
   db.exec("COMMIT");
   return db;
 }
@@ -148,6 +152,8 @@ export interface SqliteQueries {
   rangeBy(min: number, max: number): Array<[string, Value]>;
   /** `db.query("docs").where("age", ">=", age).orderBy("age").limit(limit).all()`. */
   ageAtLeast(age: number, limit: number): Array<[string, Value]>;
+  /** `db.query("docs").where("active", "==", active).orderBy("rank").limit(limit).all()`. */
+  activeByRank(active: boolean, limit: number): Array<[string, Value]>;
 }
 
 /** Prepares the statements of {@linkcode SqliteQueries} once. */
@@ -155,6 +161,7 @@ export function sqliteQueries(db: SqliteDatabase): SqliteQueries {
   const byGroup = db.prepare("SELECT id, doc FROM docs WHERE grp = ?");
   const byRank = db.prepare("SELECT id, doc FROM docs WHERE rnk >= ? AND rnk <= ? ORDER BY rnk");
   const byAge = db.prepare("SELECT id, doc FROM docs WHERE age >= ? ORDER BY age LIMIT ?");
+  const byActRank = db.prepare("SELECT id, doc FROM docs WHERE act = ? ORDER BY rnk LIMIT ?");
   const decode = (rows: unknown[]): Array<[string, Value]> => {
     const out: Array<[string, Value]> = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
@@ -167,5 +174,6 @@ export function sqliteQueries(db: SqliteDatabase): SqliteQueries {
     findBy: (group) => decode(byGroup.all(group)),
     rangeBy: (min, max) => decode(byRank.all(min, max)),
     ageAtLeast: (age, limit) => decode(byAge.all(age, limit)),
+    activeByRank: (active, limit) => decode(byActRank.all(active ? 1 : 0, limit)),
   };
 }

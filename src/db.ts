@@ -49,9 +49,17 @@ import type {
   StandardSchemaV1,
 } from "./collection/standard_schema.ts";
 import type { StorableName, StorableValue } from "./collection/types.ts";
+import { assertEnvReadable, permissionCheckedEnv } from "./env.ts";
 import type { IndexDefinition } from "./index/document_index.ts";
-import { findBy, type FindByOptions, rangeBy, type RangeByOptions } from "./index/lookup.ts";
 import { type CreateIndexOptions, IndexManager } from "./index/manager.ts";
+import {
+  findBy,
+  type FindByOptions,
+  rangeBy,
+  type RangeByOptions,
+  rangeByPage,
+  type RangePage,
+} from "./index/lookup.ts";
 import { Query, queryCandidates } from "./index/query.ts";
 import type { Limits } from "./value/limits.ts";
 import type { Value } from "./value/value.ts";
@@ -183,7 +191,14 @@ export class Glen {
    * `GLEN_CACHE_CAP_BYTES`, `GLEN_NODE_ID`, `GLEN_MAX_STRING_OR_BYTES`, `GLEN_MAX_ARRAY_LEN`,
    * `GLEN_MAX_OBJECT_FIELDS` and `GLEN_MAX_VALUES`. Explicit `options` win over the environment.
    *
+   * Under Deno the variables need the `env` permission (`--allow-env`, or
+   * `--allow-env=GLEN_WAL_SYNC,...`): without it `openFromEnv` throws rather than silently
+   * opening with defaults (an ignored `GLEN_WAL_SYNC=always` would weaken durability). Use
+   * {@linkcode Glen.open} to ignore the environment.
+   *
    * @throws {RangeError} when a variable holds an invalid value (the message names it)
+   * @throws {GlenError} with code `"PERMISSION_DENIED"` under Deno when a variable may not be
+   *   read (the message names the variables and the flag)
    * @example
    * ```ts
    * import { Glen } from "@glen/db";
@@ -195,7 +210,10 @@ export class Glen {
    * ```
    */
   static openFromEnv(path?: string, options: GlenOptions = {}): Promise<Glen> {
-    return Glen.open(path, optionsFromEnv(options));
+    const env = permissionCheckedEnv(); // a variable Deno denies is an error, not a default
+    const resolved = optionsFromEnv(options, env.source);
+    assertEnvReadable(env.denied);
+    return Glen.open(path, resolved);
   }
 
   /** The directory of this database, or `undefined` in memory. */
@@ -781,6 +799,35 @@ export class Glen {
   }
 
   /**
+   * {@linkcode Glen.rangeBy} one page at a time: at most `limit` documents and, when more follow,
+   * a `cursor` to pass as `after` for the next page (same index and `order`). The next page holds
+   * the entries after the cursor in the current data, so a document that did not move is never
+   * repeated or skipped while others are written between pages.
+   *
+   * @throws {GlenError} `"INDEX_NOT_FOUND"` when there is no such index
+   * @throws {TypeError} for a bound that is not a value, or a cursor of another index or order
+   * @example
+   * ```ts
+   * import { Glen } from "@glen/db";
+   * import assert from "node:assert/strict";
+   *
+   * const db = await Glen.open();
+   * await db.createIndex("users", "byAge", "age");
+   * await db.putMany("users", [["a", { age: 10 }], ["b", { age: 20 }], ["c", { age: 30 }]]);
+   * const first = db.rangeByPage("users", "byAge", { min: 15, limit: 1 });
+   * assert.deepEqual(first.items.map(([id]) => id), ["b"]);
+   * const next = db.rangeByPage("users", "byAge", { min: 15, limit: 1, after: first.cursor });
+   * assert.deepEqual(next.items.map(([id]) => id), ["c"]);
+   * assert.equal(next.cursor, undefined);
+   * await db.close();
+   * ```
+   */
+  rangeByPage(collection: string, name: string, options?: RangeByOptions): RangePage {
+    this.#engine.assertOpen();
+    return rangeByPage(this.#indexes, collection, name, options);
+  }
+
+  /**
    * A query over a collection: filters, ordering, limits, projections, cursors (see `Query`).
    *
    * @example
@@ -1094,7 +1141,10 @@ export class Glen {
    * stream errors with that error (nothing else is affected). `query` follows the filter of a
    * `db.query(collection)` (for example an index range such as `where("age", ">=", 18)`); its
    * ordering and limit do not apply. With a `query` whose plan uses an index (see `explain()`),
-   * the initial result reads that index range instead of scanning the collection.
+   * the initial result reads that index range instead of scanning the collection. With
+   * `orderBy` and `limit` it is a live top-N: the first `limit` matching documents in that order,
+   * with `added` / `removed` as documents enter or leave them. Every event has an `lsn`; with
+   * `since: lsn` a new stream resumes without an initial result (see `LiveQueryOptions`).
    *
    * @example
    * ```ts
@@ -1106,7 +1156,7 @@ export class Glen {
    * const adults = db.liveQuery("users", { where: (v) => (v as { age: number }).age >= 18 });
    * const reader = adults.getReader();
    * assert.deepEqual((await reader.read()).value, {
-   *   type: "initial", collection: "users", results: [["a", { age: 30 }]],
+   *   type: "initial", collection: "users", lsn: 1, results: [["a", { age: 30 }]],
    * });
    * await db.put("users", "a", { age: 12 });
    * assert.equal((await reader.read()).value?.type, "removed");

@@ -142,3 +142,28 @@ describe("encodeCompositeKey()", () => {
     }
   });
 });
+
+describe("encodeKey() cost", () => {
+  test("an object with ill-formed keys encodes each key once, without a TextEncoder call per character", () => {
+    const object: Record<string, Value> = {};
+    for (let i = 0; i < 40; i++) {
+      object[`\uD800key${String(i).padStart(2, "0")}` + "x".repeat(400)] = i;
+    }
+    const original = TextEncoder.prototype.encode;
+    let calls = 0;
+    TextEncoder.prototype.encode = function (this: unknown, input?: string): Uint8Array {
+      calls++;
+      return original.call(this as never, input);
+    } as typeof original;
+    let key: Uint8Array;
+    try {
+      key = encodeKey(object);
+    } finally {
+      TextEncoder.prototype.encode = original;
+    }
+    assert.ok(calls <= 40, `${calls} TextEncoder calls for 40 keys`);
+    // Still ordered and exact: the first key's WTF-8 follows the object tag and field marker.
+    assert.deepEqual([...key.subarray(2, 5)], [0xed, 0xa0, 0x80]);
+    assert.equal(sign(compareBytes(encodeKey(object), encodeKey({ ...object, "\uFFFF": 1 }))), -1);
+  });
+});

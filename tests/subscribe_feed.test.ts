@@ -171,7 +171,16 @@ for (const engine of ENGINES) {
           }],
         },
         // undefined fields are omitted by the codec's documented rule
-        { lsn: 2, changes: [{ collection: "c", docId: "a", version: 2, deleted: true }] },
+        {
+          lsn: 2,
+          changes: [{
+            collection: "c",
+            docId: "a",
+            version: 2,
+            deleted: true,
+            oldValue: { n: 1n, b: new Uint8Array([7]) },
+          }],
+        },
       ]);
     });
   });
@@ -229,11 +238,23 @@ for (const engine of ENGINES) {
       await db.put("other", "d", { age: 99 }); // other collection
       await db.close();
       assert.deepEqual(await drain(reader), [
-        { type: "initial", collection: "users", results: [["a", { age: 30 }], ["x", { age: 50 }]] },
-        { type: "added", collection: "users", docId: "b", version: 2, value: { age: 20 } },
-        { type: "changed", collection: "users", docId: "a", version: 2, value: { age: 31 } },
-        { type: "removed", collection: "users", docId: "x", version: 2 },
-        { type: "removed", collection: "users", docId: "b", version: 3 },
+        {
+          type: "initial",
+          collection: "users",
+          lsn: 1,
+          results: [["a", { age: 30 }], ["x", { age: 50 }]],
+        },
+        { type: "added", collection: "users", lsn: 2, docId: "b", version: 2, value: { age: 20 } },
+        {
+          type: "changed",
+          collection: "users",
+          lsn: 3,
+          docId: "a",
+          version: 2,
+          value: { age: 31 },
+        },
+        { type: "removed", collection: "users", lsn: 5, docId: "x", version: 2 },
+        { type: "removed", collection: "users", lsn: 6, docId: "b", version: 3 },
       ]);
     });
 

@@ -121,7 +121,14 @@ for (const engine of ENGINES) {
       assert.deepEqual(await drain(reader), [
         { collection: "c", docId: "a", version: 1, value: { n: 1 }, deleted: false },
         { collection: "c", docId: "a", version: 2, value: { n: 1 }, deleted: false },
-        { collection: "c", docId: "a", version: 3, value: undefined, deleted: true },
+        {
+          collection: "c",
+          docId: "a",
+          version: 3,
+          value: undefined,
+          deleted: true,
+          oldValue: { n: 1 },
+        },
         { collection: "c", docId: "a", version: 4, value: 7, deleted: false },
       ]);
       assert.deepEqual(await drain(other), []);

@@ -371,12 +371,21 @@ function checkStringBytes(bytes: number): void {
 
 /** Writes `value` as WTF-8 at `position` (capacity already ensured); returns the byte count. */
 function writeUtf8Short(value: string): number {
-  const out = target;
-  const start = position;
-  let at = start;
-  const units = value.length;
+  const written = writeWtf8(value, target, position);
+  position += written;
+  return written;
+}
+
+/**
+ * Writes `text` as WTF-8 (UTF-8 that keeps an unpaired surrogate as its own 3-byte sequence) into
+ * `out` at `at`, which must have room for `text.length * 3` bytes; returns the byte count. The
+ * one WTF-8 encoder of the codec: values and index keys both use it.
+ */
+export function writeWtf8(text: string, out: Uint8Array, at: number): number {
+  const start = at;
+  const units = text.length;
   for (let i = 0; i < units; i++) {
-    let unit = value.charCodeAt(i);
+    let unit = text.charCodeAt(i);
     if (unit < 0x80) {
       out[at++] = unit;
     } else if (unit < 0x800) {
@@ -384,7 +393,7 @@ function writeUtf8Short(value: string): number {
       out[at++] = 0x80 | (unit & 0x3f);
     } else {
       if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < units) {
-        const next = value.charCodeAt(i + 1);
+        const next = text.charCodeAt(i + 1);
         if (next >= 0xdc00 && next <= 0xdfff) {
           unit = 0x10000 + ((unit - 0xd800) << 10) + (next - 0xdc00);
           i++;
@@ -401,8 +410,17 @@ function writeUtf8Short(value: string): number {
       out[at++] = 0x80 | (unit & 0x3f);
     }
   }
-  position = at;
   return at - start;
+}
+
+/**
+ * The WTF-8 bytes of `text` in a fresh array: `TextEncoder` for well-formed text, otherwise
+ * {@linkcode writeWtf8} in one pass (unpaired surrogates kept exactly).
+ */
+export function wtf8Bytes(text: string): Uint8Array {
+  if (text.isWellFormed()) return textEncoder.encode(text);
+  const out = new Uint8Array(text.length * 3);
+  return out.slice(0, writeWtf8(text, out, 0));
 }
 
 function writeUtf8Long(value: string): number {

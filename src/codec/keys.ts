@@ -14,8 +14,10 @@
  * @module
  */
 
+import { compareStrings } from "../value/compare.ts";
 import { Id } from "../value/id.ts";
 import type { Value } from "../value/value.ts";
+import { wtf8Bytes as wtf8 } from "./encode.ts";
 
 /** Type tags; their order is the cross-type order. */
 export const KEY_MISSING = 0x01;
@@ -59,7 +61,6 @@ export const MISSING: unique symbol = Symbol("missing field");
 /** A key component: a value or `MISSING`. */
 export type KeyPart = Value | typeof MISSING;
 
-const textEncoder = new TextEncoder();
 const scratch = new DataView(new ArrayBuffer(8));
 
 /** Builds keys into a growable buffer. */
@@ -213,7 +214,8 @@ function writePart(writer: KeyWriter, value: KeyPart): void {
   }
   writer.byte(KEY_OBJECT);
   const object = value as { [key: string]: Value };
-  const keys = Object.keys(object).sort(compareWtf8);
+  // Code point order is the WTF-8 byte order: no key is encoded to be compared.
+  const keys = Object.keys(object).sort(compareStrings);
   for (const key of keys) {
     writer.byte(0x01); // a field follows (the terminator 0x00 sorts before it)
     writer.escaped(wtf8(key));
@@ -312,31 +314,4 @@ function writeU64(writer: KeyWriter, high: number, low: number): void {
     bytes[writer.length++] = (word >>> 8) & 0xff;
     bytes[writer.length++] = word & 0xff;
   }
-}
-
-/** WTF-8 bytes of a string (unpaired surrogates as their own 3-byte sequences). */
-function wtf8(text: string): Uint8Array {
-  if (text.isWellFormed()) return textEncoder.encode(text);
-  const bytes: number[] = [];
-  for (const char of text) {
-    const codePoint = char.codePointAt(0)!;
-    if (codePoint >= 0xd800 && codePoint <= 0xdfff) {
-      bytes.push(
-        0xe0 | (codePoint >> 12),
-        0x80 | ((codePoint >> 6) & 0x3f),
-        0x80 | (codePoint & 0x3f),
-      );
-    } else {
-      bytes.push(...textEncoder.encode(char));
-    }
-  }
-  return new Uint8Array(bytes);
-}
-
-function compareWtf8(a: string, b: string): number {
-  const x = wtf8(a);
-  const y = wtf8(b);
-  const length = Math.min(x.length, y.length);
-  for (let i = 0; i < length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
 }

@@ -54,11 +54,15 @@ export type TypedLiveQueryEvent<T> =
   | {
     readonly type: "initial";
     readonly collection: string;
+    /** The LSN the result reflects (see `LiveQueryEvent`). */
+    readonly lsn: number;
     readonly results: ReadonlyArray<readonly [string, T]>;
   }
   | {
     readonly type: "added" | "changed";
     readonly collection: string;
+    /** The LSN of the commit (see `LiveQueryEvent`). */
+    readonly lsn: number;
     readonly docId: string;
     readonly version: number;
     readonly value: T;

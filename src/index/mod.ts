@@ -20,3 +20,4 @@ export {
   type QueryPlan,
   type QuerySource,
 } from "./query.ts";
+export type { FindByOptions, RangeByOptions, RangePage } from "./lookup.ts";

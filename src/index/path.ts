@@ -1,49 +1,77 @@
 /**
- * Field paths: `"age"`, `"profile.age"`. A path is a list of object keys; reading it descends
- * through plain objects only (an array, a scalar or a missing key on the way means "absent").
- * Keys that contain a `.` cannot be addressed by a path.
+ * Field paths: the one reader of a value at a path, used by indexes, queries (conditions,
+ * ordering, projections) and subscriptions (field events and deltas) alike.
+ *
+ * The rule: a path is a list of segments, written `"profile.age"` (split at dots) or as an array
+ * `["profile", "age"]` (for keys that contain a dot). Reading descends one segment at a time:
+ * - through a plain object, a segment is an own key;
+ * - through an array, a segment that is a canonical decimal index (`"0"`, `"1"`, ..., no sign, no
+ *   leading zero, below 10⁹) is an element: `"items.0"` is the first element of `items`;
+ * - anything else on the way (a scalar, bytes, an id, a missing key, an index past the end or a
+ *   non-index segment on an array) means the field is absent (`undefined`).
  *
  * @module
  */
 
 import { Id } from "../value/id.ts";
+import { MAX_DEPTH_CEILING } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 
-/** Longest path accepted, in characters. */
+/** Longest path accepted, in characters (for a dotted string). */
 export const MAX_PATH_LENGTH = 1024;
 
+/** Most segments a path may have: no value nests deeper. */
+export const MAX_PATH_SEGMENTS: number = MAX_DEPTH_CEILING;
+
 /**
- * Splits a dotted path into its keys.
+ * The segments of a path: a string is split at dots, an array is taken as its segments.
  *
- * @throws {TypeError} when the path is not a string, is empty, or has an empty segment
- * @throws {RangeError} when it is longer than 1,024 characters
+ * @throws {TypeError} when the path is not a string or array of strings, is empty, or has an
+ *   empty segment
+ * @throws {RangeError} when it is longer than 1,024 characters or has too many segments
  */
 export function parsePath(path: unknown): string[] {
-  if (typeof path !== "string" || path === "") {
-    throw new TypeError(`A field path must be a non-empty string, got ${JSON.stringify(path)}`);
+  let segments: unknown[];
+  if (typeof path === "string") {
+    if (path.length > MAX_PATH_LENGTH) {
+      throw new RangeError(`A field path must be at most ${MAX_PATH_LENGTH} characters`);
+    }
+    segments = path.split(".");
+  } else if (Array.isArray(path)) {
+    segments = [...path];
+  } else {
+    throw new TypeError(`A field path must be a non-empty string or array of strings`);
   }
-  if (path.length > MAX_PATH_LENGTH) {
-    throw new RangeError(`A field path must be at most ${MAX_PATH_LENGTH} characters`);
+  if (segments.length === 0 || (segments.length === 1 && segments[0] === "")) {
+    throw new TypeError(`A field path must be non-empty, got ${JSON.stringify(path)}`);
   }
-  const segments = path.split(".");
-  if (segments.some((segment) => segment === "")) {
-    throw new TypeError(`Field path ${JSON.stringify(path)} has an empty segment`);
+  if (segments.length > MAX_PATH_SEGMENTS) {
+    throw new RangeError(`A field path may have at most ${MAX_PATH_SEGMENTS} segments`);
   }
-  return segments;
+  for (const segment of segments) {
+    if (typeof segment !== "string" || segment === "") {
+      throw new TypeError(`Field path ${JSON.stringify(path)} has an empty segment`);
+    }
+  }
+  return segments as string[];
 }
 
-/** The value at `segments` inside `value`, or `undefined` when absent. */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
+
+/** The value at `segments` inside `value` (see the module rule), or `undefined` when absent. */
 export function readPath(value: Value | undefined, segments: readonly string[]): Value | undefined {
   let current: Value | undefined = value;
   for (const segment of segments) {
-    if (
-      typeof current !== "object" || current === null || Array.isArray(current) ||
-      current instanceof Uint8Array || current instanceof Id ||
-      !Object.hasOwn(current, segment)
-    ) {
+    if (typeof current !== "object" || current === null) return undefined;
+    if (Array.isArray(current)) {
+      if (!ARRAY_INDEX.test(segment)) return undefined;
+      current = current[Number(segment)];
+    } else if (current instanceof Uint8Array || current instanceof Id) {
       return undefined;
+    } else {
+      const object = current as { [key: string]: Value };
+      current = Object.hasOwn(object, segment) ? object[segment] : undefined;
     }
-    current = (current as { [key: string]: Value })[segment];
   }
   return current;
 }

@@ -18,15 +18,16 @@
  * @module
  */
 
-import { decode } from "../codec/decode.ts";
-import { encode } from "../codec/encode.ts";
-import { encodeKey, encodeStringPrefix } from "../codec/keys.ts";
+import { encodeCompositeKey, encodeKey, encodeStringPrefix } from "../codec/keys.ts";
 import type { DocumentReader } from "../engine/types.ts";
 import { compare, typeRank } from "../value/compare.ts";
 import { copyBytesDeep, defineField } from "../value/freeze.ts";
 import type { Value } from "../value/value.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { DocumentIndex } from "./document_index.ts";
 import type { IndexManager } from "./manager.ts";
+import { checkOperand } from "./operand.ts";
+import { compareSortKeys, sortKeyOf } from "./order.ts";
 import { parsePath, readPath } from "./path.ts";
 import { bytesToKeyString, type IndexEntry, prefixEnd } from "../engine/sorted_keys.ts";
 
@@ -57,8 +58,13 @@ export interface QueryPlan {
   strategy: "index" | "scan";
   /** The index used. */
   index?: string;
-  /** The condition the index range comes from. */
+  /** The first condition the index range comes from. */
   condition?: Condition;
+  /**
+   * Every condition the index range comes from, in index field order: equality on leading
+   * fields, then possibly a range (`in`, `startsWith`, a comparison) on the next one.
+   */
+  conditions?: Condition[];
   /** Whether the index order is the result order (no sort; stops early at the limit). */
   orderedByIndex: boolean;
 }
@@ -135,6 +141,7 @@ function toFilter(input: FilterInput): Filter {
 function condition(path: string, op: Operator, value: Value): Condition {
   parsePath(path);
   if (!OPERATORS.has(op)) throw new TypeError(`Unknown query operator ${JSON.stringify(op)}`);
+  checkOperand(value, `where(${JSON.stringify(path)}, ${JSON.stringify(op)}) operand`);
   if (op === "in" && !Array.isArray(value)) throw new TypeError(`"in" needs an array of values`);
   if (op === "exists" && typeof value !== "boolean") {
     throw new TypeError(`"exists" needs true or false`);
@@ -341,7 +348,8 @@ export class Query {
     };
     if (plan !== undefined) {
       result.index = plan.index.definition.name;
-      result.condition = plan.condition;
+      result.condition = plan.conditions[0];
+      result.conditions = plan.conditions;
     }
     return result;
   }
@@ -386,7 +394,7 @@ export class Query {
   }
 
   #sortKey(value: Value): Array<Value | undefined> {
-    return this.#state.order.map((order) => readPath(value, order.path));
+    return sortKeyOf(this.#state.order, value);
   }
 
   #compareRows(idA: string, a: Value, idB: string, b: Value): number {
@@ -399,15 +407,7 @@ export class Query {
     keyB: ReadonlyArray<Value | undefined>,
     idB: string,
   ): number {
-    const order = this.#state.order;
-    for (let i = 0; i < order.length; i++) {
-      const x = keyA[i];
-      const y = keyB[i];
-      const c = x === undefined ? (y === undefined ? 0 : -1) : y === undefined ? 1 : compare(x, y);
-      if (c !== 0) return order[i]!.descending ? -c : c;
-    }
-    const c = idA < idB ? -1 : idA > idB ? 1 : 0;
-    return order.at(-1)?.descending ? -c : c;
+    return compareSortKeys(this.#state.order, keyA, idA, keyB, idB);
   }
 
   #compareToCursor(docId: string, value: Value, after: readonly Value[]): number {
@@ -420,25 +420,17 @@ export class Query {
   #encodeCursor(docId: string, value: Value): string {
     const parts: Value[] = this.#sortKey(value).map((v) => v === undefined ? [] : [v]);
     parts.push(docId);
-    let binary = "";
-    for (const byte of encode(parts)) binary += String.fromCharCode(byte);
-    return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+    return encodeCursor(parts);
   }
 
   #decodeCursor(cursor: string): Value[] {
-    try {
-      const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-      const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
-      const parts = decode(bytes);
-      if (
-        Array.isArray(parts) && parts.length === this.#state.order.length + 1 &&
-        typeof parts.at(-1) === "string" &&
-        parts.slice(0, -1).every((part) => Array.isArray(part) && part.length <= 1)
-      ) {
-        return parts;
-      }
-    } catch {
-      // fall through to the TypeError
+    const parts = decodeCursor(cursor);
+    if (
+      Array.isArray(parts) && parts.length === this.#state.order.length + 1 &&
+      typeof parts.at(-1) === "string" &&
+      parts.slice(0, -1).every((part) => Array.isArray(part) && part.length <= 1)
+    ) {
+      return parts;
     }
     throw new TypeError("Invalid query cursor (it must come from page() of the same ordering)");
   }
@@ -471,12 +463,8 @@ export class Query {
     let best: Plan | undefined;
     for (const index of this.#source.indexes.indexesOf(this.#collection)) {
       if (index.definition.multi) continue;
-      const field = index.definition.fields[0]!;
-      for (const candidate of conditions) {
-        if (candidate.path !== field) continue;
-        const plan = planFor(index, candidate, this.#state.order);
-        if (plan !== undefined && (best === undefined || plan.score > best.score)) best = plan;
-      }
+      const plan = planFor(index, conditions, this.#state.order);
+      if (plan !== undefined && (best === undefined || plan.score > best.score)) best = plan;
     }
     return best;
   }
@@ -484,7 +472,8 @@ export class Query {
 
 interface Plan {
   index: DocumentIndex;
-  condition: Condition;
+  /** The conditions the key ranges come from, in index field order. */
+  conditions: Condition[];
   /** How many key ranges `scan()` walks. */
   ranges: number;
   score: number;
@@ -496,59 +485,77 @@ interface Plan {
 /** A result row: document id, value, and whether the value may hold bytes. */
 type Row = [string, Value, boolean];
 
+/**
+ * The plan of `index` for `conditions`: equality (`==`) on a prefix of the index's fields, then
+ * optionally `in`, `startsWith` or a comparison on the next field. The entries it reads are in
+ * result order (`ordered`: no sort, the scan stops at the limit) when the remaining `orderBy`
+ * fields (after those fixed by equality) are exactly the index's fields after the prefix, in one
+ * direction: ties are then ordered by document id, as the entries are. Without `orderBy`, a
+ * range of one full key (every field equal) is in document-id order, which is the result order.
+ */
 function planFor(
   index: DocumentIndex,
-  condition: Condition,
+  conditions: readonly Condition[],
   order: QueryState["order"],
 ): Plan | undefined {
-  const { op, value } = condition;
-  const single = index.arity === 1;
-  const orderPath = order.length === 1 ? order[0]!.path.join(".") : undefined;
-  const canOrder = single && (order.length === 0 ? false : orderPath === condition.path);
-  const descending = order[0]?.descending ?? false;
-  let ranges: Array<[Uint8Array, Uint8Array]>;
-  let score: number;
-  switch (op) {
-    case "==": {
-      const key = encodeKey(value); // the whole key, or the leading component of a composite
-      ranges = [[key, prefixEnd(key)]];
-      score = index.definition.unique && single ? 100 : 50;
-      break;
-    }
-    case "in": {
-      const keys = (value as Value[]).map((v) => encodeKey(v));
-      ranges = keys.map((key) => [key, prefixEnd(key)]);
-      score = 40;
-      break;
-    }
-    case "startsWith": {
-      const prefix = encodeStringPrefix(value as string);
-      ranges = [[prefix, prefixEnd(prefix)]];
-      score = 30;
-      break;
-    }
-    case "<":
-    case "<=":
-    case ">":
-    case ">=": {
-      const key = encodeKey(value);
-      const [low, high] = typeClassBounds(value);
-      if (op === ">") ranges = [[prefixEnd(key), high]];
-      else if (op === ">=") ranges = [[key, high]];
-      else if (op === "<") ranges = [[low, key]];
-      else ranges = [[low, prefixEnd(key)]];
-      score = 20;
-      break;
-    }
-    default:
-      return undefined;
+  const fields = index.definition.fields;
+  const used: Condition[] = [];
+  const prefixParts: Value[] = [];
+  for (const field of fields) {
+    const equal = conditions.find((c) => c.op === "==" && c.path === field);
+    if (equal === undefined) break;
+    used.push(equal);
+    prefixParts.push(equal.value);
   }
-  const ordered = canOrder && ranges.length === 1;
+  const k = prefixParts.length;
+  const single = index.arity === 1;
+  // A single-field key is encodeKey(value); a composite's prefix is its components' keys.
+  const prefix = k === 0
+    ? new Uint8Array(0)
+    : single
+    ? encodeKey(prefixParts[0]!)
+    : encodeCompositeKey(prefixParts);
+  let ranges: Array<[Uint8Array, Uint8Array]> | undefined;
+  let score = 10 * k;
+  if (k === 0 || k < fields.length) {
+    const next = fields[k];
+    const rest = next === undefined
+      ? undefined
+      : conditions.find((c) => c.path === next && c.op !== "==" && RANGE_OPS.has(c.op));
+    if (rest !== undefined) {
+      ranges = rangesFor(rest).map(([from, to]) => [concat(prefix, from), concat(prefix, to)]);
+      score += rest.op === "in" ? 6 : rest.op === "startsWith" ? 5 : 4;
+      used.push(rest);
+    }
+  }
+  if (ranges === undefined) {
+    if (k === 0) return undefined; // nothing bounds the scan: absent fields would be missed
+    ranges = [[prefix, prefixEnd(prefix)]];
+  }
+  if (k === fields.length && index.definition.unique) score += 100;
+  // The orderBy fields that vary within the ranges (those fixed by equality do not).
+  const fixed = new Set(fields.slice(0, k));
+  const varying = order.filter((o) => !fixed.has(o.path.join(".")));
+  // Every field fixed: the entries are one key's, in id order, the direction of the last orderBy.
+  const descending = varying.length === 0
+    ? (order.at(-1)?.descending ?? false)
+    : varying[0]!.descending;
+  let ordered = false;
+  if (ranges.length === 1) {
+    if (varying.length === 0) {
+      ordered = k === fields.length;
+    } else {
+      const after = fields.slice(k);
+      ordered = varying.length === after.length &&
+        varying.every((o, i) => o.path.join(".") === after[i] && o.descending === descending) &&
+        order.at(-1) === varying.at(-1); // ties follow the last orderBy, one of these fields
+    }
+  }
   return {
     index,
-    condition,
+    conditions: used,
     ranges: ranges.length,
-    score: score + (ordered ? 5 : 0),
+    score: score + (ordered ? 3 : 0),
     ordered,
     scan(visit) {
       let going = true;
@@ -564,6 +571,47 @@ function planFor(
       }
     },
   };
+}
+
+const RANGE_OPS: ReadonlySet<Operator> = new Set<Operator>([
+  "in",
+  "startsWith",
+  "<",
+  "<=",
+  ">",
+  ">=",
+]);
+
+/** The key ranges, within one key component, of the values `condition` may match. */
+function rangesFor(condition: Condition): Array<[Uint8Array, Uint8Array]> {
+  const { op, value } = condition;
+  switch (op) {
+    case "in":
+      return (value as Value[]).map((v) => {
+        const key = encodeKey(v);
+        return [key, prefixEnd(key)];
+      });
+    case "startsWith": {
+      const prefix = encodeStringPrefix(value as string);
+      return [[prefix, prefixEnd(prefix)]];
+    }
+    default: {
+      const key = encodeKey(value);
+      const [low, high] = typeClassBounds(value);
+      if (op === ">") return [[prefixEnd(key), high]];
+      if (op === ">=") return [[key, high]];
+      if (op === "<") return [[low, key]];
+      return [[low, prefixEnd(key)]];
+    }
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** The key range of every value of `value`'s type class (numbers, strings, booleans, ...). */

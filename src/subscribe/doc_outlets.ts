@@ -79,14 +79,16 @@ export class DocOutlet extends Outlet<DocChange | DocEvent, DocEvent> implements
 
   protected toEvent(item: DocChange | DocEvent): DocEvent {
     if (!("op" in item)) return item;
-    const { op, hasBytes } = item;
-    return {
+    const { op, hasBytes, previous } = item;
+    const event: DocEvent = {
       collection: op.collection,
       docId: op.docId,
       version: op.version,
       value: userValue(op.value, hasBytes),
       deleted: op.value === undefined,
     };
+    if (op.value !== undefined || previous === undefined) return event;
+    return { ...event, oldValue: userValue(previous, true) };
   }
 
   protected detach(): void {

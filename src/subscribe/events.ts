@@ -9,14 +9,20 @@
  */
 
 import { equals } from "../value/equal.ts";
+import { parsePath, readPath } from "../index/path.ts";
 import { copyBytesDeep } from "../value/freeze.ts";
-import { MAX_DEPTH_CEILING } from "../value/limits.ts";
 import type { Value } from "../value/value.ts";
 
 /**
  * A committed write of one document, as {@linkcode Glen.subscribe} and {@linkcode Glen.watch}
- * deliver it. On a delete `deleted` is `true`, `value` is `undefined` and `version` is the
- * delete's version (the last version + 1).
+ * deliver it. On a delete `deleted` is `true`, `value` is `undefined`, `version` is the
+ * delete's version (the last version + 1) and `oldValue` is the deleted document's last value,
+ * so a consumer can route the delete (to the owner's stream, say) without its own id map.
+ *
+ * `oldValue` is present on every delete delivered live. A delete replayed from history (`since`,
+ * from the in-memory ring or the WAL on disk) has no `oldValue`: the WAL's delete record holds
+ * the id and version only (keeping the value would write each deleted document into the log
+ * again), so replayed commits carry just their writes.
  *
  * @example
  * ```ts
@@ -36,6 +42,11 @@ export interface DocEvent {
   readonly value: Value | undefined;
   /** Whether the write was a delete (or, for an `initial` event, the document is absent). */
   readonly deleted: boolean;
+  /**
+   * On a delete delivered live: the deleted document's last value (frozen; bytes are copies).
+   * Absent on other writes and on deletes replayed from history (see above).
+   */
+  readonly oldValue?: Value;
 }
 
 /** A path into a document: `"profile.age"`, or segments `["profile", "age"]` for keys with dots. */
@@ -140,18 +151,22 @@ export interface ChangeEvent {
  * ```ts
  * import type { LiveQueryEvent } from "@glen/db";
  *
- * const event: LiveQueryEvent = { type: "removed", collection: "c", docId: "a", version: 3 };
+ * const event: LiveQueryEvent = { type: "removed", collection: "c", lsn: 9, docId: "a", version: 3 };
  * ```
  */
 export type LiveQueryEvent =
   | {
     readonly type: "initial";
     readonly collection: string;
+    /** The LSN the result reflects: `since: lsn` resumes from it. */
+    readonly lsn: number;
     readonly results: ReadonlyArray<readonly [string, Value]>;
   }
   | {
     readonly type: "added" | "changed";
     readonly collection: string;
+    /** The LSN of the commit (or, when resuming, of the document's last write). */
+    readonly lsn: number;
     readonly docId: string;
     readonly version: number;
     readonly value: Value;
@@ -159,6 +174,8 @@ export type LiveQueryEvent =
   | {
     readonly type: "removed";
     readonly collection: string;
+    /** The LSN of the commit (or, when resuming, of the document's last write). */
+    readonly lsn: number;
     readonly docId: string;
     readonly version: number;
   };
@@ -207,63 +224,51 @@ export interface LiveQueryOptions extends StreamOptions {
   where?: (value: Value, docId: string) => boolean;
   /**
    * Only documents matching this query's filter (`db.query(c).where(...)`); its ordering, limit,
-   * projection and cursor do not apply to a live query.
+   * projection and cursor do not apply to a live query (use `orderBy` and `limit` here).
    */
   query?: { test(value: Value): boolean };
+  /**
+   * Order the result like `Query.orderBy`: a path (ascending), `[path, "asc" | "desc"]`, or a
+   * list of them (ties by document id, in the direction of the last). The `initial` result is
+   * in this order.
+   */
+  orderBy?:
+    | string
+    | readonly [string, "asc" | "desc"]
+    | ReadonlyArray<
+      string | readonly [string, "asc" | "desc"]
+    >;
+  /**
+   * A live top-N: only the first `limit` matching documents in `orderBy` order. A document that
+   * enters them (written, or moved up when another left) is `added`; one that leaves them
+   * (deleted, no longer matching, or pushed out) is `removed`.
+   */
+  limit?: number;
+  /**
+   * Resume instead of an `initial` result: the consumer holds the result as of this LSN (the
+   * `lsn` of an `initial` event or of events it applied). Every document written after it is
+   * sent as its current state — `changed` with its value when it matches (upsert it), `removed`
+   * when it does not (drop it if held) — then live events follow. A `since` earlier than needed
+   * only repeats events; one that history no longer covers errors the stream with
+   * `CursorExpiredError`. Not with `orderBy` or `limit`: a top-N's result at `since` is not kept.
+   */
+  since?: number;
 }
 
 export const DEFAULT_MAX_QUEUED_EVENTS = 1024;
 
-/** Longest accepted path, in segments. */
-const MAX_PATH_SEGMENTS = MAX_DEPTH_CEILING;
-
 /**
- * The segments of a field path; a string is split at dots.
+ * The segments of a field path (`src/index/path.ts` holds the one path rule), frozen.
  *
  * @throws {TypeError} for an empty path or an empty segment
  */
 export function parseFieldPath(path: FieldPath): readonly string[] {
-  const segments = typeof path === "string" ? path.split(".") : path;
-  if (!Array.isArray(segments) || segments.length === 0) {
-    throw new TypeError(`A field path must be a non-empty string or array of strings`);
-  }
-  if (segments.length > MAX_PATH_SEGMENTS) {
-    throw new RangeError(`A field path may have at most ${MAX_PATH_SEGMENTS} segments`);
-  }
-  for (const segment of segments) {
-    if (typeof segment !== "string" || segment === "") {
-      throw new TypeError(`Invalid field path ${JSON.stringify(path)}: empty segment`);
-    }
-  }
-  return Object.freeze([...segments]);
+  return Object.freeze(parsePath(path));
 }
 
-const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
-
-/**
- * The value at `segments` inside `value` (object keys; array indexes in decimal), or `undefined`
- * when any step is missing.
- */
-export function valueAt(value: Value | undefined, segments: readonly string[]): Value | undefined {
-  let current: Value | undefined = value;
-  for (const segment of segments) {
-    if (typeof current !== "object" || current === null) return undefined;
-    if (Array.isArray(current)) {
-      if (!ARRAY_INDEX.test(segment)) return undefined;
-      current = current[Number(segment)];
-    } else if (current instanceof Uint8Array || !isPlainObject(current)) {
-      return undefined;
-    } else {
-      current = Object.hasOwn(current, segment) ? current[segment] : undefined;
-    }
-  }
-  return current;
-}
-
-function isPlainObject(value: object): value is { [key: string]: Value } {
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
+/** The value at `segments` inside `value`, by the one path rule (`src/index/path.ts`). */
+export const valueAt: (value: Value | undefined, segments: readonly string[]) => Value | undefined =
+  readPath;
 
 /** Whether two possibly absent values are equal (absent equals only absent). */
 export function sameValue(a: Value | undefined, b: Value | undefined): boolean {

@@ -21,6 +21,7 @@
  */
 
 import type { CommitEvent, WriteOp } from "../engine/types.ts";
+import type { Value } from "../value/value.ts";
 import { StreamOverflowError } from "./errors.ts";
 import { type ChangeEvent, type DocEvent, userValue } from "./events.ts";
 import type { HistoricCommit, HistoryCursor } from "./history.ts";
@@ -59,6 +60,8 @@ interface FeedItem {
   readonly ops: readonly WriteOp[];
   /** Whether this is the commit's last item (taking it delivers the commit). */
   readonly last: boolean;
+  /** Live commits only: each op's stored value before the commit (for a delete's `oldValue`). */
+  readonly previous?: readonly (Value | undefined)[];
 }
 
 const REPLAY_BATCH_COMMITS = 256;
@@ -84,7 +87,7 @@ export class FeedOutlet extends Outlet<FeedItem, ChangeEvent | DocEvent> impleme
 
   onCommit(event: CommitEvent): void {
     if (event.lsn <= this.#setup.liveAfterLsn || !this.open) return;
-    const items = this.#select(event);
+    const items = this.#select(event, event.previous);
     if (this.#replay !== undefined) {
       for (const item of items) this.#pendingLive.push(item);
       if (this.#pendingLive.length > this.capacity) this.fail(this.#overflowError());
@@ -97,20 +100,27 @@ export class FeedOutlet extends Outlet<FeedItem, ChangeEvent | DocEvent> impleme
     this.offerAll(items); // one commit: admitted whole by a caught-up consumer
   }
 
-  #select(commit: HistoricCommit): FeedItem[] {
+  /** The items of a commit; `previous` (live commits only) gives deletes their `oldValue`. */
+  #select(commit: HistoricCommit, previous?: readonly (Value | undefined)[]): FeedItem[] {
     const { collections, prefix } = this.#setup.filter;
     let selected: WriteOp[] | undefined;
-    for (const op of commit.ops) {
+    let selectedPrevious: Array<Value | undefined> | undefined;
+    for (let i = 0; i < commit.ops.length; i++) {
+      const op = commit.ops[i]!;
       if (collections !== undefined && !collections.has(op.collection)) continue;
       if (prefix !== undefined && !op.docId.startsWith(prefix)) continue;
       (selected ??= []).push(op);
+      if (previous !== undefined) (selectedPrevious ??= []).push(previous[i]);
     }
     if (selected === undefined) return [];
-    if (this.#setup.mode === "commits") return [{ lsn: commit.lsn, ops: selected, last: true }];
+    if (this.#setup.mode === "commits") {
+      return [{ lsn: commit.lsn, ops: selected, last: true, previous: selectedPrevious }];
+    }
     return selected.map((op, i) => ({
       lsn: commit.lsn,
       ops: [op],
       last: i === selected.length - 1,
+      previous: selectedPrevious === undefined ? undefined : [selectedPrevious[i]],
     }));
   }
 
@@ -152,8 +162,9 @@ export class FeedOutlet extends Outlet<FeedItem, ChangeEvent | DocEvent> impleme
 
   protected toEvent(item: FeedItem): ChangeEvent | DocEvent {
     if (item.last) this.#deliveredLsn = item.lsn;
-    if (this.#setup.mode === "docs") return docEvent(item.ops[0]!);
-    return { lsn: item.lsn, changes: item.ops.map(docEvent) };
+    const previous = item.previous;
+    if (this.#setup.mode === "docs") return docEvent(item.ops[0]!, previous?.[0]);
+    return { lsn: item.lsn, changes: item.ops.map((op, i) => docEvent(op, previous?.[i])) };
   }
 
   protected detach(): void {
@@ -161,12 +172,14 @@ export class FeedOutlet extends Outlet<FeedItem, ChangeEvent | DocEvent> impleme
   }
 }
 
-function docEvent(op: WriteOp): DocEvent {
-  return {
+function docEvent(op: WriteOp, previous: Value | undefined): DocEvent {
+  const event: DocEvent = {
     collection: op.collection,
     docId: op.docId,
     version: op.version,
     value: userValue(op.value, true),
     deleted: op.value === undefined,
   };
+  if (op.value !== undefined || previous === undefined) return event;
+  return { ...event, oldValue: userValue(previous, true) };
 }

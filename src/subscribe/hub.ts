@@ -52,7 +52,7 @@ import {
 import { type CommitListener, type FeedFilter, FeedOutlet } from "./feed_outlet.ts";
 import { CommitHistory, type HistoryLimits, resolveHistoryLimits } from "./history.ts";
 import { DocFilter } from "./doc_filter.ts";
-import { LiveQueryOutlet, type ScannedDoc } from "./live_query.ts";
+import { liveQueryOrder, LiveQueryOutlet, type ScannedDoc } from "./live_query.ts";
 
 /** How a hub is set up. */
 export interface HubOptions {
@@ -284,23 +284,68 @@ export class SubscriptionHub {
     candidates: Iterable<string> | undefined,
   ): ReadableStream<LiveQueryEvent> {
     const { prefix, where } = options;
+    const ranking = liveQueryOrder(options.orderBy, options.limit);
     if (prefix !== undefined && typeof prefix !== "string") {
       throw new TypeError(`liveQuery() prefix must be a string, got ${typeof prefix}`);
     }
     if (where !== undefined && typeof where !== "function") {
       throw new TypeError(`liveQuery() where must be a function, got ${typeof where}`);
     }
+    const since = checkLiveSince(options.since, ranking);
     const { capacity, signal } = this.#streamOptions(options);
     const collections = new Set([collection]);
-    const outlet = new LiveQueryOutlet({ collection, prefix, where }, {
-      lsn: this.#engine.lastLsn,
+    const store = this.#engine;
+    const lastLsn = this.#engine.lastLsn;
+    const outlet = new LiveQueryOutlet({ collection, prefix, where, ...ranking }, {
+      // Resuming catches up from the history (acknowledged commits) and sends the writes of the
+      // rest (applied, not yet acknowledged) as the state they leave.
+      lsn: since === undefined ? lastLsn : Math.min(Math.max(since, this.#ackedLsn), lastLsn),
+      uncertainThroughLsn: lastLsn,
+      resumeLsn: since,
       detach: (listener) => this.#detachCommits(listener, collections),
+      versionOf: (docId) => store.version(collection, docId),
     }, { capacity, signal });
     if (!outlet.open) return outlet.stream;
-    outlet.start(this.#scan(collection, candidates));
+    if (since === undefined) outlet.start(this.#scan(collection, candidates));
+    else {
+      try {
+        const touched = this.#touchedSince(collection, since, lastLsn);
+        outlet.resume(this.#scan(collection, candidates), touched, (docId) => ({
+          value: store.value(collection, docId),
+          version: store.version(collection, docId),
+        }));
+      } catch (error) {
+        outlet.fail(error instanceof Error ? error : new Error(String(error)));
+        return outlet.stream;
+      }
+    }
     if (this.#closed) outlet.end();
     else if (outlet.open) this.#attachCommits(outlet, collections);
     return outlet.stream;
+  }
+
+  /** The documents of `collection` written after `since`, each with the LSN of its last write. */
+  #touchedSince(collection: string, since: number, lastLsn: number): Map<string, number> {
+    if (since > lastLsn) {
+      throw new CursorExpiredError(
+        `Cannot resume after LSN ${since}: the log ends at LSN ${lastLsn} (a cursor from ` +
+          `another database, or commits lost with an unsynced tail); resynchronise`,
+        since,
+      );
+    }
+    const touched = new Map<string, number>();
+    if (since >= this.#ackedLsn) return touched;
+    const cursor = this.#history.cursor(since, this.#ackedLsn);
+    while (!cursor.done) {
+      for (const commit of cursor.next(256)) {
+        for (const op of commit.ops) {
+          if (op.collection !== collection) continue;
+          touched.delete(op.docId); // re-inserted last: the map's order is last-write order
+          touched.set(op.docId, commit.lsn);
+        }
+      }
+    }
+    return touched;
   }
 
   *#scan(collection: string, candidates?: Iterable<string>): Generator<ScannedDoc> {
@@ -453,4 +498,26 @@ function failQuietly(listener: DocListener | CommitListener, error: unknown): vo
   } catch {
     // nothing more can be done for this outlet
   }
+}
+
+/**
+ * The `since` option of `liveQuery`, checked.
+ *
+ * @throws {RangeError} when it is not a non-negative integer
+ * @throws {TypeError} with `orderBy` or `limit`
+ */
+function checkLiveSince(
+  since: unknown,
+  ranking: { order?: unknown; limit?: unknown },
+): number | undefined {
+  if (since === undefined) return undefined;
+  if (typeof since !== "number" || !Number.isSafeInteger(since) || since < 0) {
+    throw new RangeError(`since must be a non-negative integer LSN, got ${since}`);
+  }
+  if (ranking.order !== undefined || ranking.limit !== undefined) {
+    throw new TypeError(
+      "liveQuery() since cannot resume a top-N (orderBy/limit): its result at since is not kept",
+    );
+  }
+  return since;
 }

@@ -107,6 +107,13 @@ export function assertValue(value: unknown, limits?: Partial<Limits>): asserts v
   checker.check(value, 1);
 }
 
+/**
+ * Why a `Date` is refused, appended to its error. Timestamps are a documented convention, not a
+ * type: epoch milliseconds or ISO-8601 strings (README, "Timestamps").
+ */
+export const DATE_HINT =
+  "there is no date type: store epoch milliseconds (date.getTime()) or an ISO string (date.toISOString())";
+
 const MAX_PATH_CHARS = 200;
 
 class Checker {
@@ -194,7 +201,10 @@ class Checker {
     this.#ancestors.push(value);
     if (Array.isArray(value)) this.#checkArray(value, depth);
     else if (isPlainObject(value)) this.#checkFields(value as Record<string, unknown>, depth);
-    else throw new TypeError(`Cannot store ${describeKind(value)} at ${this.#where()}`);
+    else {
+      const hint = value instanceof Date ? `; ${DATE_HINT}` : "";
+      throw new TypeError(`Cannot store ${describeKind(value)} at ${this.#where()}${hint}`);
+    }
     this.#ancestors.pop();
   }
 
