@@ -336,7 +336,9 @@ describe("engine btree: the cache", () => {
     const { misses } = again.stats().cache!;
     for (const id of hot) again.get("c", id);
     const missed = again.stats().cache!.misses - misses;
-    assert.ok(missed <= hot.length / 10, `the scan evicted the hot set: ${missed} misses`);
+    // An LRU misses all 30 here (the scan reads ~2 MB through a 256 KiB cache). Up to a quarter is
+    // allowed: under Bun's whole-suite run (one process, other tests' garbage) 5 misses were seen.
+    assert.ok(missed <= hot.length / 4, `the scan evicted the hot set: ${missed} misses`);
     await again.close();
   });
 });
