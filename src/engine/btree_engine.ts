@@ -61,6 +61,7 @@ import {
 } from "../wal/writer.ts";
 import { checkReads, conflict, resolved } from "./engine.ts";
 import { MemoryIndexStore } from "./index_store.ts";
+import { announceCommit, observerFailure } from "./observers.ts";
 import { claimEngine } from "./marker.ts";
 import type { PageCacheStats } from "../cache/types.ts";
 import type { CheckpointStats } from "./checkpoint_policy.ts";
@@ -628,35 +629,12 @@ export class BTreeEngine implements DocumentEngine {
     observers: readonly CommitObserver[],
     durable: Promise<unknown>,
   ): void {
-    for (const observer of observers) {
-      if (observer.applied === undefined) continue;
-      try {
-        observer.applied(event);
-      } catch (error) {
-        this.#observerFailed(error);
-      }
-    }
-    if (!observers.some((observer) => observer.durable !== undefined)) return;
-    durable.then(() => {
-      for (const observer of observers) {
-        if (observer.durable === undefined) continue;
-        try {
-          observer.durable(event);
-        } catch (error) {
-          this.#observerFailed(error);
-        }
-      }
-    }, () => undefined); // a failed commit is never announced
+    const withDurable = observers.some((observer) => observer.durable !== undefined);
+    announceCommit(event, observers, durable, withDurable, (error) => this.#observerFailed(error));
   }
 
   #observerFailed(error: unknown): void {
-    if (this.#failure !== undefined) return;
-    const message = error instanceof Error ? error.message : String(error);
-    this.#failure = new DatabaseFailedError(
-      `A commit observer threw after the commit was applied (${message}); the commit stands, ` +
-        `later writes are refused: reopen the database`,
-      { cause: error },
-    );
+    this.#failure ??= observerFailure(error);
   }
 
   /** An I/O error fails the engine (fail-stop); returns the typed error to throw. */

@@ -82,6 +82,7 @@ import {
   type ProgressListener,
 } from "./checkpoint_policy.ts";
 import { MemoryIndexStore } from "./index_store.ts";
+import { announceCommit, observerFailure } from "./observers.ts";
 import { claimEngine } from "./marker.ts";
 import { collectionFileName } from "./names.ts";
 import { decodeCommit, DocumentStore, encodeCommit } from "./store.ts";
@@ -544,36 +545,13 @@ export class Engine implements DocumentEngine {
     observers: readonly CommitObserver[],
     durable: Promise<unknown>,
   ): void {
-    for (const observer of observers) {
-      if (observer.applied === undefined) continue;
-      try {
-        observer.applied(event);
-      } catch (error) {
-        this.#observerFailed(error);
-      }
-    }
-    if (!this.#durableObservers) return;
-    durable.then(() => {
-      for (const observer of observers) {
-        if (observer.durable === undefined) continue;
-        try {
-          observer.durable(event);
-        } catch (error) {
-          this.#observerFailed(error);
-        }
-      }
-    }, () => undefined); // a failed commit is never announced
+    const withDurable = this.#durableObservers;
+    announceCommit(event, observers, durable, withDurable, (error) => this.#observerFailed(error));
   }
 
   /** An observer broke the contract: fail-stop, naming it as the cause. */
   #observerFailed(error: unknown): void {
-    if (this.#failure !== undefined) return;
-    const message = error instanceof Error ? error.message : String(error);
-    this.#failure = new DatabaseFailedError(
-      `A commit observer threw after the commit was applied (${message}); the commit stands, ` +
-        `later writes are refused: reopen the database`,
-      { cause: error },
-    );
+    this.#failure ??= observerFailure(error);
   }
 
   /** Reads back logged commits after `afterLsn` (the WAL segments still on disk). */
